@@ -1,0 +1,1 @@
+"""gridtwin: telemetry and control for fleets of home batteries and solar."""

@@ -1,0 +1,1 @@
+"""Generated from proto/ by `gridtwin proto generate`. Do not edit."""

@@ -1,0 +1,91 @@
+"""Typed settings, read from environment variables once at each entry point and passed down.
+
+Every variable has the prefix ``GRIDTWIN_``; nested groups use ``__``, for example
+``GRIDTWIN_KAFKA__BOOTSTRAP_SERVERS=broker-0:9092`` or ``GRIDTWIN_GATEWAY__PORT=8765``.
+Defaults describe the single-machine platform that ``make run`` starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class PostgresSettings(BaseModel):
+    url: str = "postgresql://gridtwin:gridtwin@127.0.0.1:55432/gridtwin"
+    pool_min_size: int = 1
+    pool_max_size: int = 8
+    # The local cluster that `gridtwin infra up` creates; ignored when `url` points elsewhere.
+    local_cluster: str = "gridtwin"
+    manage_local_cluster: bool = True
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    telemetry_topic: str = "telemetry"
+    telemetry_partitions: int = 8
+    # memory: fast, lost when the broker stops; durable: an S3 folder store that survives restarts
+    local_broker_storage: str = Field(default="durable", pattern="^(memory|durable)$")
+    local_s3_port: int = 9000
+    manage_local_broker: bool = True
+
+
+class GatewaySettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8765
+    gateway_id: str = "gateway-0"
+    metrics_port: int = 9101
+    max_frame_bytes: int = 2**20
+    max_samples_per_batch: int = 2_000
+    max_in_flight_batches_per_device: int = 8
+    max_in_flight_batches_total: int = 20_000
+    hello_timeout_s: float = 10.0
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    rate_limit_batches_per_s: float = 20.0
+    rate_limit_burst_batches: int = 200
+    max_clock_skew_s: float = 300.0            # samples further in the future are rejected
+    max_sample_age_s: float = 30 * 86_400.0    # older samples are rejected
+    produce_linger_ms: int = 5
+    auth_cache_s: float = 60.0
+
+
+class IngestSettings(BaseModel):
+    group_id: str = "telemetry-ingest"
+    metrics_port: int = 9102
+    max_records_per_batch: int = 2_000
+    fetch_timeout_ms: int = 200
+    max_pending_batches: int = 2       # written-but-not-committed batches before pausing fetches
+    max_gap_s: float = 300.0            # energy is never integrated across a longer gap
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int = 9103
+    default_max_points: int = 1_000
+
+
+class SimulatorSettings(BaseModel):
+    gateway_url: str = "ws://127.0.0.1:8765"
+    devices: int = 100
+    sample_interval_s: float = 1.0
+    fleet_secret: str = "gridtwin-demo-fleet"   # device credentials derive from it (demo only)
+    metrics_port: int = 9104
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDTWIN_", env_nested_delimiter="__")
+
+    var_dir: Path = ROOT / "var"
+    log_level: str = "INFO"
+    postgres: PostgresSettings = PostgresSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
+    simulator: SimulatorSettings = SimulatorSettings()

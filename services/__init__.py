@@ -1,0 +1,1 @@
+"""Domain services, one folder per bounded context."""

@@ -1,0 +1,1 @@
+"""Assets: installations, devices and their credentials. The gateway authenticates devices against `credentials`."""

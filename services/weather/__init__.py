@@ -1,0 +1,1 @@
+"""Weather: provider adapters and alert normalization for StormWatch (see the weather issue)."""

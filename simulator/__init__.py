@@ -1,0 +1,1 @@
+"""Simulated fleets of home battery + solar installations."""
