@@ -8,7 +8,6 @@ and only reachability is checked. See ../shared/ENVIRONMENT.md for the facts beh
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import sys
@@ -156,5 +155,5 @@ async def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
         await admin.close()
 
 
-def ensure_telemetry_topic(kafka: KafkaSettings) -> None:
-    asyncio.run(ensure_topics(kafka, {kafka.telemetry_topic: kafka.telemetry_partitions}))
+def platform_topics(kafka: KafkaSettings) -> dict[str, int]:
+    return {kafka.telemetry_topic: kafka.telemetry_partitions, kafka.device_events_topic: kafka.telemetry_partitions}

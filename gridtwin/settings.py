@@ -28,6 +28,7 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     telemetry_topic: str = "telemetry"
     telemetry_partitions: int = 8
+    device_events_topic: str = "device-events"   # command acks and state reports
     # memory: fast, lost when the broker stops; durable: an S3 folder store that survives restarts
     local_broker_storage: str = Field(default="durable", pattern="^(memory|durable)$")
     local_s3_port: int = 9000

@@ -1,0 +1,81 @@
+"""Device credentials: the gateway's source of truth for who may connect.
+
+Only a SHA-256 of each credential is stored. Credentials are random secrets of at least 128
+bits, never passwords, so a fast hash is enough and keeps mass reconnects cheap. The assets
+service owns this table; the gateway only reads it through `CredentialDirectory`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.telemetry.session import DeviceIdentity
+
+
+def hash_credential(credential: str) -> bytes:
+    return hashlib.sha256(credential.encode()).digest()
+
+
+def fleet_credential(fleet_secret: str, device_id: str) -> str:
+    """The demo fleet's credential for a device, derived so simulator and provisioning agree
+    without sharing a file. Real devices get random credentials at manufacturing."""
+    return hmac.new(fleet_secret.encode(), device_id.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class DeviceRegistration:
+    device_id: str
+    installation_id: str
+    credential: str
+
+
+async def register_devices(pool: asyncpg.Pool, devices: Iterable[DeviceRegistration]) -> int:
+    """Creates devices or replaces their credential (rotation); returns how many were written."""
+    rows = [(d.device_id, d.installation_id, hash_credential(d.credential)) for d in devices]
+    async with pool.acquire() as con:
+        await con.execute(
+            """
+            INSERT INTO devices (device_id, installation_id, credential_sha256)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
+            ON CONFLICT (device_id) DO UPDATE
+               SET installation_id = EXCLUDED.installation_id,
+                   credential_sha256 = EXCLUDED.credential_sha256,
+                   revoked_at = NULL
+            """,
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+        )
+    return len(rows)
+
+
+class CredentialDirectory:
+    """Authenticates devices against the `devices` table, caching found devices for `cache_s`
+    (so a revocation takes effect within that time)."""
+
+    def __init__(self, pool: asyncpg.Pool, cache_s: float = 60.0) -> None:
+        self._pool = pool
+        self._cache_s = cache_s
+        self._cache: dict[str, tuple[float, bytes, str]] = {}
+
+    async def authenticate(self, device_id: str, credential: str) -> DeviceIdentity | str:
+        """The device's identity, or the reason it is refused: "unknown_device" or
+        "bad_credential" (for metrics; the device is told only that authentication failed)."""
+        entry = self._cache.get(device_id)
+        if entry is None or entry[0] < time.monotonic():
+            row = await self._pool.fetchrow(
+                "SELECT credential_sha256, installation_id FROM devices WHERE device_id = $1 AND revoked_at IS NULL",
+                device_id,
+            )
+            if row is None:
+                return "unknown_device"
+            entry = (time.monotonic() + self._cache_s, bytes(row["credential_sha256"]), row["installation_id"])
+            self._cache[device_id] = entry
+        _, expected, installation_id = entry
+        if not hmac.compare_digest(expected, hash_credential(credential)):
+            return "bad_credential"
+        return DeviceIdentity(device_id, installation_id)

@@ -1,0 +1,275 @@
+"""The websocket gateway: moves bytes between device sockets, a `DeviceSession`, the credential
+directory and the broker. All protocol decisions are the session's; this module only does I/O.
+
+Backpressure: a connection reads its next frame only after the previous one was handed to the
+producer and both the per-device and the gateway-wide in-flight bounds have room, so a slow
+broker stops socket reads and TCP pushes back on devices instead of memory growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge, Histogram
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from gridtwin.settings import GatewaySettings, KafkaSettings
+from services.telemetry.close_codes import CloseCode
+from services.telemetry.session import (
+    AuthenticateDevice,
+    CloseConnection,
+    Decision,
+    DeviceIdentity,
+    DeviceSession,
+    ForwardDeviceEvent,
+    ProduceBatch,
+    Rejected,
+    SendFrame,
+    SessionConfig,
+)
+from services.telemetry.validation import Limits
+
+log = logging.getLogger(__name__)
+
+CONNECTIONS = Gauge("gridtwin_gateway_connections", "Open device sessions")
+FRAMES = Counter("gridtwin_gateway_frames_total", "Frames received from devices")
+BYTES = Counter("gridtwin_gateway_bytes_received_total", "Payload bytes received from devices")
+SAMPLES = Counter("gridtwin_gateway_samples_accepted_total", "Samples produced to the broker")
+ACKS = Counter("gridtwin_gateway_acks_total", "Batches acknowledged after the broker acknowledged them")
+REJECTS = Counter("gridtwin_gateway_rejects_total", "Refused batches, samples and sessions", ["reason"])
+CLOSES = Counter("gridtwin_gateway_closes_total", "Sessions closed by the gateway", ["code"])
+IN_FLIGHT = Gauge("gridtwin_gateway_in_flight_batches", "Batches produced but not yet acknowledged by the broker")
+PRODUCE_LATENCY = Histogram(
+    "gridtwin_gateway_produce_latency_seconds", "Produce → broker acknowledgement",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_SAMPLES = Histogram(
+    "gridtwin_gateway_batch_samples", "Samples per accepted device batch",
+    buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 2000),
+)
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, device_id: str, credential: str) -> DeviceIdentity | str: ...
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Gateway:
+    """Serves device websockets until `stop()`; `async with Gateway(...)` does both."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        kafka: KafkaSettings,
+        authenticator: Authenticator,
+        *,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self._settings = settings
+        self._kafka = kafka
+        self._authenticator = authenticator
+        self._clock_ms = clock_ms
+        self._session_config = SessionConfig(
+            gateway_id=settings.gateway_id,
+            max_samples_per_batch=settings.max_samples_per_batch,
+            max_in_flight_batches=settings.max_in_flight_batches_per_device,
+            rate_limit_batches_per_s=settings.rate_limit_batches_per_s,
+            rate_limit_burst_batches=settings.rate_limit_burst_batches,
+            limits=Limits(settings.max_clock_skew_s, settings.max_sample_age_s),
+        )
+        self._in_flight_total = asyncio.Semaphore(settings.max_in_flight_batches_total)
+        self._sessions: dict[str, tuple[DeviceSession, ServerConnection]] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            linger_ms=self._settings.produce_linger_ms,
+            max_batch_size=1 << 20,
+            acks="all",
+            client_id=self._settings.gateway_id,
+        )
+        await self._producer.start()
+        self._server = await serve(
+            self._handle,
+            self._settings.host,
+            self._settings.port,
+            max_size=self._settings.max_frame_bytes,
+            ping_interval=self._settings.ping_interval_s,
+            ping_timeout=self._settings.ping_timeout_s,
+            compression=None,  # telemetry protobuf barely compresses; CPU is the scarce resource
+            max_queue=4,
+        )
+        log.info("gateway listening on ws://%s:%d", self._settings.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=True)  # 1001 going away: devices reconnect
+            await self._server.wait_closed()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ one connection
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = DeviceSession(self._session_config, session_id=uuid.uuid4().hex)
+        connection = _Connection(self, session, ws)
+        CONNECTIONS.inc()
+        try:
+            await connection.run()
+        except ConnectionClosed as closed:
+            if closed.sent is not None and closed.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                REJECTS.labels("frame_too_big").inc()
+                CLOSES.labels(str(CloseCode.MESSAGE_TOO_BIG.value)).inc()
+        finally:
+            CONNECTIONS.dec()
+            await connection.drain()
+            identity = session.identity
+            if identity and self._sessions.get(identity.device_id, (None,))[0] is session:
+                del self._sessions[identity.device_id]
+
+    def _register(self, session: DeviceSession, ws: ServerConnection) -> Awaitable[None] | None:
+        """Makes `session` the device's only one; returns the close of an older one."""
+        assert session.identity is not None
+        older = self._sessions.get(session.identity.device_id)
+        self._sessions[session.identity.device_id] = (session, ws)
+        if older is None:
+            return None
+        old_session, old_ws = older
+        return _Connection(self, old_session, old_ws).execute(old_session.replaced())
+
+
+class _Connection:
+    """Carries out one session's decisions on its websocket."""
+
+    def __init__(self, gateway: Gateway, session: DeviceSession, ws: ServerConnection) -> None:
+        self._gw = gateway
+        self._session = session
+        self._ws = ws
+        self._per_device = asyncio.Semaphore(gateway._settings.max_in_flight_batches_per_device)
+        self._acks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.timeout(self._gw._settings.hello_timeout_s):
+                first = await self._ws.recv()
+        except TimeoutError:
+            await self.execute(self._session.hello_timed_out())
+            return
+        await self._receive(first)
+        async for data in self._ws:
+            await self._receive(data)
+
+    async def drain(self) -> None:
+        """Waits for outstanding broker acknowledgements (their acks may no longer be sendable)."""
+        if self._acks:
+            await asyncio.gather(*self._acks, return_exceptions=True)
+
+    async def _receive(self, data: bytes | str) -> None:
+        FRAMES.inc()
+        BYTES.inc(len(data))
+        await self.execute(self._session.receive(data, self._gw._clock_ms()))
+
+    async def execute(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            match decision:
+                case SendFrame(frame):
+                    with contextlib.suppress(ConnectionClosed):
+                        await self._ws.send(frame)
+                case CloseConnection(code, reason):
+                    CLOSES.labels(str(code.value)).inc()
+                    log.info("closing session %s: %d %s", self._session.session_id, code, reason)
+                    await self._ws.close(code, reason)
+                case AuthenticateDevice(device_id, credential):
+                    await self._authenticate(device_id, credential)
+                case ProduceBatch():
+                    await self._produce(decision)
+                case ForwardDeviceEvent(kind, installation_id, payload):
+                    await self._forward(kind, installation_id, payload)
+                case Rejected(reason, samples):
+                    REJECTS.labels(reason).inc(max(samples, 1))
+
+    async def _authenticate(self, device_id: str, credential: str) -> None:
+        try:
+            outcome = await self._gw._authenticator.authenticate(device_id, credential)
+        except Exception:  # the directory is down: the device retries later
+            log.exception("credential lookup failed")
+            await self.execute([CloseConnection(CloseCode.TRY_AGAIN_LATER, "authentication unavailable")])
+            return
+        if isinstance(outcome, str):
+            log.info("device %r refused: %s", device_id[:128], outcome)
+            await self.execute(self._session.authentication_failed(outcome))
+            return
+        await self.execute(self._session.authenticated(outcome, self._gw._clock_ms()))
+        replaced = self._gw._register(self._session, self._ws)
+        if replaced is not None:
+            await replaced
+
+    async def _produce(self, batch: ProduceBatch) -> None:
+        producer = self._gw._producer
+        assert producer is not None
+        # Both bounds are taken before the next frame is read: this is where backpressure starts.
+        await self._per_device.acquire()
+        await self._gw._in_flight_total.acquire()
+        IN_FLIGHT.inc()
+        started = time.perf_counter()
+        try:
+            delivery = await producer.send(
+                self._gw._kafka.telemetry_topic, batch.record, key=batch.installation_id.encode()
+            )
+        except Exception as exc:
+            self._release()
+            await self.execute(self._session.produce_failed(batch.sequence, type(exc).__name__))
+            return
+        task = asyncio.create_task(self._acknowledge(batch, delivery, started))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _acknowledge(self, batch: ProduceBatch, delivery: asyncio.Future[object], started: float) -> None:
+        try:
+            await delivery
+        except Exception as exc:
+            log.warning("produce of %s seq %d failed: %s", batch.installation_id, batch.sequence, exc)
+            await self.execute(self._session.produce_failed(batch.sequence, type(exc).__name__))
+            return
+        finally:
+            self._release()
+        PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        BATCH_SAMPLES.observe(batch.sample_count)
+        SAMPLES.inc(batch.sample_count)
+        ACKS.inc()
+        await self.execute(self._session.produced(batch.sequence))
+
+    def _release(self) -> None:
+        IN_FLIGHT.dec()
+        self._gw._in_flight_total.release()
+        self._per_device.release()
+
+    async def _forward(self, kind: str, installation_id: str, payload: bytes) -> None:
+        producer = self._gw._producer
+        assert producer is not None
+        await producer.send(self._gw._kafka.device_events_topic, payload, key=installation_id.encode(), headers=[("kind", kind.encode())])

@@ -1,0 +1,274 @@
+"""The device session protocol, sans I/O: bytes in, decisions out.
+
+`DeviceSession` never touches a socket, the broker or the database. The gateway feeds it what
+arrives (`receive`) and what its I/O finished (`authenticated`, `produced`, ...), and carries out
+the decisions it returns, in order. Tests drive it directly.
+
+States: AWAITING_HELLO → AUTHENTICATING → OPEN → CLOSED. Guarantees:
+- a batch is acknowledged only after `produced(sequence)`, i.e. after the broker acknowledged it;
+- within a session, sequence numbers must strictly increase; a repeated or lower one is refused
+  with SEQUENCE_NOT_INCREASING and produces nothing;
+- invalid samples are dropped and listed in the Ack; a batch with none valid is acknowledged
+  without producing anything;
+- after a Close decision the session answers nothing but further Closes are not repeated.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from gridtwin.api.device.v1 import device_pb2 as pb
+from gridtwin.api.telemetry.v1 import records_pb2
+from services.telemetry.close_codes import CloseCode
+from services.telemetry.validation import Limits, Rejection, validate_samples
+
+PROTOCOL_VERSION = 1
+
+
+class SessionState(enum.Enum):
+    AWAITING_HELLO = "awaiting_hello"
+    AUTHENTICATING = "authenticating"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    device_id: str
+    installation_id: str
+
+
+# ------------------------------------------------------------------ decisions
+
+
+@dataclass(frozen=True)
+class SendFrame:
+    frame: bytes
+
+
+@dataclass(frozen=True)
+class CloseConnection:
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuthenticateDevice:
+    device_id: str
+    credential: str
+
+
+@dataclass(frozen=True)
+class ProduceBatch:
+    """Produce `record` (a serialized TelemetryRecord) keyed by the installation id."""
+
+    sequence: int
+    installation_id: str
+    record: bytes
+    sample_count: int
+
+
+@dataclass(frozen=True)
+class ForwardDeviceEvent:
+    """A command acknowledgement or state report for the control plane."""
+
+    kind: str
+    installation_id: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Something was refused; for metrics and logs."""
+
+    reason: str
+    samples: int = 0
+
+
+Decision = SendFrame | CloseConnection | AuthenticateDevice | ProduceBatch | ForwardDeviceEvent | Rejected
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    gateway_id: str
+    max_samples_per_batch: int
+    max_in_flight_batches: int
+    rate_limit_batches_per_s: float
+    rate_limit_burst_batches: int
+    limits: Limits
+
+
+@dataclass
+class _TokenBucket:
+    rate_per_s: float
+    burst: float
+    tokens: float
+    updated_ms: int | None = None
+
+    def take(self, now_ms: int) -> bool:
+        if self.updated_ms is not None:
+            elapsed_s = max(0, now_ms - self.updated_ms) / 1_000
+            self.tokens = min(self.burst, self.tokens + elapsed_s * self.rate_per_s)
+        self.updated_ms = now_ms
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def _reason_name(reason: int) -> str:
+    return pb.RejectReason.Name(reason).removeprefix("REJECT_REASON_").lower()
+
+
+@dataclass
+class DeviceSession:
+    config: SessionConfig
+    session_id: str
+    state: SessionState = SessionState.AWAITING_HELLO
+    identity: DeviceIdentity | None = None
+    last_sequence: int | None = None
+    _pending_acks: dict[int, bytes] = field(default_factory=dict)
+    _bucket: _TokenBucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        burst = float(self.config.rate_limit_burst_batches)
+        self._bucket = _TokenBucket(self.config.rate_limit_batches_per_s, burst, burst)
+
+    @property
+    def in_flight(self) -> int:
+        """Batches handed to the broker and not yet acknowledged by it."""
+        return len(self._pending_acks)
+
+    # ------------------------------------------------------------ inputs
+
+    def receive(self, data: bytes | str, now_ms: int) -> list[Decision]:
+        if self.state is SessionState.CLOSED:
+            return []
+        if isinstance(data, str):
+            return self._close(CloseCode.MALFORMED_FRAME, "text frames are not part of the protocol")
+        frame = pb.DeviceFrame()
+        try:
+            frame.ParseFromString(data)
+        except DecodeError:
+            return self._close(CloseCode.MALFORMED_FRAME, "frame is not a DeviceFrame")
+        kind = frame.WhichOneof("body")
+        if kind is None:
+            return self._close(CloseCode.PROTOCOL_VIOLATION, "empty frame")
+        if self.state is SessionState.AWAITING_HELLO:
+            if kind != "hello":
+                return self._close(CloseCode.PROTOCOL_VIOLATION, f"{kind} before hello")
+            return self._hello(frame.hello)
+        if self.state is SessionState.AUTHENTICATING or kind == "hello":
+            return self._close(CloseCode.PROTOCOL_VIOLATION, "second hello")
+        if kind == "telemetry":
+            return self._telemetry(frame.telemetry, now_ms)
+        assert self.identity is not None
+        payload = getattr(frame, kind).SerializeToString()
+        return [ForwardDeviceEvent(kind, self.identity.installation_id, payload)]
+
+    def authenticated(self, identity: DeviceIdentity, now_ms: int) -> list[Decision]:
+        if self.state is not SessionState.AUTHENTICATING:
+            return []
+        self.state = SessionState.OPEN
+        self.identity = identity
+        reply = pb.HelloReply(
+            session_id=self.session_id,
+            installation_id=identity.installation_id,
+            server_time_unix_ms=now_ms,
+            max_samples_per_batch=self.config.max_samples_per_batch,
+            max_in_flight_batches=self.config.max_in_flight_batches,
+        )
+        return [SendFrame(pb.CloudFrame(hello_reply=reply).SerializeToString())]
+
+    def authentication_failed(self, reason: str) -> list[Decision]:
+        if self.state is not SessionState.AUTHENTICATING:
+            return []
+        return [Rejected(f"auth_{reason}"), *self._close(CloseCode.AUTHENTICATION_FAILED, "authentication failed")]
+
+    def produced(self, sequence: int) -> list[Decision]:
+        ack = self._pending_acks.pop(sequence, None)
+        if ack is None or self.state is SessionState.CLOSED:
+            return []
+        return [SendFrame(ack)]
+
+    def produce_failed(self, sequence: int, error: str) -> list[Decision]:
+        self._pending_acks.pop(sequence, None)
+        return self._close(CloseCode.TRY_AGAIN_LATER, f"broker unavailable: {error}"[:120])
+
+    def hello_timed_out(self) -> list[Decision]:
+        if self.state is SessionState.AWAITING_HELLO:
+            return self._close(CloseCode.HELLO_TIMEOUT, "no hello in time")
+        return []
+
+    def replaced(self) -> list[Decision]:
+        return self._close(CloseCode.SESSION_REPLACED, "a newer session of this device opened")
+
+    # ------------------------------------------------------------ internals
+
+    def _hello(self, hello: pb.Hello) -> list[Decision]:
+        if hello.protocol_version not in (0, PROTOCOL_VERSION):
+            return self._close(CloseCode.UNSUPPORTED_PROTOCOL, f"protocol {hello.protocol_version} unsupported")
+        if not hello.device_id or not hello.credential:
+            return [Rejected("auth_missing_credential"),
+                    *self._close(CloseCode.AUTHENTICATION_FAILED, "authentication failed")]
+        self.state = SessionState.AUTHENTICATING
+        return [AuthenticateDevice(hello.device_id, hello.credential)]
+
+    def _telemetry(self, batch: pb.TelemetryBatch, now_ms: int) -> list[Decision]:
+        assert self.identity is not None
+        seq, n = batch.sequence, len(batch.samples)
+        if self.last_sequence is not None and seq <= self.last_sequence:
+            return self._refuse(seq, pb.REJECT_REASON_SEQUENCE_NOT_INCREASING,
+                                f"sequence {seq} not above {self.last_sequence}", n)
+        if n == 0:
+            return self._refuse(seq, pb.REJECT_REASON_EMPTY_BATCH, "batch has no samples", 0)
+        if n > self.config.max_samples_per_batch:
+            return self._refuse(seq, pb.REJECT_REASON_BATCH_TOO_LARGE,
+                                f"{n} samples, limit {self.config.max_samples_per_batch}", n)
+        if not self._bucket.take(now_ms):
+            # Not recorded as last_sequence: the device sends this very batch again later.
+            return self._refuse(seq, pb.REJECT_REASON_RATE_LIMITED, "too many batches per second", n)
+        self.last_sequence = seq
+        rejections = validate_samples(batch.samples, now_ms, self.config.limits)
+        accepted = self._accepted(batch.samples, rejections)
+        ack = pb.CloudFrame(ack=pb.Ack(
+            sequence=seq,
+            accepted_samples=len(accepted),
+            rejections=[pb.SampleRejection(index=r.index, reason=r.reason, detail=r.detail) for r in rejections],
+        )).SerializeToString()
+        decisions: list[Decision] = [Rejected(_reason_name(r.reason), 1) for r in rejections]
+        if not accepted:
+            return [*decisions, SendFrame(ack)]
+        record = records_pb2.TelemetryRecord(
+            device_id=self.identity.device_id,
+            installation_id=self.identity.installation_id,
+            sequence=seq,
+            received_unix_ms=now_ms,
+            gateway_id=self.config.gateway_id,
+            samples=accepted,
+        )
+        self._pending_acks[seq] = ack
+        decisions.append(ProduceBatch(seq, self.identity.installation_id, record.SerializeToString(), len(accepted)))
+        return decisions
+
+    @staticmethod
+    def _accepted(samples: Sequence[pb.Sample], rejections: list[Rejection]) -> list[pb.Sample]:
+        if not rejections:
+            return list(samples)
+        refused = {r.index for r in rejections}
+        return [s for i, s in enumerate(samples) if i not in refused]
+
+    def _refuse(self, sequence: int, reason: int, detail: str, samples: int) -> list[Decision]:
+        frame = pb.CloudFrame(batch_rejected=pb.BatchRejected(sequence=sequence, reason=reason, detail=detail))
+        return [Rejected(_reason_name(reason), samples), SendFrame(frame.SerializeToString())]
+
+    def _close(self, code: CloseCode, reason: str) -> list[Decision]:
+        if self.state is SessionState.CLOSED:
+            return []
+        self.state = SessionState.CLOSED
+        self._pending_acks.clear()
+        return [CloseConnection(code, reason)]

@@ -1,0 +1,82 @@
+"""Which samples of a device batch the platform accepts. Pure: takes `now_ms`, returns values.
+
+A sample is refused, with a reason a device (and an operator reading metrics) can act on, when a
+value is not finite, out of physical range, too far in the future or past, or repeats a
+timestamp of the same batch. Accepted samples are stored; refused ones are reported in the Ack.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gridtwin.api.device.v1 import device_pb2 as pb
+
+Reason = int  # a device_pb2.RejectReason value
+
+MAX_ABS_POWER_W = 1_000_000.0  # far beyond any home; a larger value is a unit or encoding bug
+
+
+class SampleLike(Protocol):
+    timestamp_unix_ms: int
+    site_power_w: float
+    battery_power_w: float
+    solar_power_w: float
+    load_power_w: float
+    state_of_charge_pct: float
+    extra: object  # a mapping of str → float
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_clock_skew_s: float
+    max_sample_age_s: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    reason: Reason
+    detail: str
+
+
+def validate_samples(samples: Sequence[SampleLike], now_ms: int, limits: Limits) -> list[Rejection]:
+    """Rejections for the samples that must not be stored, in index order."""
+    latest_ms = now_ms + int(limits.max_clock_skew_s * 1_000)
+    earliest_ms = now_ms - int(limits.max_sample_age_s * 1_000)
+    seen: set[int] = set()
+    rejections: list[Rejection] = []
+    for index, sample in enumerate(samples):
+        problem = _problem(sample, earliest_ms, latest_ms, seen)
+        if problem is not None:
+            rejections.append(Rejection(index, *problem))
+        else:
+            seen.add(sample.timestamp_unix_ms)
+    return rejections
+
+
+def _problem(s: SampleLike, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[Reason, str] | None:
+    powers = {
+        "site_power_w": s.site_power_w,
+        "battery_power_w": s.battery_power_w,
+        "solar_power_w": s.solar_power_w,
+        "load_power_w": s.load_power_w,
+    }
+    extra: Iterable[tuple[str, float]] = s.extra.items()  # type: ignore[attr-defined]
+    for name, value in [*powers.items(), ("state_of_charge_pct", s.state_of_charge_pct), *extra]:
+        if not math.isfinite(value):
+            return pb.REJECT_REASON_NOT_FINITE, f"{name} is {value}"
+    for name, value in powers.items():
+        if abs(value) > MAX_ABS_POWER_W:
+            return pb.REJECT_REASON_OUT_OF_RANGE, f"{name} {value:g} beyond ±{MAX_ABS_POWER_W:g}"
+    if not 0.0 <= s.state_of_charge_pct <= 100.0:
+        return pb.REJECT_REASON_OUT_OF_RANGE, f"state_of_charge_pct {s.state_of_charge_pct:g} outside 0..100"
+    if s.timestamp_unix_ms > latest_ms:
+        return pb.REJECT_REASON_TIMESTAMP_IN_FUTURE, f"timestamp {s.timestamp_unix_ms} ahead of the clock"
+    if s.timestamp_unix_ms < earliest_ms:
+        return pb.REJECT_REASON_TIMESTAMP_TOO_OLD, f"timestamp {s.timestamp_unix_ms} older than allowed"
+    if s.timestamp_unix_ms in seen:
+        return pb.REJECT_REASON_DUPLICATE_TIMESTAMP, f"timestamp {s.timestamp_unix_ms} repeated"
+    return None
