@@ -1,0 +1,151 @@
+"""A fleet of simulated devices: one physical model for all, one websocket session each.
+
+Every `sample_interval_s` the fleet steps the vectorized `FleetModel` and hands each device its
+sample; devices stream, buffer and replay on their own (simulator/device.py). Sample timestamps
+are wall-clock aligned to the interval, so a device's timestamps are unique and the ledger can
+be compared with the store exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from services.assets.credentials import DeviceRegistration, fleet_credential
+from simulator.device import DeviceOptions, SimulatedDevice
+from simulator.ledger import Ledger
+from simulator.physics import FleetConfig, FleetModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    devices: int
+    fleet_secret: str
+    sample_interval_s: float = 1.0
+    id_prefix: str = "sim"
+    seed: int = 0
+    load_source: str = "household_trace"
+
+
+def device_id(prefix: str, index: int) -> str:
+    return f"{prefix}-dev-{index:05d}"
+
+
+def installation_id(prefix: str, index: int) -> str:
+    return f"{prefix}-site-{index:05d}"
+
+
+def registrations(options: FleetOptions) -> list[DeviceRegistration]:
+    """What `gridtwin devices provision` stores so that the fleet can authenticate."""
+    return [
+        DeviceRegistration(device_id(options.id_prefix, i), installation_id(options.id_prefix, i),
+                           fleet_credential(options.fleet_secret, device_id(options.id_prefix, i)))
+        for i in range(options.devices)
+    ]
+
+
+class Fleet:
+    """`async with Fleet(...)` streams until the block ends (then stops without draining)."""
+
+    def __init__(self, options: FleetOptions, device_options: DeviceOptions, ledger: Ledger | None = None) -> None:
+        self.options = options
+        self.ledger = ledger or Ledger()
+        self.devices = [
+            SimulatedDevice(r.device_id, r.credential, device_options, self.ledger) for r in registrations(options)
+        ]
+        now = dt.datetime.now(dt.UTC)
+        self.model = FleetModel(
+            FleetConfig(n_devices=options.devices, seed=options.seed, load_source=options.load_source), now
+        )
+        self._interval_ms = int(options.sample_interval_s * 1_000)
+        self._last_ts_ms = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ticker: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, *, stream: bool = True) -> None:
+        """Connects every device; with `stream`, also starts generating samples each interval."""
+        self._tasks = [asyncio.create_task(d.run(), name=d.device_id) for d in self.devices]
+        if stream:
+            self._ticker = asyncio.create_task(self._tick_loop())
+
+    async def stop_streaming(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    async def stop(self) -> None:
+        await self.stop_streaming()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def __aenter__(self) -> Fleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*(d.connected.wait() for d in self.devices))
+
+    async def wait_drained(self, timeout_s: float) -> None:
+        """Until every generated sample is acknowledged or refused."""
+        async with asyncio.timeout(timeout_s):
+            while self.ledger.outstanding() > 0:
+                await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------ samples
+
+    def generate(self, ts_ms: int) -> None:
+        """One sample for every device at `ts_ms` (must be later than the previous one)."""
+        now = dt.datetime.fromtimestamp(ts_ms / 1_000, dt.UTC)
+        dt_s = (ts_ms - self._last_ts_ms) / 1_000 if self._last_ts_ms else self.options.sample_interval_s
+        self._last_ts_ms = ts_ms
+        snap = self.model.step(now, dt_s)
+        columns = zip(
+            snap.site_power_w.tolist(), snap.battery_power_w.tolist(), snap.solar_power_w.tolist(),
+            snap.load_power_w.tolist(), snap.state_of_charge_pct.tolist(), strict=True,
+        )
+        for device, (site, battery, solar, load, soc) in zip(self.devices, columns, strict=True):
+            device.add_sample((ts_ms, site, battery, solar, load, soc))
+
+    def backfill(self, samples_per_device: int) -> None:
+        """History for a backlog: samples at the interval, ending one interval ago."""
+        now_ms = time.time_ns() // 1_000_000 // self._interval_ms * self._interval_ms
+        for k in range(samples_per_device, 0, -1):
+            self.generate(now_ms - k * self._interval_ms)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            now_ms = time.time_ns() // 1_000_000
+            ts_ms = now_ms // self._interval_ms * self._interval_ms
+            if ts_ms > self._last_ts_ms:
+                self.generate(ts_ms)
+            next_ms = ts_ms + self._interval_ms
+            await asyncio.sleep(max(0.0, (next_ms - time.time_ns() // 1_000_000) / 1_000))
+
+    # ------------------------------------------------------------ faults
+
+    async def disconnect(self, indices: Iterable[int], offline_s: float = 0.0) -> None:
+        """Cuts the connections of these devices; they buffer and replay on reconnect."""
+        await asyncio.gather(*(self.devices[i].disconnect(offline_s) for i in indices))
+
+    def inject_negative_solar(self, indices: Sequence[int]) -> None:
+        self.model.inject_negative_solar(list(indices))
+
+    def inject_stuck_sensor(self, indices: Sequence[int]) -> None:
+        self.model.inject_stuck_sensor(list(indices))

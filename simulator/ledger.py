@@ -1,0 +1,33 @@
+"""The simulator's ledger: every sample a simulated device generated, and what became of it.
+
+Tests and benchmarks compare it with the store: each generated sample must end up stored
+exactly once (or have been refused with a reason the ledger recorded).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Ledger:
+    generated: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    acknowledged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    refused: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    dropped_by_device: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # When the ack for a batch arrived, keyed by device: (newest sample ts, ack time) — latency
+    ack_latency_ms: list[int] = field(default_factory=list)
+
+    def generated_total(self) -> int:
+        return sum(len(v) for v in self.generated.values())
+
+    def acknowledged_total(self) -> int:
+        return sum(self.acknowledged.values())
+
+    def refused_total(self) -> int:
+        return sum(len(v) for v in self.refused.values())
+
+    def outstanding(self) -> int:
+        """Generated samples neither acknowledged nor refused yet."""
+        return self.generated_total() - self.acknowledged_total() - self.refused_total()

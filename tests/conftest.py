@@ -1,0 +1,68 @@
+"""Fixtures over the real components, started by the project's own infra code.
+
+The test session uses its own database (`<name>_test`) in the project's Postgres cluster and
+topics with a per-run suffix on the project's broker, so it never disturbs a running platform.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from gridtwin import db, infra
+from gridtwin.settings import Settings
+from services.telemetry.store import init_connection
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    base = Settings()
+    run = uuid.uuid4().hex[:8]
+    url = base.postgres.url.rsplit("/", 1)
+    return base.model_copy(update={
+        "postgres": base.postgres.model_copy(update={"url": f"{url[0]}/{url[1]}_test"}),
+        "kafka": base.kafka.model_copy(update={
+            "telemetry_topic": f"telemetry-{run}",
+            "device_events_topic": f"device-events-{run}",
+            "telemetry_partitions": 4,
+        }),
+        "ingest": base.ingest.model_copy(update={"group_id": f"ingest-{run}", "metrics_port": 0}),
+        "gateway": base.gateway.model_copy(update={"port": 0, "metrics_port": 0}),
+        "api": base.api.model_copy(update={"port": 0, "metrics_port": 0}),
+    })
+
+
+@pytest.fixture(scope="session")
+def platform(settings: Settings) -> Settings:
+    """Postgres (fresh test database, migrated) and the broker (with this run's topics)."""
+    infra.ensure_postgres(settings.postgres)
+    infra.drop_database(settings.postgres)
+    infra.ensure_database(settings.postgres)
+    db.migrate(settings.postgres)
+    infra.ensure_broker(settings.kafka, settings.var_dir)
+    import asyncio
+
+    asyncio.run(infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka)))
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def pool(platform: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(platform.postgres.url, min_size=1, max_size=8, init=init_connection)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def clean_db(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, devices")
+    return pool
+
+
+def pytest_report_header() -> str:
+    return f"gridtwin tests: real Postgres and broker (pid {os.getpid()})"
