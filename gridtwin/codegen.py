@@ -45,7 +45,8 @@ def _generate_into(target: Path) -> None:
             path.write_text(_IMPORT.sub(r"\1 gridtwin.api.", path.read_text()))
         for folder in [generated, *(p for p in generated.rglob("*") if p.is_dir())]:
             (folder / "__init__.py").touch()
-        (generated / "__init__.py").write_text('"""Generated from proto/ by `gridtwin proto generate`. Do not edit."""\n')
+        banner = '"""Generated from proto/ by `gridtwin proto generate`. Do not edit."""\n'
+        (generated / "__init__.py").write_text(banner)
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(generated, target)

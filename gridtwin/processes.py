@@ -80,10 +80,8 @@ def stop(var_dir: Path, name: str, timeout_s: float = 10.0) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, so it does not linger as a zombie
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,1 +1,2 @@
-"""Telemetry: the websocket gateway, the Kafka ingest consumers, the time-series store and rollups, and the telemetry gRPC API."""
+"""Telemetry: the websocket gateway, the Kafka ingest consumers, the time-series store and rollups,
+and the telemetry gRPC API."""

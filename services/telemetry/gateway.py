@@ -272,4 +272,5 @@ class _Connection:
     async def _forward(self, kind: str, installation_id: str, payload: bytes) -> None:
         producer = self._gw._producer
         assert producer is not None
-        await producer.send(self._gw._kafka.device_events_topic, payload, key=installation_id.encode(), headers=[("kind", kind.encode())])
+        topic = self._gw._kafka.device_events_topic
+        await producer.send(topic, payload, key=installation_id.encode(), headers=[("kind", kind.encode())])

@@ -180,7 +180,7 @@ class IngestConsumer:
                 result = await self._store.write(batch.records)
                 await self._twins.deliver(batch.records)
                 break
-            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, OSError, ConnectionError) as exc:
                 self._on_retry(exc, delay_s)
             except Exception as exc:  # asyncpg raises its own classes for a restarting server
                 if not _retriable(exc):

@@ -90,6 +90,8 @@ def _rollup_sql() -> str:
 
 _UPSERT_ROLLUPS = _rollup_sql()
 
+_ENSURE_PARTITION = "SELECT telemetry_ensure_partition((to_timestamp($1::float8 * 86400) AT TIME ZONE 'UTC')::date)"
+
 _INSERT_NEW = (
     f"INSERT INTO telemetry_samples SELECT * FROM telemetry_staging "
     f"ON CONFLICT (device_id, ts) DO NOTHING RETURNING {_SELECT_SAMPLE}"
@@ -152,7 +154,7 @@ class TelemetryStore:
         if missing:
             async with self._pool.acquire() as con:
                 for day in missing:
-                    await con.execute("SELECT telemetry_ensure_partition((to_timestamp($1::float8 * 86400) AT TIME ZONE 'UTC')::date)", day)
+                    await con.execute(_ENSURE_PARTITION, day)
             self._partitions.update(missing)
 
     async def _context(self, con: asyncpg.Connection, ranges: dict[str, tuple[int, int]]) -> list[tuple]:

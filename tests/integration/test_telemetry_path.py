@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 async def running(platform, clean_db):
     """A gateway and an ingest consumer in this process, against the real broker and Postgres."""
     gateway = Gateway(platform.gateway, platform.kafka, CredentialDirectory(clean_db))
-    consumer = IngestConsumer(platform.ingest, platform.kafka, TelemetryStore(clean_db, platform.ingest.max_gap_s), NoTwins())
+    store = TelemetryStore(clean_db, platform.ingest.max_gap_s)
+    consumer = IngestConsumer(platform.ingest, platform.kafka, store, NoTwins())
     async with gateway, consumer:
         yield gateway, consumer
 
@@ -63,7 +64,8 @@ async def test_fleet_samples_are_stored_exactly_once_across_a_disconnect(running
 
 
 async def hello(ws, device_id: str, credential: str) -> None:
-    await ws.send(pb.DeviceFrame(hello=pb.Hello(device_id=device_id, credential=credential, protocol_version=1)).SerializeToString())
+    frame = pb.DeviceFrame(hello=pb.Hello(device_id=device_id, credential=credential, protocol_version=1))
+    await ws.send(frame.SerializeToString())
 
 
 async def test_unknown_device_and_bad_credential_are_closed_4001(running, clean_db):

@@ -112,7 +112,8 @@ def test_deltas_in_any_arrival_order_equal_one_pass():
     stored = Samples.empty()
     order = rng.permutation(n)
     for chunk in np.array_split(order, 40):
-        new = Samples(everything.series[chunk], everything.group[chunk], everything.ts_ms[chunk], everything.values[chunk])
+        e = everything
+        new = Samples(e.series[chunk], e.group[chunk], e.ts_ms[chunk], e.values[chunk])
         _apply(got, rollup_deltas(new, _stored_context(stored, new), max_gap_s=120))
         stored = stored.concat(new)
 

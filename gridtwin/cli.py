@@ -1,0 +1,227 @@
+"""The `gridtwin` command: set up and run the platform, its services and the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from gridtwin import infra, processes
+from gridtwin.settings import Settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True)
+infra_app = typer.Typer(help="The real components on this machine: Postgres/PostGIS and the Kafka broker.")
+proto_app = typer.Typer(help="The generated code of the .proto contracts.")
+devices_app = typer.Typer(help="Device registrations.")
+app.add_typer(infra_app, name="infra")
+app.add_typer(proto_app, name="proto")
+app.add_typer(devices_app, name="devices")
+console = Console()
+
+SERVICES = ("gateway", "ingest", "api")
+DEMO_PREFIX = "demo"
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _step(progress: Progress, text: str):  # type: ignore[no-untyped-def]
+    return progress.add_task(text, total=None)
+
+
+# ------------------------------------------------------------------ infra
+
+
+def _infra_up(settings: Settings) -> None:
+    from gridtwin import db
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as p:
+        _step(p, "Postgres + PostGIS + ltree")
+        infra.ensure_postgres(settings.postgres)
+        _step(p, "schema migrations")
+        db.migrate(settings.postgres)
+        _step(p, f"Kafka broker ({settings.kafka.local_broker_storage})")
+        infra.ensure_broker(settings.kafka, settings.var_dir)
+        _step(p, "topics")
+        asyncio.run(infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka)))
+    console.print(f"[green]infra up[/]: postgres {settings.postgres.url.split('@')[-1]}, "
+                  f"kafka {settings.kafka.bootstrap_servers}")
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Install-free start of Postgres and the broker, migrations and topics (idempotent)."""
+    _infra_up(_settings())
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stops the broker and the project's Postgres cluster."""
+    settings = _settings()
+    infra.stop_broker(settings.var_dir)
+    infra.stop_postgres(settings.postgres)
+    console.print("infra stopped")
+
+
+@app.command()
+def migrate() -> None:
+    """Applies the schema migrations."""
+    from gridtwin import db
+
+    db.migrate(_settings().postgres)
+
+
+# ------------------------------------------------------------------ services
+
+
+@app.command()
+def gateway() -> None:
+    """Runs the device websocket gateway in the foreground."""
+    from gridtwin import services
+
+    settings = _settings()
+    services.configure(settings)
+    services.run_until_signalled(lambda: services.gateway(settings))
+
+
+@app.command()
+def ingest() -> None:
+    """Runs one ingest consumer (a consumer-group member) in the foreground."""
+    from gridtwin import services
+
+    settings = _settings()
+    services.configure(settings)
+    services.run_until_signalled(lambda: services.ingest(settings))
+
+
+@app.command()
+def api() -> None:
+    """Runs the telemetry gRPC API in the foreground."""
+    from gridtwin import services
+
+    settings = _settings()
+    services.configure(settings)
+    services.run_until_signalled(lambda: services.api(settings))
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(help="Number of simulated devices")] = 100,
+    prefix: Annotated[str, typer.Option(help="Device id prefix (must be provisioned)")] = DEMO_PREFIX,
+) -> None:
+    """Runs a simulated fleet against the gateway in the foreground."""
+    from gridtwin import services
+
+    settings = _settings()
+    services.configure(settings)
+    services.run_until_signalled(lambda: services.simulator(settings, devices, prefix))
+
+
+@devices_app.command("provision")
+def provision(
+    count: Annotated[int, typer.Option(help="Number of simulated devices to register")] = 100,
+    prefix: Annotated[str, typer.Option()] = DEMO_PREFIX,
+) -> None:
+    """Registers simulated devices with credentials derived from the fleet secret."""
+    asyncio.run(_provision(_settings(), count, prefix))
+
+
+async def _provision(settings: Settings, count: int, prefix: str) -> int:
+    from gridtwin.db import create_pool
+    from services.assets.credentials import register_devices
+    from simulator.fleet import FleetOptions, registrations
+
+    pool = await create_pool(settings.postgres)
+    try:
+        options = FleetOptions(devices=count, fleet_secret=settings.simulator.fleet_secret, id_prefix=prefix)
+        return await register_devices(pool, registrations(options))
+    finally:
+        await pool.close()
+
+
+# ------------------------------------------------------------------ the whole platform
+
+
+@app.command()
+def up(devices: Annotated[int, typer.Option(help="Simulated devices to start")] = 100) -> None:
+    """Starts everything: infra, migrations, topics, the services and a simulated fleet."""
+    settings = _settings()
+    _infra_up(settings)
+    asyncio.run(_provision(settings, devices, DEMO_PREFIX))
+    exe = [sys.executable, "-m", "gridtwin.cli"]
+    for name in SERVICES:
+        processes.spawn(settings.var_dir, name, [*exe, name])
+    processes.wait_for_port(settings.gateway.host, settings.gateway.port, 30, "gateway")
+    processes.spawn(settings.var_dir, "simulator", [*exe, "simulate", "--devices", str(devices)])
+    _print_status(settings)
+
+
+@app.command()
+def down() -> None:
+    """Stops what `up` started (the simulator first, infra last)."""
+    settings = _settings()
+    for name in ("simulator", *reversed(SERVICES)):
+        if processes.stop(settings.var_dir, name):
+            console.print(f"stopped {name}")
+    infra.stop_broker(settings.var_dir)
+    infra.stop_postgres(settings.postgres)
+    console.print("platform stopped")
+
+
+@app.command()
+def status() -> None:
+    """What runs, and where to look."""
+    _print_status(_settings())
+
+
+def _print_status(settings: Settings) -> None:
+    table = Table(title="gridtwin")
+    for column in ("process", "pid", "where to look", "log"):
+        table.add_column(column)
+    where = {
+        "gateway": f"ws://{settings.gateway.host}:{settings.gateway.port}  metrics :{settings.gateway.metrics_port}",
+        "ingest": f"metrics http://127.0.0.1:{settings.ingest.metrics_port}/metrics (lag)",
+        "api": f"gRPC {settings.api.host}:{settings.api.port}  metrics :{settings.api.metrics_port}",
+        "simulator": f"{settings.simulator.gateway_url}",
+        "broker": settings.kafka.bootstrap_servers,
+    }
+    for name in ("broker", *SERVICES, "simulator"):
+        pid = processes.running_pid(settings.var_dir, name)
+        table.add_row(name, str(pid or "-"), where[name], str(processes.log_file(settings.var_dir, name)))
+    console.print(table)
+    console.print(f"Postgres: {settings.postgres.url}")
+
+
+# ------------------------------------------------------------------ contracts
+
+
+@proto_app.command("generate")
+def proto_generate() -> None:
+    """Regenerates gridtwin/api from proto/."""
+    from gridtwin import codegen
+
+    console.print(f"generated {codegen.generate()}")
+
+
+@proto_app.command("check")
+def proto_check() -> None:
+    """Fails when gridtwin/api differs from what proto/ generates."""
+    from gridtwin import codegen
+
+    stale = codegen.check()
+    if stale:
+        console.print("[red]gridtwin/api is out of date; run `gridtwin proto generate`:[/]")
+        for path in stale:
+            console.print(f"  {path}")
+        raise typer.Exit(1)
+    console.print("generated code is up to date")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,85 @@
+"""Entry points of the service processes: each builds its parts from settings and runs until
+SIGTERM or SIGINT, then stops cleanly (finishing in-flight work)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from gridtwin.observability import configure_logging, serve_metrics
+from gridtwin.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_until_signalled(service: Callable[[], AbstractAsyncContextManager[object]]) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with service():
+            await stop.wait()
+        log.info("stopped")
+
+    asyncio.run(main())
+
+
+async def _pool(settings: Settings):  # type: ignore[no-untyped-def]
+    import asyncpg
+
+    from services.telemetry.store import init_connection
+
+    return await asyncpg.create_pool(
+        settings.postgres.url, min_size=settings.postgres.pool_min_size,
+        max_size=settings.postgres.pool_max_size, init=init_connection,
+    )
+
+
+@asynccontextmanager
+async def gateway(settings: Settings) -> AsyncIterator[object]:
+    from services.assets.credentials import CredentialDirectory
+    from services.telemetry.gateway import Gateway
+
+    serve_metrics(settings.gateway.metrics_port)
+    pool = await _pool(settings)
+    try:
+        directory = CredentialDirectory(pool, settings.gateway.auth_cache_s)
+        async with Gateway(settings.gateway, settings.kafka, directory) as gw:
+            yield gw
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def ingest(settings: Settings) -> AsyncIterator[object]:
+    from actors.handoff import NoTwins
+    from services.telemetry.ingest import IngestConsumer
+    from services.telemetry.store import TelemetryStore
+
+    serve_metrics(settings.ingest.metrics_port)
+    pool = await _pool(settings)
+    try:
+        store = TelemetryStore(pool, settings.ingest.max_gap_s)
+        async with IngestConsumer(settings.ingest, settings.kafka, store, NoTwins()) as consumer:
+            yield consumer
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def simulator(settings: Settings, devices: int, prefix: str) -> AsyncIterator[object]:
+    from simulator.device import DeviceOptions
+    from simulator.fleet import Fleet, FleetOptions
+
+    options = FleetOptions(devices=devices, fleet_secret=settings.simulator.fleet_secret, id_prefix=prefix,
+                           sample_interval_s=settings.simulator.sample_interval_s)
+    async with Fleet(options, DeviceOptions(url=settings.simulator.gateway_url)) as fleet:
+        yield fleet
+
+
+def configure(settings: Settings) -> None:
+    configure_logging(settings.log_level)

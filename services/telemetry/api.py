@@ -1,0 +1,448 @@
+"""The telemetry read API (gRPC, `gridtwin.telemetry.v1.TelemetryService`) over the store's tables
+and, for live samples, the telemetry topic.
+
+Guarantees:
+- QueryRange returns at most `max_points` points (0 = `ApiSettings.default_max_points`, never more
+  than MAX_POINTS), oldest first. RESOLUTION_AUTO is the finest of RAW, 1 min, 15 min, 1 h that
+  fits the budget, else 1 day truncated to it (`choose_resolution`). An explicit resolution that
+  would need more than MAX_POINTS points is refused with INVALID_ARGUMENT.
+- Rollup points are the stored buckets that overlap [start, end): the first may begin before
+  `start`, and values (means) and energy cover whole buckets. Buckets without samples or energy
+  are left out; buckets with energy but no samples carry the energy and zero values.
+- StreamLiveSamples delivers, per subscriber and device, samples with strictly increasing
+  timestamps, from (about) the moment the subscription is registered. A subscriber that falls
+  `queue_size` records behind is ended with RESOURCE_EXHAUSTED instead of buffering more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import grpc
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Gauge, Histogram
+
+from gridtwin.api.device.v1 import device_pb2
+from gridtwin.api.telemetry.v1 import records_pb2
+from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
+from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
+from gridtwin.settings import KafkaSettings, Settings
+from services.telemetry.energy import ENERGY_FIELDS, POWER_FIELDS
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TelemetryService"].full_name
+MAX_POINTS = 10_000
+ROLLUP_SECONDS: dict[int, int] = {
+    pb.RESOLUTION_ONE_MINUTE: 60, pb.RESOLUTION_FIFTEEN_MINUTES: 900,
+    pb.RESOLUTION_ONE_HOUR: 3_600, pb.RESOLUTION_ONE_DAY: 86_400,
+}
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # as the devices table constrains installation ids
+_MAX_MS = 253_402_300_800_000  # year 10000
+
+RPCS = Counter("gridtwin_api_rpcs_total", "RPCs finished, by method and status code",
+               ["method", "code"])
+LATENCY = Histogram(
+    "gridtwin_api_rpc_latency_seconds", "Unary RPC latency", ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SUBSCRIBERS = Gauge("gridtwin_api_live_subscribers", "Open StreamLiveSamples subscriptions")
+DROPPED = Counter("gridtwin_api_live_subscribers_dropped_total",
+                  "Live subscribers ended for falling behind")
+UNDECODABLE = Counter("gridtwin_api_live_records_undecodable_total",
+                      "Live records skipped as undecodable")
+
+
+# ------------------------------------------------------------ pure helpers
+
+def bucket_count(start_ms: int, end_ms: int, resolution_s: int) -> int:
+    """Aligned buckets of `resolution_s` overlapping [start_ms, end_ms) (end > start)."""
+    size = resolution_s * 1_000
+    return (end_ms - 1) // size - start_ms // size + 1
+
+
+def choose_resolution(requested: int, start_ms: int, end_ms: int, max_points: int,
+                      raw_count: int | None) -> int:
+    """The resolution to answer with. `raw_count` (samples in the range) is needed for AUTO and
+    RAW. Raises ValueError for an unknown resolution or an explicit one over MAX_POINTS points."""
+    if requested == pb.RESOLUTION_RAW:
+        assert raw_count is not None
+        if raw_count > MAX_POINTS:
+            raise ValueError(f"{raw_count} raw samples in range, limit {MAX_POINTS}")
+        return requested
+    if requested in ROLLUP_SECONDS:
+        buckets = bucket_count(start_ms, end_ms, ROLLUP_SECONDS[requested])
+        if buckets > MAX_POINTS:
+            raise ValueError(f"{buckets} buckets in range, limit {MAX_POINTS}")
+        return requested
+    if requested != pb.RESOLUTION_AUTO:
+        raise ValueError(f"unknown resolution {requested}")
+    assert raw_count is not None
+    if raw_count <= max_points:
+        return pb.RESOLUTION_RAW
+    for resolution, seconds in ROLLUP_SECONDS.items():
+        if bucket_count(start_ms, end_ms, seconds) <= max_points:
+            return resolution
+    return pb.RESOLUTION_ONE_DAY
+
+
+# ------------------------------------------------------------ SQL
+
+_SAMPLE_COLUMNS = "ts, " + ", ".join(POWER_FIELDS)
+_LATEST = (f"SELECT device_id, {_SAMPLE_COLUMNS}, grid_status, extra FROM telemetry_samples "
+           "WHERE installation_id = $1 ORDER BY ts DESC LIMIT 1")
+_RAW = (f"SELECT {_SAMPLE_COLUMNS} FROM telemetry_samples "
+        "WHERE installation_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4")
+_ROLLUPS = (
+    f"SELECT bucket, sample_count, {', '.join(f + '_sum' for f in POWER_FIELDS)}, "
+    f"{', '.join(ENERGY_FIELDS)} FROM telemetry_rollups "
+    "WHERE installation_id = $1 AND resolution_s = $2 AND bucket >= $3 AND bucket < $4 "
+    "AND (sample_count > 0 OR covered_s > 0) ORDER BY bucket LIMIT $5"
+)
+# Samples in [$4, $5): whole minutes [$2, $3) from the 1-minute rollups (at most $6 non-empty
+# buckets are read: each holds ≥ 1 sample, so a cut-off sum already exceeds any budget), the
+# partial minutes at the edges from the raw rows.
+_COUNT = """
+SELECT (SELECT coalesce(sum(sample_count), 0) FROM (
+          SELECT sample_count FROM telemetry_rollups
+           WHERE installation_id = $1 AND resolution_s = 60
+             AND bucket >= $2 AND bucket < $3 AND sample_count > 0 LIMIT $6) m)
+     + (SELECT count(*) FROM telemetry_samples WHERE installation_id = $1 AND ts >= $4 AND ts < $2)
+     + (SELECT count(*) FROM telemetry_samples WHERE installation_id = $1 AND ts >= $3 AND ts < $5)
+"""
+
+
+async def count_samples(pool: asyncpg.Pool, installation_id: str,
+                        start_ms: int, end_ms: int) -> int:
+    """Samples in [start_ms, end_ms), exact up to MAX_POINTS (a larger answer means "more")."""
+    lo = -(-start_ms // 60_000) * 60_000
+    hi = end_ms // 60_000 * 60_000
+    if lo > hi:  # no whole minute inside: count the raw rows only
+        lo = hi = end_ms
+    return int(await pool.fetchval(_COUNT, installation_id, lo * 1_000, hi * 1_000,
+                                   start_ms * 1_000, end_ms * 1_000, MAX_POINTS + 1))
+
+
+# ------------------------------------------------------------ live samples
+
+class _Subscriber:
+    def __init__(self, installation_id: str, queue_size: int) -> None:
+        self.installation_id = installation_id
+        self.queue: asyncio.Queue[tuple[str, list[device_pb2.Sample]]] = asyncio.Queue(queue_size)
+        self.overflowed = False
+        self._last_ms: dict[str, int] = {}  # per device: the newest timestamp queued
+
+    def offer(self, record: records_pb2.TelemetryRecord) -> bool:
+        """Queues the record's samples newer than those already queued; False when full."""
+        last = self._last_ms.get(record.device_id)
+        fresh = []
+        for sample in record.samples:
+            if last is None or sample.timestamp_unix_ms > last:
+                fresh.append(sample)
+                last = sample.timestamp_unix_ms
+        if not fresh:
+            return True
+        try:
+            self.queue.put_nowait((record.device_id, fresh))
+        except asyncio.QueueFull:
+            self.overflowed = True
+            return False
+        assert last is not None
+        self._last_ms[record.device_id] = last
+        return True
+
+
+class LiveHub:
+    """One consumer per process on the telemetry topic (no group: every partition, from the end),
+    fanning records out to subscribers by installation id. `start()`/`stop()`.
+
+    Records whose key names an installation nobody follows are not decoded (the gateway keys
+    records by installation id). The broker's "latest" offset may lie a few records early, so a
+    new subscriber can get a few older samples, never one older than one it already got."""
+
+    def __init__(self, kafka: KafkaSettings, *, queue_size: int = 256) -> None:
+        self._kafka = kafka
+        self._queue_size = queue_size
+        self._subscribers: dict[str, set[_Subscriber]] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="latest")
+        await consumer.start()
+        try:
+            await consumer.topics()  # fills the metadata
+            partitions = consumer.partitions_for_topic(self._kafka.telemetry_topic)
+            if not partitions:
+                raise RuntimeError(f"topic {self._kafka.telemetry_topic!r} does not exist")
+            tps = [TopicPartition(self._kafka.telemetry_topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_end(*tps)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def subscribe(self, installation_id: str) -> _Subscriber:
+        subscriber = _Subscriber(installation_id, self._queue_size)
+        self._subscribers.setdefault(installation_id, set()).add(subscriber)
+        SUBSCRIBERS.inc()
+        return subscriber
+
+    def unsubscribe(self, subscriber: _Subscriber) -> None:
+        followers = self._subscribers.get(subscriber.installation_id)
+        if followers is not None and subscriber in followers:
+            followers.discard(subscriber)
+            SUBSCRIBERS.dec()
+            if not followers:
+                del self._subscribers[subscriber.installation_id]
+
+    def subscribers(self, installation_id: str) -> int:
+        return len(self._subscribers.get(installation_id, ()))
+
+    def dispatch(self, record: records_pb2.TelemetryRecord) -> None:
+        """Hands one record to its installation's subscribers; ends those that are full."""
+        for subscriber in list(self._subscribers.get(record.installation_id, ())):
+            if not subscriber.offer(record):
+                DROPPED.inc()
+                self.unsubscribe(subscriber)
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while True:
+            try:
+                fetched = await consumer.getmany(timeout_ms=1_000, max_records=2_000)
+            except Exception as exc:  # aiokafka reconnects by itself; keep fetching
+                log.warning("live fetch failed: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for messages in fetched.values():
+                for message in messages:
+                    key = message.key
+                    if key is not None and key.decode(errors="replace") not in self._subscribers:
+                        continue
+                    record = records_pb2.TelemetryRecord()
+                    try:
+                        record.ParseFromString(message.value)
+                    except DecodeError:
+                        UNDECODABLE.inc()
+                        continue
+                    self.dispatch(record)
+
+
+# ------------------------------------------------------------ the servicer
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+Handler = Callable[..., Awaitable[object]]
+
+
+def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
+    """Counts the RPC by status code (and times it); turns _Refused and storage outages into
+    gRPC statuses."""
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def handler(self: object, request: object,
+                          context: grpc.aio.ServicerContext) -> object:
+            started, code = time.perf_counter(), grpc.StatusCode.UNKNOWN
+            try:
+                result = await fn(self, request, context)
+                code = grpc.StatusCode.OK
+                return result
+            except _Refused as refused:
+                code = refused.code
+                await context.abort(refused.code, refused.detail)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except (OSError, asyncpg.PostgresConnectionError) as exc:
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("%s: storage unavailable: %s", method, exc)
+                await context.abort(code, "telemetry storage unavailable")
+            finally:
+                RPCS.labels(method, code.name).inc()
+                if timed:
+                    LATENCY.labels(method).observe(time.perf_counter() - started)
+        return handler
+    return wrap
+
+
+def _installation(installation_id: str) -> str:
+    if not _ID.fullmatch(installation_id):
+        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                       "installation_id must be 1-128 characters of [A-Za-z0-9_.:-]")
+    return installation_id
+
+
+def _invalid(detail: str) -> _Refused:
+    return _Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
+
+
+class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, hub: LiveHub, *,
+                 default_max_points: int = 1_000) -> None:
+        self._pool = pool
+        self._hub = hub
+        self._default_max_points = min(default_max_points, MAX_POINTS)
+
+    @_observed("GetLatestSample")
+    async def GetLatestSample(self, request: pb.GetLatestSampleRequest,
+                              context: grpc.aio.ServicerContext) -> pb.GetLatestSampleResponse:
+        row = await self._pool.fetchrow(_LATEST, _installation(request.installation_id))
+        if row is None:
+            raise _Refused(grpc.StatusCode.NOT_FOUND, "no samples for this installation")
+        sample = device_pb2.Sample(
+            timestamp_unix_ms=row["ts"] // 1_000, grid_status=row["grid_status"],
+            extra=json.loads(row["extra"]) if row["extra"] else None,
+            **{f: row[f] for f in POWER_FIELDS},
+        )
+        return pb.GetLatestSampleResponse(device_id=row["device_id"], sample=sample)
+
+    @_observed("QueryRange")
+    async def QueryRange(self, request: pb.QueryRangeRequest,
+                         context: grpc.aio.ServicerContext) -> pb.QueryRangeResponse:
+        installation = _installation(request.installation_id)
+        start, end = request.start_unix_ms, request.end_unix_ms
+        if not 0 <= start < end <= _MAX_MS:
+            raise _invalid("need 0 <= start_unix_ms < end_unix_ms <= year 10000")
+        if request.max_points > MAX_POINTS:
+            raise _invalid(f"max_points above {MAX_POINTS}")
+        max_points = request.max_points or self._default_max_points
+        raw_count = None
+        if request.resolution in (pb.RESOLUTION_AUTO, pb.RESOLUTION_RAW):
+            raw_count = await count_samples(self._pool, installation, start, end)
+        try:
+            resolution = choose_resolution(request.resolution, start, end, max_points, raw_count)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        if resolution == pb.RESOLUTION_RAW:
+            rows = await self._pool.fetch(_RAW, installation, start * 1_000, end * 1_000,
+                                          max_points)
+            points = [pb.SeriesPoint(timestamp_unix_ms=r["ts"] // 1_000, sample_count=1,
+                                     **{f: r[f] for f in POWER_FIELDS}) for r in rows]
+        else:
+            size_ms = ROLLUP_SECONDS[resolution] * 1_000
+            first_bucket_us = start // size_ms * size_ms * 1_000
+            rows = await self._pool.fetch(_ROLLUPS, installation, size_ms // 1_000,
+                                          first_bucket_us, end * 1_000, max_points)
+            points = [_rollup_point(r) for r in rows]
+        return pb.QueryRangeResponse(resolution=resolution, points=points)
+
+    @_observed("StreamLiveSamples", timed=False)
+    async def StreamLiveSamples(self, request: pb.StreamLiveSamplesRequest,
+                                context: grpc.aio.ServicerContext) -> None:
+        subscriber = self._hub.subscribe(_installation(request.installation_id))
+        try:
+            while True:
+                device_id, samples = await subscriber.queue.get()
+                for sample in samples:
+                    if subscriber.overflowed:
+                        raise _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                       "live subscriber fell behind; reconnect")
+                    await context.write(pb.LiveSample(device_id=device_id, sample=sample))
+        finally:
+            self._hub.unsubscribe(subscriber)
+
+
+def _rollup_point(row: asyncpg.Record) -> pb.SeriesPoint:
+    n = row["sample_count"]
+    return pb.SeriesPoint(
+        timestamp_unix_ms=row["bucket"] // 1_000, sample_count=n,
+        energy=pb.EnergyTotals(**{f: row[f] for f in ENERGY_FIELDS}),
+        **{f: (row[f"{f}_sum"] / n if n else 0.0) for f in POWER_FIELDS},
+    )
+
+
+# ------------------------------------------------------------ the server
+
+class TelemetryApi:
+    """The gRPC server: TelemetryService, health checking and reflection, with its LiveHub.
+    `async with TelemetryApi(...)` or `start()`/`stop()`; `port` is the bound port."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, *,
+                 hub: LiveHub | None = None) -> None:
+        self._settings = settings
+        self._pool = pool
+        self.hub = hub or LiveHub(settings.kafka)
+        self._health: health.aio.HealthServicer | None = None
+        self._server: grpc.aio.Server | None = None
+        self._port = 0
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        api = self._settings.api
+        await self.hub.start()
+        server = grpc.aio.server()
+        self._health = health.aio.HealthServicer()
+        servicer = TelemetryServicer(self._pool, self.hub, default_max_points=api.default_max_points)
+        pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME], server)
+        try:
+            self._port = server.add_insecure_port(f"{api.host}:{api.port}")
+            await server.start()
+        except BaseException:
+            await self.hub.stop()
+            raise
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info("telemetry API listening on %s:%d", api.host, self._port)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Reports NOT_SERVING, ends RPCs (streams after `grace_s`), then stops the hub."""
+        if self._server is not None:
+            assert self._health is not None
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace_s)
+            self._server = None
+        await self.hub.stop()
+
+    async def __aenter__(self) -> TelemetryApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+async def serve_api(settings: Settings, pool: asyncpg.Pool) -> TelemetryApi:
+    """Starts the API on `settings.api.host:port` (0 = ephemeral; see `.port`); caller stops it."""
+    api = TelemetryApi(settings, pool)
+    await api.start()
+    return api
