@@ -43,24 +43,21 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TelemetryService"].full_name
 MAX_POINTS = 10_000
-ROLLUP_SECONDS: dict[int, int] = {
+ROLLUP_SECONDS: dict[pb.Resolution, int] = {
     pb.RESOLUTION_ONE_MINUTE: 60, pb.RESOLUTION_FIFTEEN_MINUTES: 900,
     pb.RESOLUTION_ONE_HOUR: 3_600, pb.RESOLUTION_ONE_DAY: 86_400,
 }
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # as the devices table constrains installation ids
 _MAX_MS = 253_402_300_800_000  # year 10000
 
-RPCS = Counter("gridtwin_api_rpcs_total", "RPCs finished, by method and status code",
-               ["method", "code"])
+RPCS = Counter("gridtwin_api_rpcs_total", "RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram(
     "gridtwin_api_rpc_latency_seconds", "Unary RPC latency", ["method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 SUBSCRIBERS = Gauge("gridtwin_api_live_subscribers", "Open StreamLiveSamples subscriptions")
-DROPPED = Counter("gridtwin_api_live_subscribers_dropped_total",
-                  "Live subscribers ended for falling behind")
-UNDECODABLE = Counter("gridtwin_api_live_records_undecodable_total",
-                      "Live records skipped as undecodable")
+DROPPED = Counter("gridtwin_api_live_subscribers_dropped_total", "Live subscribers ended for falling behind")
+UNDECODABLE = Counter("gridtwin_api_live_records_undecodable_total", "Live records skipped as undecodable")
 
 
 # ------------------------------------------------------------ pure helpers
@@ -71,8 +68,8 @@ def bucket_count(start_ms: int, end_ms: int, resolution_s: int) -> int:
     return (end_ms - 1) // size - start_ms // size + 1
 
 
-def choose_resolution(requested: int, start_ms: int, end_ms: int, max_points: int,
-                      raw_count: int | None) -> int:
+def choose_resolution(requested: pb.Resolution, start_ms: int, end_ms: int, max_points: int,
+                      raw_count: int | None) -> pb.Resolution:
     """The resolution to answer with. `raw_count` (samples in the range) is needed for AUTO and
     RAW. Raises ValueError for an unknown resolution or an explicit one over MAX_POINTS points."""
     if requested == pb.RESOLUTION_RAW:
@@ -122,8 +119,7 @@ SELECT (SELECT coalesce(sum(sample_count), 0) FROM (
 """
 
 
-async def count_samples(pool: asyncpg.Pool, installation_id: str,
-                        start_ms: int, end_ms: int) -> int:
+async def count_samples(pool: asyncpg.Pool, installation_id: str, start_ms: int, end_ms: int) -> int:
     """Samples in [start_ms, end_ms), exact up to MAX_POINTS (a larger answer means "more")."""
     lo = -(-start_ms // 60_000) * 60_000
     hi = end_ms // 60_000 * 60_000
@@ -268,27 +264,26 @@ def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler
     gRPC statuses."""
     def wrap(fn: Handler) -> Handler:
         @functools.wraps(fn)
-        async def handler(self: object, request: object,
-                          context: grpc.aio.ServicerContext) -> object:
+        async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
             started, code = time.perf_counter(), grpc.StatusCode.UNKNOWN
             try:
                 result = await fn(self, request, context)
                 code = grpc.StatusCode.OK
                 return result
             except _Refused as refused:
-                code = refused.code
-                await context.abort(refused.code, refused.detail)
+                code, detail = refused.code, refused.detail
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise
             except (OSError, asyncpg.PostgresConnectionError) as exc:
-                code = grpc.StatusCode.UNAVAILABLE
+                code, detail = grpc.StatusCode.UNAVAILABLE, "telemetry storage unavailable"
                 log.warning("%s: storage unavailable: %s", method, exc)
-                await context.abort(code, "telemetry storage unavailable")
             finally:
                 RPCS.labels(method, code.name).inc()
                 if timed:
                     LATENCY.labels(method).observe(time.perf_counter() - started)
+            await context.abort(code, detail)
+            return None  # not reached: abort raises
         return handler
     return wrap
 
@@ -305,8 +300,7 @@ def _invalid(detail: str) -> _Refused:
 
 
 class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, hub: LiveHub, *,
-                 default_max_points: int = 1_000) -> None:
+    def __init__(self, pool: asyncpg.Pool, hub: LiveHub, *, default_max_points: int = 1_000) -> None:
         self._pool = pool
         self._hub = hub
         self._default_max_points = min(default_max_points, MAX_POINTS)
@@ -342,15 +336,14 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
         except ValueError as exc:
             raise _invalid(str(exc)) from None
         if resolution == pb.RESOLUTION_RAW:
-            rows = await self._pool.fetch(_RAW, installation, start * 1_000, end * 1_000,
-                                          max_points)
+            rows = await self._pool.fetch(_RAW, installation, start * 1_000, end * 1_000, max_points)
             points = [pb.SeriesPoint(timestamp_unix_ms=r["ts"] // 1_000, sample_count=1,
                                      **{f: r[f] for f in POWER_FIELDS}) for r in rows]
         else:
             size_ms = ROLLUP_SECONDS[resolution] * 1_000
             first_bucket_us = start // size_ms * size_ms * 1_000
-            rows = await self._pool.fetch(_ROLLUPS, installation, size_ms // 1_000,
-                                          first_bucket_us, end * 1_000, max_points)
+            rows = await self._pool.fetch(_ROLLUPS, installation, size_ms // 1_000, first_bucket_us, end * 1_000,
+                                          max_points)
             points = [_rollup_point(r) for r in rows]
         return pb.QueryRangeResponse(resolution=resolution, points=points)
 
@@ -385,8 +378,7 @@ class TelemetryApi:
     """The gRPC server: TelemetryService, health checking and reflection, with its LiveHub.
     `async with TelemetryApi(...)` or `start()`/`stop()`; `port` is the bound port."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, *,
-                 hub: LiveHub | None = None) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, *, hub: LiveHub | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self.hub = hub or LiveHub(settings.kafka)

@@ -1,8 +1,10 @@
 """Devices → gateway → broker → ingest consumer → Postgres, on the real components."""
 
 import asyncio
+import time
 
 import pytest
+from prometheus_client import REGISTRY
 from websockets.asyncio.client import connect
 
 from actors.handoff import NoTwins
@@ -77,3 +79,70 @@ async def test_unknown_device_and_bad_credential_are_closed_4001(running, clean_
             await hello(ws, device_id, credential)
             await ws.wait_closed()
             assert ws.close_code == 4001
+
+
+async def recv_cloud(ws) -> pb.CloudFrame:
+    out = pb.CloudFrame()
+    out.ParseFromString(await ws.recv())
+    return out
+
+
+async def test_hostile_devices_are_refused_while_others_keep_streaming(running, clean_db, platform):
+    gateway, _ = running
+    options = FleetOptions(devices=4, fleet_secret="hostile", id_prefix="hx")
+    regs = registrations(options)
+    await register_devices(clean_db, regs)
+    url = f"ws://127.0.0.1:{gateway.port}"
+    fleet = Fleet(FleetOptions(devices=2, fleet_secret="hostile", id_prefix="hx"),
+                  DeviceOptions(url=url, backoff_initial_s=0.2))
+    async with fleet:  # hx-dev-00000 and -00001 stream normally throughout
+        await fleet.wait_connected(30)
+
+        # malformed protobuf after a good hello → 1007
+        async with connect(url) as ws:
+            await hello(ws, regs[2].device_id, regs[2].credential)
+            assert (await recv_cloud(ws)).WhichOneof("body") == "hello_reply"
+            await ws.send(b"\xff\xfe\xfd\xfc")
+            await ws.wait_closed()
+            assert ws.close_code == 1007
+
+        # a frame beyond the size limit → 1009
+        async with connect(url, max_size=None) as ws:
+            await hello(ws, regs[2].device_id, regs[2].credential)
+            await recv_cloud(ws)
+            await ws.send(b"\x12" + b"\x00" * (platform.gateway.max_frame_bytes + 10))
+            await ws.wait_closed()
+            assert ws.close_code == 1009
+
+        # NaN, far future, duplicate sequence: refused with reasons, the valid sample stored
+        async with connect(url) as ws:
+            await hello(ws, regs[3].device_id, regs[3].credential)
+            await recv_cloud(ws)
+            now = time.time_ns() // 1_000_000
+            samples = [
+                pb.Sample(timestamp_unix_ms=now - 1_000, load_power_w=500, state_of_charge_pct=50),
+                pb.Sample(timestamp_unix_ms=now, load_power_w=float("nan"), state_of_charge_pct=50),
+                pb.Sample(timestamp_unix_ms=now + 86_400_000, load_power_w=1, state_of_charge_pct=50),
+            ]
+            await ws.send(pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=7, samples=samples)).SerializeToString())
+            ack = (await recv_cloud(ws)).ack
+            assert ack.accepted_samples == 1
+            assert [r.reason for r in ack.rejections] == [pb.REJECT_REASON_NOT_FINITE,
+                                                          pb.REJECT_REASON_TIMESTAMP_IN_FUTURE]
+            await ws.send(pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=7, samples=samples[:1])).SerializeToString())
+            assert (await recv_cloud(ws)).batch_rejected.reason == pb.REJECT_REASON_SEQUENCE_NOT_INCREASING
+
+        await asyncio.sleep(2)
+        await fleet.stop_streaming()
+        await fleet.wait_drained(30)
+
+    assert fleet.ledger.refused_total() == 0 and fleet.ledger.generated_total() > 0
+    await wait_stored(clean_db, fleet.ledger.generated_total() + 1)
+    stored = await stored_timestamps(clean_db)
+    assert stored.pop(regs[3].device_id) == [samples[0].timestamp_unix_ms]
+    assert stored == {d: sorted(ts) for d, ts in fleet.ledger.generated.items()}
+    def rejects(reason: str) -> float:
+        return REGISTRY.get_sample_value("gridtwin_gateway_rejects_total", {"reason": reason}) or 0
+
+    assert rejects("not_finite") >= 1 and rejects("frame_too_big") >= 1
+    assert rejects("sequence_not_increasing") >= 1 and rejects("timestamp_in_future") >= 1
