@@ -71,6 +71,19 @@ async def ingest(settings: Settings) -> AsyncIterator[object]:
 
 
 @asynccontextmanager
+async def api(settings: Settings) -> AsyncIterator[object]:
+    from services.telemetry.api import TelemetryApi
+
+    serve_metrics(settings.api.metrics_port)
+    pool = await _pool(settings)
+    try:
+        async with TelemetryApi(settings, pool) as server:
+            yield server
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
 async def simulator(settings: Settings, devices: int, prefix: str) -> AsyncIterator[object]:
     from simulator.device import DeviceOptions
     from simulator.fleet import Fleet, FleetOptions

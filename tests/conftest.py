@@ -1,14 +1,16 @@
 """Fixtures over the real components, started by the project's own infra code.
 
-The test session uses its own database (`<name>_test`) in the project's Postgres cluster and
-topics with a per-run suffix on the project's broker, so it never disturbs a running platform.
+Each test session uses its own database (`<name>_test_<run>`, dropped at the end) in the project's
+Postgres cluster and topics with the same run suffix on the project's broker, so it never disturbs
+a running platform or another test session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -24,7 +26,7 @@ def settings() -> Settings:
     run = uuid.uuid4().hex[:8]
     url = base.postgres.url.rsplit("/", 1)
     return base.model_copy(update={
-        "postgres": base.postgres.model_copy(update={"url": f"{url[0]}/{url[1]}_test"}),
+        "postgres": base.postgres.model_copy(update={"url": f"{url[0]}/{url[1]}_test_{run}"}),
         "kafka": base.kafka.model_copy(update={
             "telemetry_topic": f"telemetry-{run}",
             "device_events_topic": f"device-events-{run}",
@@ -37,17 +39,27 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def platform(settings: Settings) -> Settings:
+def platform(settings: Settings) -> Iterator[Settings]:
     """Postgres (fresh test database, migrated) and the broker (with this run's topics)."""
     infra.ensure_postgres(settings.postgres)
-    infra.drop_database(settings.postgres)
     infra.ensure_database(settings.postgres)
     db.migrate(settings.postgres)
     infra.ensure_broker(settings.kafka, settings.var_dir)
-    import asyncio
-
     asyncio.run(infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka)))
-    return settings
+    yield settings
+    infra.drop_database(settings.postgres)
+
+
+@pytest.fixture
+def isolated(platform: Settings) -> Settings:
+    """The platform with topics and a consumer group of this test's own, so records produced by
+    other tests never reach this test's consumers."""
+    suffix = uuid.uuid4().hex[:8]
+    kafka = platform.kafka.model_copy(update={
+        "telemetry_topic": f"telemetry-{suffix}", "device_events_topic": f"device-events-{suffix}"})
+    asyncio.run(infra.ensure_topics(kafka, infra.platform_topics(kafka)))
+    ingest = platform.ingest.model_copy(update={"group_id": f"ingest-{suffix}"})
+    return platform.model_copy(update={"kafka": kafka, "ingest": ingest})
 
 
 @pytest.fixture(scope="session")

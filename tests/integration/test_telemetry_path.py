@@ -20,11 +20,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def running(platform, clean_db):
+async def running(isolated, clean_db):
     """A gateway and an ingest consumer in this process, against the real broker and Postgres."""
-    gateway = Gateway(platform.gateway, platform.kafka, CredentialDirectory(clean_db))
-    store = TelemetryStore(clean_db, platform.ingest.max_gap_s)
-    consumer = IngestConsumer(platform.ingest, platform.kafka, store, NoTwins())
+    gateway = Gateway(isolated.gateway, isolated.kafka, CredentialDirectory(clean_db))
+    store = TelemetryStore(clean_db, isolated.ingest.max_gap_s)
+    consumer = IngestConsumer(isolated.ingest, isolated.kafka, store, NoTwins())
     async with gateway, consumer:
         yield gateway, consumer
 
@@ -129,7 +129,8 @@ async def test_hostile_devices_are_refused_while_others_keep_streaming(running, 
             assert ack.accepted_samples == 1
             assert [r.reason for r in ack.rejections] == [pb.REJECT_REASON_NOT_FINITE,
                                                           pb.REJECT_REASON_TIMESTAMP_IN_FUTURE]
-            await ws.send(pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=7, samples=samples[:1])).SerializeToString())
+            again = pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=7, samples=samples[:1]))
+            await ws.send(again.SerializeToString())
             assert (await recv_cloud(ws)).batch_rejected.reason == pb.REJECT_REASON_SEQUENCE_NOT_INCREASING
 
         await asyncio.sleep(2)
