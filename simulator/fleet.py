@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from services.assets.credentials import DeviceRegistration, fleet_credential
 from simulator.device import DeviceOptions, SimulatedDevice
 from simulator.ledger import Ledger
-from simulator.physics import FleetConfig, FleetModel
+from simulator.physics import FleetConfig, FleetModel, default_household_trace_csv
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,14 @@ class Fleet:
         self.devices = [
             SimulatedDevice(r.device_id, r.credential, device_options, self.ledger) for r in registrations(options)
         ]
-        now = dt.datetime.now(dt.UTC)
+        load_source = options.load_source
+        if load_source == "household_trace" and not default_household_trace_csv().exists():
+            # The real trace ships in the team's shared data, not in the package.
+            log.warning("household trace not found; simulating load with the BDEW standard profile")
+            load_source = "bdew"
         self.model = FleetModel(
-            FleetConfig(n_devices=options.devices, seed=options.seed, load_source=options.load_source), now
+            FleetConfig(n_devices=options.devices, seed=options.seed, load_source=load_source),  # type: ignore[arg-type]
+            dt.datetime.now(dt.UTC),
         )
         self._interval_ms = int(options.sample_interval_s * 1_000)
         self._last_ts_ms = 0
