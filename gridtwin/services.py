@@ -16,16 +16,23 @@ log = logging.getLogger(__name__)
 
 
 def run_until_signalled(service: Callable[[], AbstractAsyncContextManager[object]]) -> None:
-    async def main() -> None:
+    """Runs the service until SIGTERM/SIGINT, or until it reports failure through a `failed`
+    future (then the process exits with status 1 so that its supervisor restarts it)."""
+
+    async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with service():
-            await stop.wait()
+        async with service() as running:
+            failed = getattr(running, "failed", loop.create_future())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([stopping, failed], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
         log.info("stopped")
+        return 1 if failed.done() else 0
 
-    asyncio.run(main())
+    raise SystemExit(asyncio.run(main()))
 
 
 async def _pool(settings: Settings):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +29,9 @@ class KafkaSettings(BaseModel):
     telemetry_topic: str = "telemetry"
     telemetry_partitions: int = 8
     device_events_topic: str = "device-events"   # command acks and state reports
-    # memory: fast, lost when the broker stops; durable: an S3 folder store that survives restarts
-    local_broker_storage: str = Field(default="durable", pattern="^(memory|durable)$")
+    # memory: fast, lost when the broker stops. durable: an S3 folder store that survives restarts,
+    # but this Tansu build then answers fetches seconds late (measured p50 ≈ 8 s), so it is opt-in.
+    local_broker_storage: str = Field(default="memory", pattern="^(memory|durable)$")
     local_s3_port: int = 9000
     manage_local_broker: bool = True
 
@@ -60,6 +61,9 @@ class IngestSettings(BaseModel):
     metrics_port: int = 9102
     max_records_per_batch: int = 2_000
     fetch_timeout_ms: int = 200
+    # How long the broker may hold an empty fetch. None: 50 ms, or 500 ms against the local durable
+    # broker, whose fetches never return with shorter waits.
+    fetch_max_wait_ms: int | None = None
     max_pending_batches: int = 2       # written-but-not-committed batches before pausing fetches
     max_gap_s: float = 300.0            # energy is never integrated across a longer gap
 
@@ -90,3 +94,10 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+
+    @model_validator(mode="after")
+    def _fetch_wait_for_broker(self) -> Settings:
+        if self.ingest.fetch_max_wait_ms is None:
+            durable = self.kafka.manage_local_broker and self.kafka.local_broker_storage == "durable"
+            self.ingest.fetch_max_wait_ms = 500 if durable else 50
+        return self

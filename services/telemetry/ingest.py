@@ -42,6 +42,10 @@ WRITE_SECONDS = Histogram(
 BATCH_RECORDS = Histogram("gridtwin_ingest_batch_records", "Records per fetched batch",
                           buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
 LAG = Gauge("gridtwin_ingest_consumer_lag", "High watermark minus committed offset", ["topic", "partition"])
+FRESHNESS = Histogram(
+    "gridtwin_ingest_sample_age_seconds", "Device timestamp of a record's newest sample → stored and committed",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600),
+)
 PAUSED = Gauge("gridtwin_ingest_paused", "1 while fetching is paused for backpressure")
 WRITE_RETRIES = Counter("gridtwin_ingest_write_retries_total", "Batch writes retried after an error")
 
@@ -65,6 +69,7 @@ class IngestConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.lag: dict[int, int] = {}  # partition → lag, as exported
+        self.failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -74,10 +79,21 @@ class IngestConsumer:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 << 20,
             fetch_max_bytes=16 << 20,
+            # The broker answers a fetch at once when data is there; this bounds the wait when not.
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
         )
         self._consumer.subscribe([self._kafka.telemetry_topic], listener=_Rebalance(self))
         await self._consumer.start()
         self._tasks = [asyncio.create_task(self._fetch_loop()), asyncio.create_task(self._write_loop())]
+        for task in self._tasks:
+            task.add_done_callback(self._on_loop_done)
+
+    def _on_loop_done(self, task: asyncio.Task[None]) -> None:
+        # A loop that ends by itself is a bug or an unrecoverable error: make it visible at once
+        # (the process exits non-zero and its supervisor restarts it) instead of stalling silently.
+        if not task.cancelled() and task.exception() is not None and not self.failed.done():
+            log.critical("ingest loop failed", exc_info=task.exception())
+            self.failed.set_result(task.exception())  # type: ignore[arg-type]
 
     async def stop(self) -> None:
         """Finishes what was fetched (stored and committed), then leaves the group."""
@@ -191,6 +207,9 @@ class IngestConsumer:
         assert self._consumer is not None
         await self._consumer.commit(batch.offsets)
         self._committed.update(batch.offsets)
+        now_ms = time.time_ns() // 1_000_000
+        for record in batch.records:
+            FRESHNESS.observe((now_ms - record.samples[-1].timestamp_unix_ms) / 1_000 if record.samples else 0)
         WRITE_SECONDS.observe(time.perf_counter() - started)
         RECORDS.inc(len(batch.records))
         SAMPLES.inc(result.samples)
