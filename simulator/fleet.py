@@ -80,6 +80,10 @@ class Fleet:
         """Connects every device; with `stream`, also starts generating samples each interval."""
         self._tasks = [asyncio.create_task(d.run(), name=d.device_id) for d in self.devices]
         if stream:
+            await self.start_streaming()
+
+    async def start_streaming(self) -> None:
+        if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop())
 
     async def stop_streaming(self) -> None:

@@ -44,7 +44,7 @@ BATCH_RECORDS = Histogram("gridtwin_ingest_batch_records", "Records per fetched 
 LAG = Gauge("gridtwin_ingest_consumer_lag", "High watermark minus committed offset", ["topic", "partition"])
 FRESHNESS = Histogram(
     "gridtwin_ingest_sample_age_seconds", "Device timestamp of a record's newest sample → stored and committed",
-    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600),
+    buckets=(0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600),
 )
 PAUSED = Gauge("gridtwin_ingest_paused", "1 while fetching is paused for backpressure")
 WRITE_RETRIES = Counter("gridtwin_ingest_write_retries_total", "Batch writes retried after an error")
