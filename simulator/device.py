@@ -55,6 +55,7 @@ class SimulatedDevice:
         self._window = 8
         self._max_batch = options.max_samples_per_batch
         self._resume_at = 0.0  # after RATE_LIMITED, when sending may go on
+        self._closed = False     # the current connection ended
         self._window_free = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._offline_until = 0.0
@@ -131,16 +132,19 @@ class SimulatedDevice:
         return True
 
     async def _session(self, ws: ClientConnection) -> None:
+        """Sends until the connection ends; the receiver task's end wakes the sender, and
+        awaiting the receiver re-raises how the connection closed."""
         in_flight: set[int] = set()
+        self._closed = False
         receiver = asyncio.create_task(self._receive(ws, in_flight))
         try:
             # Replay first: batches the previous session never saw acknowledged, in order.
             for sequence in sorted(self._unacked):
                 await self._send(ws, sequence, in_flight)
-            while True:
+            while not self._closed:
                 if not self._new:
                     self._wakeup.clear()
-                    await self._wait_either(self._wakeup.wait(), receiver)
+                    await self._wakeup.wait()
                     continue
                 if (pause_s := self._resume_at - time.monotonic()) > 0:
                     await asyncio.sleep(pause_s)
@@ -155,29 +159,29 @@ class SimulatedDevice:
                 ])
                 await self._send(ws, sequence, in_flight)
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await receiver
+            if not receiver.done():
+                receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver  # re-raises ConnectionClosed, so run() can tell fatal closes
 
     async def _send(self, ws: ClientConnection, sequence: int, in_flight: set[int]) -> None:
-        while len(in_flight) >= self._window:
+        while len(in_flight) >= self._window and not self._closed:
             self._window_free.clear()
-            await self._wait_either(self._window_free.wait(), None)
+            await self._window_free.wait()
+        if self._closed:
+            return
         in_flight.add(sequence)
         await ws.send(pb.DeviceFrame(telemetry=self._unacked[sequence]).SerializeToString())
 
-    @staticmethod
-    async def _wait_either(waiting: object, receiver: asyncio.Task[None] | None) -> None:
-        task = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
-        watch = [task] if receiver is None else [task, receiver]
-        try:
-            done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            task.cancel()
-        if receiver is not None and receiver in done:
-            receiver.result()  # re-raises ConnectionClosed
-
     async def _receive(self, ws: ClientConnection, in_flight: set[int]) -> None:
+        try:
+            await self._handle_frames(ws, in_flight)
+        finally:
+            self._closed = True
+            self._wakeup.set()
+            self._window_free.set()
+
+    async def _handle_frames(self, ws: ClientConnection, in_flight: set[int]) -> None:
         async for data in ws:
             frame = pb.CloudFrame()
             frame.ParseFromString(data)  # type: ignore[arg-type]

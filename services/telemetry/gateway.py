@@ -22,6 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from gridtwin.settings import GatewaySettings, KafkaSettings
+from services.telemetry.capacity import Capacity
 from services.telemetry.close_codes import CloseCode
 from services.telemetry.session import (
     AuthenticateDevice,
@@ -88,7 +89,7 @@ class Gateway:
             rate_limit_burst_batches=settings.rate_limit_burst_batches,
             limits=Limits(settings.max_clock_skew_s, settings.max_sample_age_s),
         )
-        self._in_flight_total = asyncio.Semaphore(settings.max_in_flight_batches_total)
+        self._in_flight_total = Capacity(settings.max_in_flight_batches_total)
         self._sessions: dict[str, tuple[DeviceSession, ServerConnection]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._server: Server | None = None
@@ -170,7 +171,7 @@ class _Connection:
         self._gw = gateway
         self._session = session
         self._ws = ws
-        self._per_device = asyncio.Semaphore(gateway._settings.max_in_flight_batches_per_device)
+        self._per_device = Capacity(gateway._settings.max_in_flight_batches_per_device)
         self._acks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:

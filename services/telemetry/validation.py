@@ -58,6 +58,25 @@ def validate_samples(samples: Sequence[SampleLike], now_ms: int, limits: Limits)
 
 
 def _problem(s: SampleLike, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[Reason, str] | None:
+    # Fast path for the common valid sample: no allocation. Powers beyond ±MAX_ABS_POWER_W are
+    # refused anyway, so a sum of valid values can neither overflow nor hide a NaN or infinity.
+    site, battery, solar, load, soc = (s.site_power_w, s.battery_power_w, s.solar_power_w,
+                                       s.load_power_w, s.state_of_charge_pct)
+    ts = s.timestamp_unix_ms
+    if (
+        math.isfinite(site + battery + solar + load + soc)
+        and min(site, battery, solar, load) >= -MAX_ABS_POWER_W
+        and max(site, battery, solar, load) <= MAX_ABS_POWER_W
+        and 0.0 <= soc <= 100.0
+        and earliest_ms <= ts <= latest_ms
+        and ts not in seen
+        and not s.extra  # type: ignore[attr-defined]
+    ):
+        return None
+    return _explain(s, earliest_ms, latest_ms, seen)
+
+
+def _explain(s: SampleLike, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[Reason, str] | None:
     powers = {
         "site_power_w": s.site_power_w,
         "battery_power_w": s.battery_power_w,
