@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridtwin import db, infra, processes
+from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from services.assets.credentials import register_devices
 from simulator.device import DeviceOptions
@@ -276,7 +277,7 @@ def cli() -> None:
     parser.add_argument("--backlog-samples", type=int, default=1_000)
     parser.add_argument("--ingest-members", type=int, default=1)
     args = parser.parse_args()
-    asyncio.run(main(bench_settings(), args))
+    run_service(main(bench_settings(), args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from gridtwin.observability import configure_logging, serve_metrics
+from gridtwin.observability import configure_logging, run_service, serve_metrics
 from gridtwin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def run_until_signalled(service: Callable[[], AbstractAsyncContextManager[object
         log.info("stopped")
         return 1 if failed.done() else 0
 
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(run_service(main()))
 
 
 async def _pool(settings: Settings):  # type: ignore[no-untyped-def]
