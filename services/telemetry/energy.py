@@ -152,14 +152,23 @@ def energy_by_bucket(samples: Samples, max_gap_s: float) -> BucketTable:
     return _sum_by_key(group, bucket, per_piece)
 
 
+def _key(group: Ints, bucket_ms: Ints) -> Ints:
+    """One sortable int64 per (group, FINEST_S bucket): 1-D np.unique is far faster than axis=0."""
+    return group.astype(np.int64) << 32 | bucket_ms // (FINEST_S * 1_000)
+
+
+def _unkey(key: Ints) -> tuple[Ints, Ints]:
+    return key >> 32, (key & 0xFFFF_FFFF) * (FINEST_S * 1_000)
+
+
 def _sum_by_key(group: Ints, bucket_ms: Ints, values: Floats) -> BucketTable:
     if len(group) == 0:
         return BucketTable(group.astype(np.int64), bucket_ms.astype(np.int64), values.reshape(0, values.shape[1]))
-    keys = np.column_stack([group, bucket_ms])
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    unique, inverse = np.unique(_key(group, bucket_ms), return_inverse=True)
     totals = np.zeros((len(unique), values.shape[1]))
-    np.add.at(totals, inverse.ravel(), values)
-    return BucketTable(unique[:, 0], unique[:, 1], totals)
+    np.add.at(totals, inverse, values)
+    groups, buckets = _unkey(unique)
+    return BucketTable(groups, buckets, totals)
 
 
 @dataclass(frozen=True)
@@ -203,12 +212,8 @@ def _at_resolution(new: Samples, energy: BucketTable, resolution_s: int) -> Roll
     step = resolution_s * 1_000
     sample_bucket = new.ts_ms // step * step
     energy_bucket = energy.bucket_ms // step * step
-    keys = np.concatenate([
-        np.column_stack([new.group, sample_bucket]),
-        np.column_stack([energy.group, energy_bucket]),
-    ]).reshape(-1, 2)
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    keys = np.concatenate([_key(new.group, sample_bucket), _key(energy.group, energy_bucket)])
+    unique, inverse = np.unique(keys, return_inverse=True)
     n, m = len(unique), len(POWER_FIELDS)
     from_samples, from_energy = inverse[: len(new)], inverse[len(new):]
     count = np.bincount(from_samples, minlength=n).astype(np.int64)
@@ -222,4 +227,5 @@ def _at_resolution(new: Samples, energy: BucketTable, resolution_s: int) -> Roll
     np.add.at(energy_sum, from_energy, energy.values)
     mins[count == 0] = np.nan
     maxs[count == 0] = np.nan
-    return RollupDelta(resolution_s, unique[:, 0], unique[:, 1], count, sums, mins, maxs, energy_sum)
+    groups, buckets = _unkey(unique)
+    return RollupDelta(resolution_s, groups, buckets, count, sums, mins, maxs, energy_sum)

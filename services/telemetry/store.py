@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -40,6 +40,10 @@ async def init_connection(con: asyncpg.Connection) -> None:
     await con.execute(
         "CREATE TEMP TABLE IF NOT EXISTS telemetry_staging "
         "(LIKE telemetry_samples INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await con.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_staging "
+        "(LIKE telemetry_rollups INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
 
 
@@ -68,11 +72,21 @@ class _Codes:
         return found
 
 
+_STAT_COLUMNS = tuple(f"{f}_{agg}" for f in POWER_FIELDS for agg in ("sum", "min", "max"))
+_ROLLUP_COLUMNS = ("installation_id", "resolution_s", "bucket", "sample_count", *_STAT_COLUMNS, *ENERGY_FIELDS)
+
+
 def _rollup_sql() -> str:
-    stats = [f"{f}_{agg}" for f in POWER_FIELDS for agg in ("sum", "min", "max")]
-    columns = ["installation_id", "resolution_s", "bucket", "sample_count", *stats, *ENERGY_FIELDS]
-    types = ["text[]", "int[]", "timestamptz[]", "int[]", *(["float8[]"] * (len(stats) + len(ENERGY_FIELDS)))]
-    params = ", ".join(f"${i + 1}::{t}" for i, t in enumerate(types))
+    """Adds the staged deltas to the rollups. A delta's min/max is ±infinity where the bucket got
+    no new sample (NaN-free arrays copy fast); NULLIF makes them NULL, which LEAST/GREATEST skip."""
+    staged = []
+    for column in _ROLLUP_COLUMNS:
+        if column.endswith("_min"):
+            staged.append(f"NULLIF({column}, 'Infinity'::float8)")
+        elif column.endswith("_max"):
+            staged.append(f"NULLIF({column}, '-Infinity'::float8)")
+        else:
+            staged.append(column)
     updates = ["sample_count = r.sample_count + EXCLUDED.sample_count"]
     for f in POWER_FIELDS:
         updates += [
@@ -82,8 +96,8 @@ def _rollup_sql() -> str:
         ]
     updates += [f"{f} = r.{f} + EXCLUDED.{f}" for f in ENERGY_FIELDS]
     return (
-        f"INSERT INTO telemetry_rollups AS r ({', '.join(columns)}) "
-        f"SELECT * FROM unnest({params}) "
+        f"INSERT INTO telemetry_rollups AS r ({', '.join(_ROLLUP_COLUMNS)}) "
+        f"SELECT {', '.join(staged)} FROM rollup_staging "
         f"ON CONFLICT (installation_id, resolution_s, bucket) DO UPDATE SET {', '.join(updates)}"
     )
 
@@ -180,8 +194,10 @@ class TelemetryStore:
         devices, installations = _Codes(), _Codes()
         new_samples = _columns([tuple(r) for r in new], devices, installations)
         context_samples = _columns(context, devices, installations)
-        for delta in rollup_deltas(new_samples, context_samples, self._max_gap_s):
-            await con.execute(_UPSERT_ROLLUPS, *_rollup_args(delta, installations.ids))
+        deltas = rollup_deltas(new_samples, context_samples, self._max_gap_s)
+        rows = [row for delta in deltas for row in _rollup_rows(delta, installations.ids)]
+        await con.copy_records_to_table("rollup_staging", records=rows, columns=_ROLLUP_COLUMNS)
+        await con.execute(_UPSERT_ROLLUPS)
 
     def _remember(self, rows: Sequence[Sequence]) -> None:
         """Keeps the newest of context and new rows per device: the newest stored sample."""
@@ -232,18 +248,15 @@ def _columns(rows: list[tuple], devices: _Codes, installations: _Codes) -> Sampl
     )
 
 
-def _rollup_args(delta: RollupDelta, installation_ids: list[str]) -> list[object]:
-    def floats(column: np.ndarray) -> list[float | None]:
-        return [None if np.isnan(v) else float(v) for v in column]
-
-    stats: list[object] = []
-    for i in range(len(POWER_FIELDS)):
-        stats += [delta.sums[:, i].tolist(), floats(delta.mins[:, i]), floats(delta.maxs[:, i])]
-    return [
-        [installation_ids[g] for g in delta.group],
-        [delta.resolution_s] * len(delta.group),
-        (delta.bucket_ms * 1_000).tolist(),
-        delta.count.tolist(),
-        *stats,
-        *(delta.energy[:, i].tolist() for i in range(len(ENERGY_FIELDS))),
-    ]
+def _rollup_rows(delta: RollupDelta, installation_ids: list[str]) -> Iterator[tuple]:
+    """Rows in _ROLLUP_COLUMNS order; timestamps in microseconds (see init_connection)."""
+    n = len(delta.group)
+    mins = np.where(np.isnan(delta.mins), np.inf, delta.mins)
+    maxs = np.where(np.isnan(delta.maxs), -np.inf, delta.maxs)
+    stats = np.stack([delta.sums, mins, maxs], axis=2).reshape(n, -1)  # f_sum, f_min, f_max per field
+    values = np.concatenate([stats, delta.energy], axis=1).tolist()
+    ids = [installation_ids[g] for g in delta.group.tolist()]
+    buckets_us = (delta.bucket_ms * 1_000).tolist()
+    counts = delta.count.tolist()
+    for i in range(n):
+        yield (ids[i], delta.resolution_s, buckets_us[i], counts[i], *values[i])

@@ -67,3 +67,19 @@ async def test_a_restarted_store_continues_the_integral(clean_db):
     await TelemetryStore(clean_db, max_gap_s=300).write([record("d", "i", ts[60:])])
     total = sum(r["load_wh"] for r in await rollup(clean_db, "i", 60))
     assert total == pytest.approx(119 / 3.6)
+
+
+async def test_min_max_and_means_per_bucket(clean_db):
+    store = TelemetryStore(clean_db, max_gap_s=300)
+    ts = [T0 + i * 1_000 for i in range(120)]
+    loads = [float((i * 37) % 101) for i in range(120)]
+    records = [record("m", "mm", [t], load_w=w) for t, w in zip(ts, loads, strict=True)]
+    await store.write(records[60:])  # the second minute first
+    await store.write(records[:60])
+    rows = await clean_db.fetch(
+        "SELECT bucket, sample_count, load_power_w_min, load_power_w_max, load_power_w_sum FROM telemetry_rollups "
+        "WHERE installation_id = 'mm' AND resolution_s = 60 ORDER BY bucket")
+    assert [r["sample_count"] for r in rows] == [60, 60]
+    for row, chunk in zip(rows, (loads[:60], loads[60:]), strict=True):
+        assert (row["load_power_w_min"], row["load_power_w_max"]) == (min(chunk), max(chunk))
+        assert row["load_power_w_sum"] == pytest.approx(sum(chunk))
