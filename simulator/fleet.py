@@ -1,9 +1,9 @@
 """A fleet of simulated devices: one physical model for all, one websocket session each.
 
 Every `sample_interval_s` the fleet steps the vectorized `FleetModel` and hands each device its
-sample; devices stream, buffer and replay on their own (simulator/device.py). Sample timestamps
-are wall-clock aligned to the interval, so a device's timestamps are unique and the ledger can
-be compared with the store exactly.
+sample at the device's own phase within the interval; devices stream, buffer and replay on their
+own (simulator/device.py). A device's timestamps are unique, so the ledger can be compared with
+the store exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from simulator.ledger import Ledger
 from simulator.physics import FleetConfig, FleetModel, default_household_trace_csv
 
 log = logging.getLogger(__name__)
+
+_SLICES = 10  # the fleet's samples of one interval are handed out in this many steps
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Fleet:
             dt.datetime.now(dt.UTC),
         )
         self._interval_ms = int(options.sample_interval_s * 1_000)
+        # Device i samples at this offset into every interval (evenly spread, fixed per device).
+        self._phase_ms = [i * self._interval_ms // options.devices for i in range(options.devices)]
         self._last_ts_ms = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._ticker: asyncio.Task[None] | None = None
@@ -119,32 +123,44 @@ class Fleet:
 
     # ------------------------------------------------------------ samples
 
-    def generate(self, ts_ms: int) -> None:
-        """One sample for every device at `ts_ms` (must be later than the previous one)."""
-        now = dt.datetime.fromtimestamp(ts_ms / 1_000, dt.UTC)
-        dt_s = (ts_ms - self._last_ts_ms) / 1_000 if self._last_ts_ms else self.options.sample_interval_s
-        self._last_ts_ms = ts_ms
+    def _step(self, start_ms: int) -> list[tuple[float, float, float, float, float]]:
+        """Advances the physics to `start_ms`; one (site, battery, solar, load, soc) per device."""
+        now = dt.datetime.fromtimestamp(start_ms / 1_000, dt.UTC)
+        dt_s = (start_ms - self._last_ts_ms) / 1_000 if self._last_ts_ms else self.options.sample_interval_s
+        self._last_ts_ms = start_ms
         snap = self.model.step(now, dt_s)
-        columns = zip(
+        return list(zip(
             snap.site_power_w.tolist(), snap.battery_power_w.tolist(), snap.solar_power_w.tolist(),
             snap.load_power_w.tolist(), snap.state_of_charge_pct.tolist(), strict=True,
-        )
-        for device, (site, battery, solar, load, soc) in zip(self.devices, columns, strict=True):
-            device.add_sample((ts_ms, site, battery, solar, load, soc))
+        ))
+
+    def _emit(self, start_ms: int, rows: list[tuple[float, float, float, float, float]], lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            self.devices[i].add_sample((start_ms + self._phase_ms[i], *rows[i]))
+
+    def generate(self, start_ms: int) -> None:
+        """One sample for every device in the interval starting at `start_ms` (later than the last)."""
+        self._emit(start_ms, self._step(start_ms), 0, len(self.devices))
 
     def backfill(self, samples_per_device: int) -> None:
-        """History for a backlog: samples at the interval, ending one interval ago."""
+        """History for a backlog: one sample per interval per device, ending one interval ago."""
         now_ms = time.time_ns() // 1_000_000 // self._interval_ms * self._interval_ms
         for k in range(samples_per_device, 0, -1):
             self.generate(now_ms - k * self._interval_ms)
 
     async def _tick_loop(self) -> None:
+        """Each device samples at its own phase within the interval, as unsynchronized real devices
+        do, so the fleet's load is spread over the interval instead of arriving in one burst."""
+        n = len(self.devices)
         while True:
-            now_ms = time.time_ns() // 1_000_000
-            ts_ms = now_ms // self._interval_ms * self._interval_ms
-            if ts_ms > self._last_ts_ms:
-                self.generate(ts_ms)
-            next_ms = ts_ms + self._interval_ms
+            start_ms = time.time_ns() // 1_000_000 // self._interval_ms * self._interval_ms
+            if start_ms > self._last_ts_ms:
+                rows = self._step(start_ms)
+                for k in range(_SLICES):
+                    slice_ms = start_ms + k * self._interval_ms // _SLICES
+                    await asyncio.sleep(max(0.0, (slice_ms - time.time_ns() // 1_000_000) / 1_000))
+                    self._emit(start_ms, rows, k * n // _SLICES, (k + 1) * n // _SLICES)
+            next_ms = start_ms + self._interval_ms
             await asyncio.sleep(max(0.0, (next_ms - time.time_ns() // 1_000_000) / 1_000))
 
     # ------------------------------------------------------------ faults
