@@ -72,8 +72,38 @@ async def pool(platform: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def clean_db(pool: asyncpg.Pool) -> asyncpg.Pool:
-    await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, devices")
+    await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, devices, installations, customers, "
+                       "hierarchy_groups, programs, group_memberships, enrollment_audit, api_principals")
     return pool
+
+
+@pytest.fixture(scope="session")
+async def assets_engine(platform: Settings) -> AsyncIterator[object]:
+    """A SQLAlchemy AsyncEngine (with the ltree codec) on the test database."""
+    from services.assets.database import create_engine
+
+    engine = create_engine(platform.postgres, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def assets_api(platform: Settings, assets_engine: object) -> AsyncIterator[object]:
+    """The AssetService on an ephemeral port, trusting no cached credential (revocations act at once)."""
+    from services.assets.api import AssetApi
+
+    settings = platform.assets.model_copy(update={"port": 0, "metrics_port": 0, "auth_cache_s": 0.0})
+    async with AssetApi(settings, assets_engine) as api:  # type: ignore[arg-type]
+        yield api
+
+
+@pytest.fixture
+async def assets(clean_db: asyncpg.Pool, assets_api: object) -> AsyncIterator[object]:
+    """An empty database and a client of the AssetService (tests/integration/assets_client.py)."""
+    from tests.integration.assets_client import AssetsClient
+
+    async with AssetsClient.connect(assets_api, clean_db) as client:  # type: ignore[arg-type]
+        yield client
 
 
 def pytest_report_header() -> str:

@@ -2,7 +2,9 @@
 
 Only a SHA-256 of each credential is stored. Credentials are random secrets of at least 128
 bits, never passwords, so a fast hash is enough and keeps mass reconnects cheap. The assets
-service owns this table; the gateway only reads it through `CredentialDirectory`.
+service owns the `devices` table (migration 0003: serial, kind, firmware, a foreign key to its
+installation); the gateway only reads it through `CredentialDirectory`, and the simulator's
+demo fleet is provisioned with `register_devices`.
 """
 
 from __future__ import annotations
@@ -33,24 +35,40 @@ class DeviceRegistration:
     device_id: str
     installation_id: str
     credential: str
+    serial: str | None = None     # None: the device id
+    kind: str = "gateway"         # model.DeviceKind values
+    firmware: str = ""
 
 
 async def register_devices(pool: asyncpg.Pool, devices: Iterable[DeviceRegistration]) -> int:
-    """Creates devices or replaces their credential (rotation); returns how many were written."""
-    rows = [(d.device_id, d.installation_id, hash_credential(d.credential)) for d in devices]
-    async with pool.acquire() as con:
+    """Creates devices or replaces their credential and installation (rotation, un-revoking);
+    returns how many were written. An existing device keeps its serial, kind and firmware.
+
+    An installation that a device names and that does not exist yet is created with nothing but
+    its id (no location, customer or ratings: `gridtwin assets seed` or `import` fill them in).
+    All or nothing: one transaction."""
+    regs = list(devices)
+    async with pool.acquire() as con, con.transaction():
+        await con.execute(
+            "INSERT INTO installations (installation_id) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            [d.installation_id for d in regs],
+        )
         await con.execute(
             """
-            INSERT INTO devices (device_id, installation_id, credential_sha256)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
+            INSERT INTO devices (device_id, installation_id, credential_sha256, serial, kind, firmware)
+            SELECT d, i, c, coalesce(s, d), k, f
+              FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[])
+                   AS t(d, i, c, s, k, f)
             ON CONFLICT (device_id) DO UPDATE
                SET installation_id = EXCLUDED.installation_id,
                    credential_sha256 = EXCLUDED.credential_sha256,
                    revoked_at = NULL
             """,
-            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+            [d.device_id for d in regs], [d.installation_id for d in regs],
+            [hash_credential(d.credential) for d in regs], [d.serial for d in regs],
+            [d.kind for d in regs], [d.firmware for d in regs],
         )
-    return len(rows)
+    return len(regs)
 
 
 class CredentialDirectory:
