@@ -13,6 +13,7 @@ from rich.table import Table
 
 from gridtwin import infra, processes
 from gridtwin.settings import Settings
+from services.assets import cli as assets_cli
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 infra_app = typer.Typer(help="The real components on this machine: Postgres/PostGIS and the Kafka broker.")
@@ -21,6 +22,7 @@ devices_app = typer.Typer(help="Device registrations.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(proto_app, name="proto")
 app.add_typer(devices_app, name="devices")
+app.add_typer(assets_cli.app, name="assets")
 console = Console()
 
 SERVICES = ("gateway", "ingest", "api")

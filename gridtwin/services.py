@@ -91,6 +91,20 @@ async def api(settings: Settings) -> AsyncIterator[object]:
 
 
 @asynccontextmanager
+async def assets(settings: Settings) -> AsyncIterator[object]:
+    from services.assets.api import AssetApi
+    from services.assets.database import create_engine
+
+    serve_metrics(settings.assets.metrics_port)
+    engine = create_engine(settings.postgres)
+    try:
+        async with AssetApi(settings.assets, engine) as server:
+            yield server
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
 async def simulator(settings: Settings, devices: int, prefix: str) -> AsyncIterator[object]:
     from simulator.device import DeviceOptions
     from simulator.fleet import Fleet, FleetOptions

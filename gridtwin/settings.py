@@ -75,6 +75,16 @@ class ApiSettings(BaseModel):
     default_max_points: int = 1_000
 
 
+class AssetsSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 50052                 # gRPC AssetService
+    metrics_port: int = 9105
+    # A token or device found valid is trusted this long: a revocation through another replica
+    # (or straight in the database) takes effect within it; through this one, at once.
+    auth_cache_s: float = 10.0
+    auth_cache_entries: int = 10_000
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -94,6 +104,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    assets: AssetsSettings = AssetsSettings()
 
     @model_validator(mode="after")
     def _fetch_wait_for_broker(self) -> Settings:

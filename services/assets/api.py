@@ -1,0 +1,537 @@
+"""The assets gRPC API (`gridtwin.assets.v1.AssetService`): authentication, access, validation,
+then the repository; health checking and reflection beside it.
+
+Every RPC goes through the same steps, in this order, so the outcome of a bad call is
+predictable: UNAUTHENTICATED (credentials) → PERMISSION_DENIED (scope for the method) →
+INVALID_ARGUMENT (input) → PERMISSION_DENIED (paths named in the request) → NOT_FOUND /
+PERMISSION_DENIED (ids, checked in SQL) → ALREADY_EXISTS / FAILED_PRECONDITION. Domain errors
+become status codes in one place (`STATUS`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+import grpc
+import shapely
+import sqlalchemy.exc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridtwin.api.assets.v1 import assets_pb2 as pb
+from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
+from gridtwin.settings import AssetsSettings
+from services.assets import access, convert
+from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
+from services.assets.credentials import hash_credential
+from services.assets.errors import (
+    AlreadyExists,
+    AssetError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from services.assets.model import (
+    Customer,
+    Device,
+    DeviceId,
+    DeviceKind,
+    EnrollmentState,
+    GroupPath,
+    InstallationId,
+    InstallationSettings,
+    PrincipalId,
+)
+from services.assets.paths import parse_path
+from services.assets.repository import AssetRepository
+from services.assets.validation import (
+    parse_box,
+    parse_customer,
+    parse_id,
+    parse_installation,
+    parse_page_size,
+    parse_page_token,
+    parse_point,
+    parse_polygon,
+    parse_radius_m,
+    parse_settings,
+    parse_text,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = pb.DESCRIPTOR.services_by_name["AssetService"]
+SERVICE_NAME = SERVICE.full_name
+METHODS = tuple(m.name for m in SERVICE.methods)
+
+STATUS: dict[type[AssetError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+}
+# Storage outages (the database down or unreachable) are UNAVAILABLE: the client may retry.
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, sqlalchemy.exc.OperationalError,
+                sqlalchemy.exc.InterfaceError)
+
+RPCS = Counter("gridtwin_assets_rpcs_total", "Assets RPCs finished, by method and status code", ["method", "code"])
+LATENCY = Histogram(
+    "gridtwin_assets_rpc_latency_seconds", "Assets RPC latency", ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ------------------------------------------------------------ authentication
+
+class Authenticator:
+    """Turns the `authorization` metadata into a Principal, or raises Unauthenticated.
+
+    `Bearer <token>`: an API principal, looked up by the token's SHA-256; expired and revoked
+    tokens are refused. `Device <device_id> <credential>`: a device, against the devices table.
+    Valid credentials are cached for `cache_s` (at most `max_entries`); `forget` drops a
+    principal's entries at once (RevokeToken, RevokeDevice on this replica)."""
+
+    def __init__(self, repository: AssetRepository, *, cache_s: float = 10.0, max_entries: int = 10_000,
+                 clock_ms: Callable[[], int] = _now_ms) -> None:
+        self._repository = repository
+        self._cache_s = cache_s
+        self._max_entries = max_entries
+        self._clock_ms = clock_ms
+        self._cache: dict[bytes, tuple[float, Principal]] = {}
+
+    def forget(self, *, principal_id: str | None = None, device_id: str | None = None) -> None:
+        for key, (_, principal) in list(self._cache.items()):
+            if (isinstance(principal, ApiPrincipal) and principal.principal_id == principal_id) or (
+                    isinstance(principal, DevicePrincipal) and principal.device_id == device_id):
+                del self._cache[key]
+
+    async def authenticate(self, metadata: Sequence[tuple[str, Any]]) -> Principal:
+        values = [v for k, v in metadata if k == "authorization"]
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise Unauthenticated("send one `authorization` metadata entry: `Bearer <token>` or "
+                                  "`Device <device_id> <credential>`")
+        scheme, _, rest = values[0].strip().partition(" ")
+        scheme, rest = scheme.lower(), rest.strip()
+        if scheme == "bearer" and rest:
+            principal = await self._token(rest)
+        elif scheme == "device" and " " in rest:
+            device_id, _, credential = rest.partition(" ")
+            principal = await self._device(device_id, credential.strip())
+        else:
+            raise Unauthenticated(
+                "unsupported authorization: use `Bearer <token>` or `Device <device_id> <credential>`")
+        if access.is_expired(principal, self._clock_ms()):
+            raise Unauthenticated("token expired")
+        return principal
+
+    def _cached(self, key: bytes) -> Principal | None:
+        entry = self._cache.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def _remember(self, key: bytes, principal: Principal) -> None:
+        if len(self._cache) >= self._max_entries:
+            self._cache.clear()  # bounded: a rare full refill beats tracking recency per call
+        self._cache[key] = (time.monotonic() + self._cache_s, principal)
+
+    async def _token(self, token: str) -> Principal:
+        key = hashlib.sha256(token.encode()).digest()
+        principal = self._cached(key)
+        if principal is None:
+            found = await self._repository.principal_by_token(key)
+            if found is None:
+                raise Unauthenticated("unknown or revoked token")
+            principal = found
+            self._remember(key, principal)
+        return principal
+
+    async def _device(self, device_id: str, credential: str) -> Principal:
+        digest = hash_credential(credential)
+        key = b"device:" + device_id.encode() + b":" + digest
+        principal = self._cached(key)
+        if principal is None:
+            found = await self._repository.device_credential(device_id)
+            if found is None or not hmac.compare_digest(found[0], digest):
+                raise Unauthenticated("unknown device or wrong credential")
+            principal = DevicePrincipal(DeviceId(device_id), found[1])
+            self._remember(key, principal)
+        return principal
+
+
+# ------------------------------------------------------------ the servicer
+
+Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
+
+
+def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """Authenticates, authorizes the method (named after `fn`), runs it, maps errors to status
+    codes, and counts and times the call."""
+    method = fn.__name__
+
+    @functools.wraps(fn)
+    async def handler(self: AssetServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
+        try:
+            principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
+            denied = access.authorize(principal, method)
+            if denied is not None:
+                raise PermissionDenied(denied.reason)
+            result = await fn(self, request, principal)
+            code = grpc.StatusCode.OK
+            return result
+        except AssetError as error:
+            code, detail = STATUS[type(error)], str(error)
+        except _UNAVAILABLE as exc:
+            code, detail = grpc.StatusCode.UNAVAILABLE, "asset storage unavailable"
+            log.warning("%s: storage unavailable: %s", method, exc)
+        except Exception:
+            code, detail = grpc.StatusCode.INTERNAL, "internal error"
+            log.exception("%s failed", method)
+        finally:
+            RPCS.labels(method, code.name).inc()
+            LATENCY.labels(method).observe(time.perf_counter() - started)
+        await context.abort(code, detail)
+        return None  # not reached: abort raises
+    return handler
+
+
+def _denied(result: access.Denied | None) -> None:
+    if result is not None:
+        raise PermissionDenied(result.reason)
+
+
+def _path(text: str, field: str) -> GroupPath:
+    return parse_path(text, field)
+
+
+class AssetServicer(pb_grpc.AssetServiceServicer):
+    def __init__(self, repository: AssetRepository, authenticator: Authenticator) -> None:
+        self.repository = repository
+        self.authenticator = authenticator
+
+    # ---------------------------------------------------------- customers
+
+    @_rpc
+    async def CreateCustomer(self, request: pb.CreateCustomerRequest, principal: Principal) -> pb.Customer:
+        customer_id, name, email = parse_customer(request.customer_id or f"cust-{uuid.uuid4().hex[:16]}",
+                                                  request.name, request.email)
+        if not name:
+            raise InvalidArgument("name", "required")
+        customer = await self.repository.create_customer(Customer(customer_id, name, email))
+        return convert.customer_to_pb(customer)
+
+    @_rpc
+    async def GetCustomer(self, request: pb.GetCustomerRequest, principal: Principal) -> pb.Customer:
+        customer_id = parse_id(request.customer_id, "customer_id")
+        return convert.customer_to_pb(await self.repository.get_customer(customer_id, access.visibility(principal)))
+
+    # ---------------------------------------------------------- installations
+
+    @_rpc
+    async def CreateInstallation(self, request: pb.CreateInstallationRequest, principal: Principal) -> pb.Installation:
+        installation_id = request.installation.installation_id or f"inst-{uuid.uuid4().hex[:16]}"
+        installation = parse_installation(convert.installation_from_pb(request.installation, installation_id))
+        group_paths = [_path(p, f"group_paths[{i}]") for i, p in enumerate(request.group_paths)]
+        vis = access.visibility(principal)
+        _denied(access.check_paths(principal, group_paths))
+        if not vis.everything and not group_paths:
+            raise PermissionDenied("a token limited to groups must place the installation in one of them")
+        if installation.customer_id is not None:
+            await self.repository.get_customer(installation.customer_id, vis)  # exists and is visible
+        created = await self.repository.create_installation(installation, group_paths)
+        return convert.installation_to_pb(created)
+
+    @_rpc
+    async def GetInstallation(self, request: pb.GetInstallationRequest, principal: Principal) -> pb.Installation:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        return convert.installation_to_pb(
+            await self.repository.get_installation(installation_id, access.visibility(principal)))
+
+    @_rpc
+    async def UpdateInstallationSettings(self, request: pb.UpdateInstallationSettingsRequest,
+                                         principal: Principal) -> pb.Installation:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        reserve = request.backup_reserve_pct if request.HasField("backup_reserve_pct") else None
+        if reserve is not None:
+            parse_settings(InstallationSettings(backup_reserve_pct=reserve))
+        priority = (convert.enum_from_pb(convert.PRIORITY_FROM_PB, request.priority, "priority")
+                    if request.priority else None)
+        updated = await self.repository.update_settings(
+            installation_id, access.visibility(principal), backup_reserve_pct=reserve,
+            stormwatch_enabled=request.stormwatch_enabled if request.HasField("stormwatch_enabled") else None,
+            priority=priority)
+        return convert.installation_to_pb(updated)
+
+    # ---------------------------------------------------------- geosearch
+
+    @_rpc
+    async def SearchInstallationsInBox(self, request: pb.SearchInstallationsInBoxRequest,
+                                       principal: Principal) -> pb.SearchInstallationsResponse:
+        box = parse_box(request.min_longitude_deg, request.min_latitude_deg, request.max_longitude_deg,
+                        request.max_latitude_deg)
+        page = await self.repository.search_box(box, access.visibility(principal), parse_page_size(request.page_size),
+                                                parse_page_token(request.page_token))
+        return pb.SearchInstallationsResponse(installations=[convert.installation_to_pb(i) for i in page.items],
+                                              next_page_token=page.next_page_token)
+
+    @_rpc
+    async def SearchInstallationsInPolygon(self, request: pb.SearchInstallationsInPolygonRequest,
+                                           principal: Principal) -> pb.SearchInstallationsResponse:
+        polygon = parse_polygon(request.polygon_wkt)
+        page = await self.repository.search_polygon(
+            shapely.to_wkb(polygon), access.visibility(principal), parse_page_size(request.page_size),
+            parse_page_token(request.page_token))
+        return pb.SearchInstallationsResponse(installations=[convert.installation_to_pb(i) for i in page.items],
+                                              next_page_token=page.next_page_token)
+
+    @_rpc
+    async def SearchInstallationsNear(self, request: pb.SearchInstallationsNearRequest,
+                                      principal: Principal) -> pb.SearchInstallationsNearResponse:
+        if not request.HasField("center"):
+            raise InvalidArgument("center", "required")
+        center = parse_point(request.center.longitude_deg, request.center.latitude_deg, "center")
+        radius_m = parse_radius_m(request.radius_m)
+        limit = parse_page_size(request.limit, field="limit")
+        found = await self.repository.search_near(center, radius_m, access.visibility(principal), limit)
+        return pb.SearchInstallationsNearResponse(installations=[
+            pb.InstallationDistance(installation=convert.installation_to_pb(f.installation), distance_m=f.distance_m)
+            for f in found])
+
+    # ---------------------------------------------------------- devices
+
+    @_rpc
+    async def RegisterDevice(self, request: pb.RegisterDeviceRequest,
+                             principal: Principal) -> pb.RegisterDeviceResponse:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        serial = parse_id(request.serial, "serial")
+        device_id = parse_id(request.device_id or serial, "device_id")
+        kind = convert.enum_from_pb(convert.KIND_FROM_PB, request.kind, "kind", default=DeviceKind.GATEWAY)
+        firmware = parse_text(request.firmware, "firmware", 64)
+        credential = secrets.token_urlsafe(32)
+        device = await self.repository.register_device(
+            Device(DeviceId(device_id), serial, kind, firmware, InstallationId(installation_id)),
+            hash_credential(credential), access.visibility(principal))
+        return pb.RegisterDeviceResponse(device=convert.device_to_pb(device), credential=credential)
+
+    def _device_id(self, device_id: str, principal: Principal) -> str:
+        device_id = parse_id(device_id, "device_id")
+        if isinstance(principal, DevicePrincipal) and device_id != principal.device_id:
+            raise PermissionDenied("a device may only read itself")
+        return device_id
+
+    @_rpc
+    async def GetDevice(self, request: pb.GetDeviceRequest, principal: Principal) -> pb.Device:
+        device_id = self._device_id(request.device_id, principal)
+        return convert.device_to_pb(await self.repository.get_device(device_id, access.visibility(principal)))
+
+    @_rpc
+    async def ListDevices(self, request: pb.ListDevicesRequest, principal: Principal) -> pb.ListDevicesResponse:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        found = await self.repository.list_devices(installation_id, access.visibility(principal))
+        return pb.ListDevicesResponse(devices=[convert.device_to_pb(d) for d in found])
+
+    @_rpc
+    async def RevokeDevice(self, request: pb.RevokeDeviceRequest, principal: Principal) -> pb.Device:
+        device_id = self._device_id(request.device_id, principal)
+        device = await self.repository.revoke_device(device_id, access.visibility(principal))
+        self.authenticator.forget(device_id=device_id)
+        return convert.device_to_pb(device)
+
+    # ---------------------------------------------------------- hierarchies
+
+    def _group_path(self, text: str, principal: Principal, field: str = "path") -> GroupPath:
+        path = _path(text, field)
+        _denied(access.check_path(principal, path))
+        return path
+
+    @_rpc
+    async def CreateGroup(self, request: pb.CreateGroupRequest, principal: Principal) -> pb.Group:
+        path = self._group_path(request.path, principal)
+        group = await self.repository.create_group(path, parse_text(request.display_name, "display_name", 200))
+        return convert.group_to_pb(group)
+
+    @_rpc
+    async def ListGroups(self, request: pb.ListGroupsRequest, principal: Principal) -> pb.ListGroupsResponse:
+        if request.relation not in (pb.RELATION_DESCENDANTS, pb.RELATION_ANCESTORS):
+            raise InvalidArgument("relation", f"unknown value {request.relation}")
+        path = self._group_path(request.path, principal)
+        groups = await self.repository.list_groups(path, ancestors=request.relation == pb.RELATION_ANCESTORS,
+                                                   vis=access.visibility(principal))
+        return pb.ListGroupsResponse(groups=[convert.group_to_pb(g) for g in groups])
+
+    @_rpc
+    async def AddToGroup(self, request: pb.AddToGroupRequest, principal: Principal) -> pb.Membership:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        path = self._group_path(request.path, principal)
+        await self.repository.add_to_group(installation_id, path, access.visibility(principal))
+        return pb.Membership(installation_id=installation_id, path=path)
+
+    @_rpc
+    async def RemoveFromGroup(self, request: pb.RemoveFromGroupRequest, principal: Principal) -> pb.Membership:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        path = self._group_path(request.path, principal)
+        await self.repository.remove_from_group(installation_id, path, access.visibility(principal))
+        return pb.Membership(installation_id=installation_id, path=path)
+
+    @_rpc
+    async def ListGroupInstallations(self, request: pb.ListGroupInstallationsRequest,
+                                     principal: Principal) -> pb.ListGroupInstallationsResponse:
+        path = self._group_path(request.path, principal)
+        page = await self.repository.group_installations(path, parse_page_size(request.page_size),
+                                                         parse_page_token(request.page_token))
+        return pb.ListGroupInstallationsResponse(installation_ids=list(page.items),
+                                                 next_page_token=page.next_page_token)
+
+    @_rpc
+    async def ListInstallationGroups(self, request: pb.ListInstallationGroupsRequest,
+                                     principal: Principal) -> pb.ListGroupsResponse:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        groups = await self.repository.installation_groups(installation_id, access.visibility(principal))
+        return pb.ListGroupsResponse(groups=[convert.group_to_pb(g) for g in groups])
+
+    # ---------------------------------------------------------- programs
+
+    @_rpc
+    async def CreateProgram(self, request: pb.CreateProgramRequest, principal: Principal) -> pb.Group:
+        path = self._group_path(request.path, principal)
+        group = await self.repository.create_program(path, parse_text(request.display_name, "display_name", 200))
+        return convert.group_to_pb(group)
+
+    @_rpc
+    async def ChangeEnrollment(self, request: pb.ChangeEnrollmentRequest, principal: Principal) -> pb.EnrollmentChange:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        program = self._group_path(request.program, principal, "program")
+        target: EnrollmentState = convert.enum_from_pb(convert.STATE_FROM_PB, request.target, "target")
+        reason = parse_text(request.reason, "reason", 500)
+        change = await self.repository.change_enrollment(installation_id, program, target, actor=principal.actor,
+                                                         reason=reason, vis=access.visibility(principal))
+        return convert.change_to_pb(change)
+
+    @_rpc
+    async def GetEnrollment(self, request: pb.GetEnrollmentRequest, principal: Principal) -> pb.Enrollment:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        program = self._group_path(request.program, principal, "program")
+        state = await self.repository.get_enrollment(installation_id, program, access.visibility(principal))
+        return pb.Enrollment(installation_id=installation_id, program=program, state=convert.STATE_TO_PB[state])
+
+    @_rpc
+    async def ListEnrollmentHistory(self, request: pb.ListEnrollmentHistoryRequest,
+                                    principal: Principal) -> pb.ListEnrollmentHistoryResponse:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        program = self._group_path(request.program, principal, "program")
+        changes = await self.repository.enrollment_history(installation_id, program, access.visibility(principal))
+        return pb.ListEnrollmentHistoryResponse(changes=[convert.change_to_pb(c) for c in changes])
+
+    # ---------------------------------------------------------- tokens
+
+    @_rpc
+    async def CreateToken(self, request: pb.CreateTokenRequest, principal: Principal) -> pb.CreateTokenResponse:
+        name = parse_text(request.name, "name", 200)
+        if not name:
+            raise InvalidArgument("name", "required")
+        scopes = frozenset(convert.enum_from_pb(convert.SCOPE_FROM_PB, s, f"scopes[{i}]")
+                           for i, s in enumerate(request.scopes))
+        if not scopes:
+            raise InvalidArgument("scopes", "at least one of read, command, admin")
+        allowed = tuple(dict.fromkeys(parse_path(p, f"allowed_paths[{i}]", allow_root=True)
+                                      for i, p in enumerate(request.allowed_paths)))
+        if not allowed:
+            raise InvalidArgument("allowed_paths", 'at least one group path ("" = every group)')
+        expires = request.expires_unix_ms or None
+        if expires is not None and expires <= _now_ms():
+            raise InvalidArgument("expires_unix_ms", "in the past")
+        _denied(access.check_grant(principal, scopes, allowed))
+        token, issued = issue_token(name, scopes, allowed, expires)
+        await self.repository.create_principal(issued, hashlib.sha256(token.encode()).digest(), principal.actor)
+        return pb.CreateTokenResponse(principal_id=issued.principal_id, token=token)
+
+    @_rpc
+    async def RevokeToken(self, request: pb.RevokeTokenRequest, principal: Principal) -> pb.RevokeTokenResponse:
+        principal_id = parse_id(request.principal_id, "principal_id")
+        target = await self.repository.principal(principal_id)
+        _denied(access.check_paths(principal, target.allowed_paths))
+        await self.repository.revoke_principal(principal_id)
+        self.authenticator.forget(principal_id=principal_id)
+        return pb.RevokeTokenResponse(principal_id=principal_id)
+
+
+def issue_token(name: str, scopes: frozenset[Scope], allowed_paths: tuple[GroupPath, ...],
+                expires_unix_ms: int | None) -> tuple[str, ApiPrincipal]:
+    """A new random token (256 bits) and its principal; store only the token's SHA-256."""
+    principal = ApiPrincipal(PrincipalId(f"tok-{uuid.uuid4().hex[:16]}"), name, scopes, allowed_paths,
+                             expires_unix_ms)
+    return f"gta_{secrets.token_urlsafe(32)}", principal
+
+
+# ------------------------------------------------------------ the server
+
+class AssetApi:
+    """The gRPC server: AssetService, health checking and reflection. `async with AssetApi(...)`
+    or `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
+
+    def __init__(self, settings: AssetsSettings, engine: AsyncEngine) -> None:
+        self._settings = settings
+        self.repository = AssetRepository(engine)
+        self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
+                                           max_entries=settings.auth_cache_entries)
+        self._health: health.aio.HealthServicer | None = None
+        self._server: grpc.aio.Server | None = None
+        self._port = 0
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        missing = set(METHODS) - set(access.REQUIRED_SCOPE)
+        if missing:  # a new RPC must be given a scope before it can be served
+            raise RuntimeError(f"no required scope for {sorted(missing)}")
+        server = grpc.aio.server()
+        self._health = health.aio.HealthServicer()
+        pb_grpc.add_AssetServiceServicer_to_server(AssetServicer(self.repository, self.authenticator), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server)
+        self._port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info("asset API listening on %s:%d", self._settings.host, self._port)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Reports NOT_SERVING, then lets RPCs in flight finish for up to `grace_s`."""
+        if self._server is not None:
+            assert self._health is not None
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace_s)
+            self._server = None
+
+    async def __aenter__(self) -> AssetApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+

@@ -1,0 +1,138 @@
+"""`gridtwin assets …`: serve the AssetService, import installations, seed a demo fleet, issue tokens.
+
+Run after `gridtwin infra up` (or `gridtwin migrate`): the commands expect the schema in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from gridtwin.settings import Settings
+from services.assets.errors import AssetError
+
+if TYPE_CHECKING:  # keeps `gridtwin …` startup free of SQLAlchemy
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+app = typer.Typer(help=__doc__, no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (scopes and allowed group paths).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console()
+T = TypeVar("T")
+
+
+def _run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from services.assets.database import create_engine
+
+    async def main() -> T:
+        engine = create_engine(settings.postgres)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AssetError as error:
+        console.print(f"[red]refused[/]: {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve() -> None:
+    """Runs the AssetService (gRPC, health, reflection) in the foreground."""
+    from gridtwin import services
+
+    settings = Settings()
+    services.configure(settings)
+    services.run_until_signalled(lambda: services.assets(settings))
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or GeoJSON file")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or geojson (default: from the suffix)")] = None,
+) -> None:
+    """Imports installations (with customers and group memberships); all rows or none."""
+    from services.assets import bulk, importer
+
+    try:
+        data = importer.read(file, fmt)
+    except AssetError as error:
+        console.print(f"[red]refused[/]: {error}")
+        raise typer.Exit(1) from None
+    started = time.perf_counter()
+    result = _run(Settings(), lambda engine: bulk.load(engine, data, actor="cli:import", reason=f"import {file.name}"))
+    console.print(f"imported {result.installations} installations, {result.customers} customers, "
+                  f"{result.memberships} new memberships in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def seed(
+    installations: Annotated[int, typer.Option(min=1, help="Installations to create")] = 10_000,
+    seed_: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same fleet)")] = 1,
+    prefix: Annotated[str, typer.Option(help="Id prefix, as `gridtwin simulate --prefix`")] = "demo",
+) -> None:
+    """Seeds a demo fleet over several utilities and regions with a VPP program (idempotent)."""
+    from services.assets import bulk
+    from services.assets.seed import FleetPlan, demo_fleet
+
+    settings = Settings()
+    started = time.perf_counter()
+    data = demo_fleet(FleetPlan(installations=installations, seed=seed_, prefix=prefix,
+                                fleet_secret=settings.simulator.fleet_secret))
+    result = _run(settings, lambda engine: bulk.load(engine, data, actor="cli:seed", reason="demo fleet"))
+    console.print(f"seeded {result.installations} installations, {result.devices} devices, "
+                  f"{result.enrollments} new enrollments in {data.programs[0].path} "
+                  f"in {time.perf_counter() - started:.1f} s")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who or what holds the token")],
+    scope: Annotated[list[str], typer.Option(help="read, command or admin (repeatable)")],
+    path: Annotated[list[str], typer.Option(help='Allowed group path (repeatable); "" = every group')],
+    expires_days: Annotated[float | None, typer.Option(help="Lifetime in days (default: no expiry)")] = None,
+) -> None:
+    """Creates an API token and prints it once (only its SHA-256 is stored)."""
+    from services.assets.access import Scope
+    from services.assets.api import issue_token
+    from services.assets.paths import parse_path
+    from services.assets.repository import AssetRepository
+
+    try:
+        scopes = frozenset(Scope(s) for s in scope)
+        allowed = tuple(parse_path(p, "path", allow_root=True) for p in path)
+    except (ValueError, AssetError) as error:
+        console.print(f"[red]refused[/]: {error}")
+        raise typer.Exit(1) from None
+    expires_ms = int((time.time() + expires_days * 86_400) * 1_000) if expires_days else None
+    token, principal = issue_token(name, scopes, allowed, expires_ms)
+    digest = hashlib.sha256(token.encode()).digest()
+    _run(Settings(), lambda engine: AssetRepository(engine).create_principal(principal, digest, "cli"))
+    expiry = dt.datetime.fromtimestamp(expires_ms / 1_000, dt.UTC).isoformat() if expires_ms else "never"
+    console.print(f"principal {principal.principal_id} (scopes {', '.join(sorted(scopes))}; "
+                  f"paths {', '.join(repr(p) for p in allowed)}; expires {expiry})")
+    print(token)
+
+
+@token_app.command("revoke")
+def token_revoke(principal_id: Annotated[str, typer.Argument()]) -> None:
+    """Revokes a token (servers notice within their auth cache time)."""
+    from services.assets.repository import AssetRepository
+
+    async def revoke(engine: AsyncEngine) -> None:
+        repository = AssetRepository(engine)
+        await repository.principal(principal_id)
+        await repository.revoke_principal(principal_id)
+
+    _run(Settings(), revoke)
+    console.print(f"revoked {principal_id}")
