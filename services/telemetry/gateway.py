@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge, Histogram
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -173,6 +174,7 @@ class _Connection:
         self._ws = ws
         self._per_device = Capacity(gateway._settings.max_in_flight_batches_per_device)
         self._acks: set[asyncio.Task[None]] = set()
+        self._partition: int | None = None  # of this installation's key; hashed once per session
 
     async def run(self) -> None:
         try:
@@ -238,10 +240,14 @@ class _Connection:
         await self._gw._in_flight_total.acquire()
         IN_FLIGHT.inc()
         started = time.perf_counter()
+        topic = self._gw._kafka.telemetry_topic
+        key = batch.installation_id.encode()
         try:
-            delivery = await producer.send(
-                self._gw._kafka.telemetry_topic, batch.record, key=batch.installation_id.encode()
-            )
+            if self._partition is None:
+                # The default partitioner (murmur2, as Java clients) decides; we only remember it.
+                partitions = sorted(await producer.partitions_for(topic))
+                self._partition = DefaultPartitioner()(key, partitions, partitions)
+            delivery = await producer.send(topic, batch.record, key=key, partition=self._partition)
         except Exception as exc:
             self._release()
             await self.execute(self._session.produce_failed(batch.sequence, type(exc).__name__))
