@@ -9,10 +9,9 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import uvloop
+from prometheus_client import start_http_server
 
 T = TypeVar("T")
-
-from prometheus_client import start_http_server
 
 
 def configure_logging(level: str) -> None:
