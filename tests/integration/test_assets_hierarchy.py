@@ -3,12 +3,14 @@ at any depth (`<@`), groups of an installation (`@>`), paging, and the rules aro
 
 import random
 
+import asyncpg
 import grpc
 import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
+from services.assets.errors import InvalidArgument
 from services.assets.model import GroupPath
-from services.assets.paths import is_within, lineage
+from services.assets.paths import is_within, lineage, parse_path
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +134,19 @@ async def test_program_groups_change_through_enrollment_only(assets):
         ("utility", ""), ("utility.pge", "")]
     assert await members(assets, "program.ca_vpp") == ["site-1"]
     assert await members(assets, "program") == ["site-1"]
+
+
+@pytest.mark.parametrize("text", ["a", "a.b_c.D9", "x" * 255, "a-b", "a..b", "a.", "a b", "x" * 256, "a.*", "a;b"])
+async def test_label_rules_agree_with_the_server(pool, text):
+    """What parse_path accepts, this PostgreSQL's ltree accepts (ASCII; locale letters aside)."""
+    try:
+        parse_path(text)
+        ours = True
+    except InvalidArgument:
+        ours = False
+    try:
+        await pool.fetchval("SELECT $1::text::ltree", text)
+        theirs = True
+    except asyncpg.PostgresError:
+        theirs = False
+    assert ours == theirs, (text, ours, theirs)
