@@ -26,12 +26,13 @@ import hashlib
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import text
 
 from gridtwin import db, infra
 from gridtwin.api.assets.v1 import assets_pb2 as pb
@@ -95,7 +96,7 @@ def boxes(centers: list[tuple[float, float]], size_deg: float) -> list[Box]:
     return [Box(lon - half, lat - half, lon + half, lat + half) for lon, lat in centers]
 
 
-async def repository_queries(repo: AssetRepository, ids: list[str], centers: list[tuple[float, float]],
+async def repository_queries(repo: AssetRepository, ids: Sequence[str], centers: list[tuple[float, float]],
                              pge_centers: list[tuple[float, float]], runs: int) -> list[Result]:
     everything, pge = Visibility(everything=True), Visibility(paths=(GroupPath("utility.pge"),))
     city, storm, pge_storm = boxes(centers, 0.2), boxes(centers, 1.0), boxes(pge_centers, 1.0)
@@ -130,7 +131,7 @@ async def repository_queries(repo: AssetRepository, ids: list[str], centers: lis
     ]
 
 
-async def grpc_queries(api: AssetApi, token: str, ids: list[str], centers: list[tuple[float, float]],
+async def grpc_queries(api: AssetApi, token: str, ids: Sequence[str], centers: list[tuple[float, float]],
                        runs: int) -> list[Result]:
     metadata = (("authorization", f"Bearer {token}"),)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{api.port}",
@@ -182,9 +183,8 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
         generated = time.perf_counter()
         loaded = await bulk.load(engine, data, actor="bench", reason="bench fleet")
         seconds = time.perf_counter() - generated
-        async with engine.connect() as con:
-            raw = await con.get_raw_connection()
-            await raw.driver_connection.execute("ANALYZE")
+        async with engine.begin() as con:  # committed: statistics written in a rolled-back transaction vanish
+            await con.execute(text("ANALYZE"))
         rows = (loaded.customers + loaded.installations + loaded.memberships + loaded.enrollments + loaded.devices
                 + loaded.audit_entries)
         console.print(f"seeded {loaded.installations:,} installations ({loaded.enrollments:,} in {PROGRAM}, "
