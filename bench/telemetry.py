@@ -264,7 +264,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
         table.add_row(f"backlog: {name}", str(value))
     table.add_row("raw produce msg/s (100 B)", f"{produce_rate:,.0f}")
     if backlog_figures:
-        table.add_row("ingest / raw produce", f"{float(backlog_figures['stored samples/s']) / produce_rate:.2f}")
+        table.add_row("ingest / raw produce", f"{float(str(backlog_figures['stored samples/s'])) / produce_rate:.2f}")
     console.print(table)
     console.print(f"logs: {var_dir}")
 

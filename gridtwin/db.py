@@ -11,8 +11,9 @@ from gridtwin.settings import PostgresSettings
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def migrate(pg: PostgresSettings, revision: str = "head") -> None:
-    """Brings the schema to `revision` with Alembic (idempotent)."""
+def migrate(pg: PostgresSettings, revision: str = "heads") -> None:
+    """Brings the schema to `revision` with Alembic (idempotent). The default, every head, lets
+    each domain's migrations branch from the revision they need."""
     from alembic import command
     from alembic.config import Config
 

@@ -122,7 +122,7 @@ class SimulatedDevice:
                                               firmware_version="sim-1", protocol_version=1))
         await ws.send(hello.SerializeToString())
         reply = pb.CloudFrame()
-        reply.ParseFromString(await ws.recv())
+        reply.ParseFromString(await ws.recv(decode=False))
         if reply.WhichOneof("body") != "hello_reply":
             return False
         self._window = max(1, reply.hello_reply.max_in_flight_batches)

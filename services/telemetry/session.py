@@ -120,7 +120,7 @@ class _TokenBucket:
         return False
 
 
-def _reason_name(reason: int) -> str:
+def _reason_name(reason: pb.RejectReason) -> str:
     return pb.RejectReason.Name(reason).removeprefix("REJECT_REASON_").lower()
 
 
@@ -262,8 +262,9 @@ class DeviceSession:
         refused = {r.index for r in rejections}
         return [s for i, s in enumerate(samples) if i not in refused]
 
-    def _refuse(self, sequence: int, reason: int, detail: str, samples: int) -> list[Decision]:
-        frame = pb.CloudFrame(batch_rejected=pb.BatchRejected(sequence=sequence, reason=reason, detail=detail))
+    def _refuse(self, sequence: int, reason: pb.RejectReason, detail: str, samples: int) -> list[Decision]:
+        rejected = pb.BatchRejected(sequence=sequence, reason=reason, detail=detail)
+        frame = pb.CloudFrame(batch_rejected=rejected)
         return [Rejected(_reason_name(reason), samples), SendFrame(frame.SerializeToString())]
 
     def _close(self, code: CloseCode, reason: str) -> list[Decision]:

@@ -10,23 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from gridtwin.api.device.v1 import device_pb2 as pb
 
-Reason = int  # a device_pb2.RejectReason value
-
 MAX_ABS_POWER_W = 1_000_000.0  # far beyond any home; a larger value is a unit or encoding bug
-
-
-class SampleLike(Protocol):
-    timestamp_unix_ms: int
-    site_power_w: float
-    battery_power_w: float
-    solar_power_w: float
-    load_power_w: float
-    state_of_charge_pct: float
-    extra: object  # a mapping of str → float
 
 
 @dataclass(frozen=True)
@@ -38,11 +25,11 @@ class Limits:
 @dataclass(frozen=True)
 class Rejection:
     index: int
-    reason: Reason
+    reason: pb.RejectReason
     detail: str
 
 
-def validate_samples(samples: Sequence[SampleLike], now_ms: int, limits: Limits) -> list[Rejection]:
+def validate_samples(samples: Sequence[pb.Sample], now_ms: int, limits: Limits) -> list[Rejection]:
     """Rejections for the samples that must not be stored, in index order."""
     latest_ms = now_ms + int(limits.max_clock_skew_s * 1_000)
     earliest_ms = now_ms - int(limits.max_sample_age_s * 1_000)
@@ -57,7 +44,7 @@ def validate_samples(samples: Sequence[SampleLike], now_ms: int, limits: Limits)
     return rejections
 
 
-def _problem(s: SampleLike, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[Reason, str] | None:
+def _problem(s: pb.Sample, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[pb.RejectReason, str] | None:
     # Fast path for the common valid sample: no allocation. Powers beyond ±MAX_ABS_POWER_W are
     # refused anyway, so a sum of valid values can neither overflow nor hide a NaN or infinity.
     site, battery, solar, load, soc = (s.site_power_w, s.battery_power_w, s.solar_power_w,
@@ -70,20 +57,20 @@ def _problem(s: SampleLike, earliest_ms: int, latest_ms: int, seen: set[int]) ->
         and 0.0 <= soc <= 100.0
         and earliest_ms <= ts <= latest_ms
         and ts not in seen
-        and not s.extra  # type: ignore[attr-defined]
+        and not s.extra
     ):
         return None
     return _explain(s, earliest_ms, latest_ms, seen)
 
 
-def _explain(s: SampleLike, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[Reason, str] | None:
+def _explain(s: pb.Sample, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[pb.RejectReason, str] | None:
     powers = {
         "site_power_w": s.site_power_w,
         "battery_power_w": s.battery_power_w,
         "solar_power_w": s.solar_power_w,
         "load_power_w": s.load_power_w,
     }
-    extra: Iterable[tuple[str, float]] = s.extra.items()  # type: ignore[attr-defined]
+    extra: Iterable[tuple[str, float]] = s.extra.items()
     for name, value in [*powers.items(), ("state_of_charge_pct", s.state_of_charge_pct), *extra]:
         if not math.isfinite(value):
             return pb.REJECT_REASON_NOT_FINITE, f"{name} is {value}"
