@@ -25,7 +25,13 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(assets_cli.app, name="assets")
 console = Console()
 
-SERVICES = ("gateway", "ingest", "api")
+# The service processes `up` starts: name → `gridtwin` arguments.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "gateway": ("gateway",),
+    "ingest": ("ingest",),
+    "api": ("api",),
+    "assets": ("assets", "serve"),
+}
 DEMO_PREFIX = "demo"
 
 
@@ -153,12 +159,27 @@ async def _provision(settings: Settings, count: int, prefix: str) -> int:
 @app.command()
 def up(devices: Annotated[int, typer.Option(help="Simulated devices to start")] = 100) -> None:
     """Starts everything: infra, migrations, topics, the services and a simulated fleet."""
+    from services.assets import bulk
+    from services.assets.database import create_engine
+    from services.assets.seed import FleetPlan, demo_fleet
+
     settings = _settings()
     _infra_up(settings)
-    asyncio.run(_provision(settings, devices, DEMO_PREFIX))
+    # The demo fleet: installations with locations, utilities, regions and a VPP program, and the
+    # devices the simulator runs (their credentials derive from the fleet secret).
+    plan = FleetPlan(installations=devices, seed=1, prefix=DEMO_PREFIX, fleet_secret=settings.simulator.fleet_secret)
+
+    async def seed() -> None:
+        engine = create_engine(settings.postgres)
+        try:
+            await bulk.load(engine, demo_fleet(plan), actor="cli:up", reason="demo fleet")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
     exe = [sys.executable, "-m", "gridtwin.cli"]
-    for name in SERVICES:
-        processes.spawn(settings.var_dir, name, [*exe, name])
+    for name, args in SERVICES.items():
+        processes.spawn(settings.var_dir, name, [*exe, *args])
     processes.wait_for_port(settings.gateway.host, settings.gateway.port, 30, "gateway")
     processes.spawn(settings.var_dir, "simulator", [*exe, "simulate", "--devices", str(devices)])
     _print_status(settings)
@@ -168,7 +189,7 @@ def up(devices: Annotated[int, typer.Option(help="Simulated devices to start")] 
 def down() -> None:
     """Stops what `up` started (the simulator first, infra last)."""
     settings = _settings()
-    for name in ("simulator", *reversed(SERVICES)):
+    for name in ("simulator", *reversed(list(SERVICES))):
         if processes.stop(settings.var_dir, name):
             console.print(f"stopped {name}")
     infra.stop_broker(settings.var_dir)
@@ -190,6 +211,7 @@ def _print_status(settings: Settings) -> None:
         "gateway": f"ws://{settings.gateway.host}:{settings.gateway.port}  metrics :{settings.gateway.metrics_port}",
         "ingest": f"metrics http://127.0.0.1:{settings.ingest.metrics_port}/metrics (lag)",
         "api": f"gRPC {settings.api.host}:{settings.api.port}  metrics :{settings.api.metrics_port}",
+        "assets": f"gRPC {settings.assets.host}:{settings.assets.port}  metrics :{settings.assets.metrics_port}",
         "simulator": f"{settings.simulator.gateway_url}",
         "broker": settings.kafka.bootstrap_servers,
     }
