@@ -10,6 +10,11 @@ Rollups are *deltas*: the store adds them to what it has. A late sample that lan
 stored ones replaces one segment by two, so the delta is energy(after) − energy(before) over the
 neighbourhood that changed (`rollup_deltas`). That keeps every rollup exact under replays and
 out-of-order arrival without recomputing from raw rows.
+
+`solar_direct_wh` is solar energy the home used as it was produced: ∫ max(min(solar, load), 0) dt
+over the same linear pieces (`direct_use_wh`). It cannot be recovered from per-bucket totals of
+the solar and load channels (a sunny morning and a dark evening in one bucket would look like
+direct use), so it is integrated per interval here, like the sign split of the grid channel.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ ENERGY_FIELDS: tuple[str, ...] = (
     "grid_import_wh",
     "grid_export_wh",
     "covered_s",
+    "solar_direct_wh",  # appended (migration 0004_analytics): older rows read 0
 )
 
 Floats = npt.NDArray[np.float64]
@@ -105,6 +111,20 @@ def split_by_sign_wh(p0_w: Floats, p1_w: Floats, dt_s: Floats) -> tuple[Floats, 
     return positive, negative
 
 
+def direct_use_wh(s0_w: Floats, s1_w: Floats, l0_w: Floats, l1_w: Floats, dt_s: Floats) -> Floats:
+    """∫ max(min(s, l), 0) dt over linear segments of solar s and load l: the solar power the
+    load takes as it is produced. Where s − l changes sign inside a segment the minimum has a
+    kink, so the segment is cut there and each part is integrated exactly."""
+    d0, d1 = s0_w - l0_w, s1_w - l1_w
+    m0, m1 = np.minimum(s0_w, l0_w), np.minimum(s1_w, l1_w)
+    crossing = (d0 * d1) < 0
+    f = np.where(crossing, d0 / np.where(crossing, d0 - d1, 1.0), 1.0)  # where s = l, as a fraction
+    at_cross = s0_w + f * (s1_w - s0_w)
+    first, _ = split_by_sign_wh(m0, np.where(crossing, at_cross, m1), dt_s * f)
+    second, _ = split_by_sign_wh(at_cross, m1, dt_s * (1.0 - f))
+    return first + np.where(crossing, second, 0.0)
+
+
 def _pieces(s: Samples, max_gap_s: float) -> tuple[Ints, Ints, Ints, Floats, Floats, Floats]:
     """Segments between consecutive samples of a series, cut at every FINEST_S boundary.
 
@@ -147,7 +167,9 @@ def energy_by_bucket(samples: Samples, max_gap_s: float) -> BucketTable:
     solar, _standby = split_by_sign_wh(v0[:, col["solar_power_w"]], v1[:, col["solar_power_w"]], dt_s)
     load, _ = split_by_sign_wh(v0[:, col["load_power_w"]], v1[:, col["load_power_w"]], dt_s)
     grid_in, grid_out = split_by_sign_wh(v0[:, col["site_power_w"]], v1[:, col["site_power_w"]], dt_s)
-    per_piece = np.column_stack([battery_in, battery_out, solar, load, grid_in, grid_out, dt_s])
+    direct = direct_use_wh(v0[:, col["solar_power_w"]], v1[:, col["solar_power_w"]],
+                           v0[:, col["load_power_w"]], v1[:, col["load_power_w"]], dt_s)
+    per_piece = np.column_stack([battery_in, battery_out, solar, load, grid_in, grid_out, dt_s, direct])
     bucket = start // (FINEST_S * 1_000) * (FINEST_S * 1_000)
     return _sum_by_key(group, bucket, per_piece)
 

@@ -52,7 +52,7 @@ class QueryRangeRequest(_message.Message):
     def __init__(self, installation_id: _Optional[str] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., max_points: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class EnergyTotals(_message.Message):
-    __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "covered_s")
+    __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "covered_s", "solar_direct_wh")
     BATTERY_CHARGE_WH_FIELD_NUMBER: _ClassVar[int]
     BATTERY_DISCHARGE_WH_FIELD_NUMBER: _ClassVar[int]
     SOLAR_WH_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class EnergyTotals(_message.Message):
     GRID_IMPORT_WH_FIELD_NUMBER: _ClassVar[int]
     GRID_EXPORT_WH_FIELD_NUMBER: _ClassVar[int]
     COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    SOLAR_DIRECT_WH_FIELD_NUMBER: _ClassVar[int]
     battery_charge_wh: float
     battery_discharge_wh: float
     solar_wh: float
@@ -67,7 +68,8 @@ class EnergyTotals(_message.Message):
     grid_import_wh: float
     grid_export_wh: float
     covered_s: float
-    def __init__(self, battery_charge_wh: _Optional[float] = ..., battery_discharge_wh: _Optional[float] = ..., solar_wh: _Optional[float] = ..., load_wh: _Optional[float] = ..., grid_import_wh: _Optional[float] = ..., grid_export_wh: _Optional[float] = ..., covered_s: _Optional[float] = ...) -> None: ...
+    solar_direct_wh: float
+    def __init__(self, battery_charge_wh: _Optional[float] = ..., battery_discharge_wh: _Optional[float] = ..., solar_wh: _Optional[float] = ..., load_wh: _Optional[float] = ..., grid_import_wh: _Optional[float] = ..., grid_export_wh: _Optional[float] = ..., covered_s: _Optional[float] = ..., solar_direct_wh: _Optional[float] = ...) -> None: ...
 
 class SeriesPoint(_message.Message):
     __slots__ = ("timestamp_unix_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct", "sample_count", "energy")
