@@ -9,6 +9,8 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import asyncpg
+
 from gridtwin.observability import configure_logging, run_service, serve_metrics
 from gridtwin.settings import Settings
 
@@ -35,15 +37,19 @@ def run_until_signalled(service: Callable[[], AbstractAsyncContextManager[object
     raise SystemExit(run_service(main()))
 
 
-async def _pool(settings: Settings):  # type: ignore[no-untyped-def]
-    import asyncpg
-
+@asynccontextmanager
+async def _postgres(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The service's connection pool (integer-microsecond timestamps, staging tables)."""
     from services.telemetry.store import init_connection
 
-    return await asyncpg.create_pool(
+    pool = await asyncpg.create_pool(
         settings.postgres.url, min_size=settings.postgres.pool_min_size,
         max_size=settings.postgres.pool_max_size, init=init_connection,
     )
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @asynccontextmanager
@@ -52,13 +58,10 @@ async def gateway(settings: Settings) -> AsyncIterator[object]:
     from services.telemetry.gateway import Gateway
 
     serve_metrics(settings.gateway.metrics_port)
-    pool = await _pool(settings)
-    try:
+    async with _postgres(settings) as pool:
         directory = CredentialDirectory(pool, settings.gateway.auth_cache_s)
         async with Gateway(settings.gateway, settings.kafka, directory) as gw:
             yield gw
-    finally:
-        await pool.close()
 
 
 @asynccontextmanager
@@ -68,13 +71,10 @@ async def ingest(settings: Settings) -> AsyncIterator[object]:
     from services.telemetry.store import TelemetryStore
 
     serve_metrics(settings.ingest.metrics_port)
-    pool = await _pool(settings)
-    try:
+    async with _postgres(settings) as pool:
         store = TelemetryStore(pool, settings.ingest.max_gap_s)
         async with IngestConsumer(settings.ingest, settings.kafka, store, NoTwins()) as consumer:
             yield consumer
-    finally:
-        await pool.close()
 
 
 @asynccontextmanager
@@ -82,12 +82,8 @@ async def api(settings: Settings) -> AsyncIterator[object]:
     from services.telemetry.api import TelemetryApi
 
     serve_metrics(settings.api.metrics_port)
-    pool = await _pool(settings)
-    try:
-        async with TelemetryApi(settings, pool) as server:
-            yield server
-    finally:
-        await pool.close()
+    async with _postgres(settings) as pool, TelemetryApi(settings, pool) as server:
+        yield server
 
 
 @asynccontextmanager

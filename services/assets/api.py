@@ -24,13 +24,12 @@ import asyncpg
 import grpc
 import shapely
 import sqlalchemy.exc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
+from gridtwin.grpc_server import GrpcServer
 from gridtwin.settings import AssetsSettings
 from services.assets import access, convert
 from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
@@ -494,39 +493,23 @@ class AssetApi:
         self.repository = AssetRepository(engine)
         self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
                                            max_entries=settings.auth_cache_entries)
-        self._health: health.aio.HealthServicer | None = None
-        self._server: grpc.aio.Server | None = None
-        self._port = 0
+        servicer = AssetServicer(self.repository, self.authenticator)
+        self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
+                                  lambda server: pb_grpc.add_AssetServiceServicer_to_server(servicer, server))
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._server.port
 
     async def start(self) -> None:
         missing = set(METHODS) - set(access.REQUIRED_SCOPE)
         if missing:  # a new RPC must be given a scope before it can be served
             raise RuntimeError(f"no required scope for {sorted(missing)}")
-        server = grpc.aio.server()
-        self._health = health.aio.HealthServicer()
-        pb_grpc.add_AssetServiceServicer_to_server(AssetServicer(self.repository, self.authenticator), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            server)
-        self._port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
-        await server.start()
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
-        log.info("asset API listening on %s:%d", self._settings.host, self._port)
+        await self._server.start()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Reports NOT_SERVING, then lets RPCs in flight finish for up to `grace_s`."""
-        if self._server is not None:
-            assert self._health is not None
-            await self._health.enter_graceful_shutdown()
-            await self._server.stop(grace_s)
-            self._server = None
+        await self._server.stop(grace_s)
 
     async def __aenter__(self) -> AssetApi:
         await self.start()

@@ -28,14 +28,13 @@ import asyncpg
 import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram
 
 from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import records_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
+from gridtwin.grpc_server import GrpcServer
 from gridtwin.settings import KafkaSettings, Settings
 from services.telemetry.energy import ENERGY_FIELDS, POWER_FIELDS
 
@@ -382,43 +381,26 @@ class TelemetryApi:
         self._settings = settings
         self._pool = pool
         self.hub = hub or LiveHub(settings.kafka)
-        self._health: health.aio.HealthServicer | None = None
-        self._server: grpc.aio.Server | None = None
-        self._port = 0
+        api = settings.api
+        servicer = TelemetryServicer(pool, self.hub, default_max_points=api.default_max_points)
+        self._server = GrpcServer(api.host, api.port, [SERVICE_NAME],
+                                  lambda server: pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server))
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._server.port
 
     async def start(self) -> None:
-        api = self._settings.api
         await self.hub.start()
-        server = grpc.aio.server()
-        self._health = health.aio.HealthServicer()
-        servicer = TelemetryServicer(self._pool, self.hub, default_max_points=api.default_max_points)
-        pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME], server)
         try:
-            self._port = server.add_insecure_port(f"{api.host}:{api.port}")
-            await server.start()
+            await self._server.start()
         except BaseException:
             await self.hub.stop()
             raise
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
-        log.info("telemetry API listening on %s:%d", api.host, self._port)
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Reports NOT_SERVING, ends RPCs (streams after `grace_s`), then stops the hub."""
-        if self._server is not None:
-            assert self._health is not None
-            await self._health.enter_graceful_shutdown()
-            await self._server.stop(grace_s)
-            self._server = None
+        await self._server.stop(grace_s)
         await self.hub.stop()
 
     async def __aenter__(self) -> TelemetryApi:
@@ -429,7 +411,6 @@ class TelemetryApi:
         await self.stop()
 
     async def wait_for_termination(self) -> None:
-        assert self._server is not None
         await self._server.wait_for_termination()
 
 
