@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -91,7 +91,7 @@ class Gateway:
             limits=Limits(settings.max_clock_skew_s, settings.max_sample_age_s),
         )
         self._in_flight_total = Capacity(settings.max_in_flight_batches_total)
-        self._sessions: dict[str, tuple[DeviceSession, ServerConnection]] = {}
+        self._connections: dict[str, _Connection] = {}  # by device id: one session per device
         self._producer: AIOKafkaProducer | None = None
         self._server: Server | None = None
 
@@ -151,18 +151,16 @@ class Gateway:
             CONNECTIONS.dec()
             await connection.drain()
             identity = session.identity
-            if identity and self._sessions.get(identity.device_id, (None,))[0] is session:
-                del self._sessions[identity.device_id]
+            if identity and self._connections.get(identity.device_id) is connection:
+                del self._connections[identity.device_id]
 
-    def _register(self, session: DeviceSession, ws: ServerConnection) -> Awaitable[None] | None:
-        """Makes `session` the device's only one; returns the close of an older one."""
-        assert session.identity is not None
-        older = self._sessions.get(session.identity.device_id)
-        self._sessions[session.identity.device_id] = (session, ws)
-        if older is None:
-            return None
-        old_session, old_ws = older
-        return _Connection(self, old_session, old_ws).execute(old_session.replaced())
+    async def _register(self, connection: _Connection, device_id: str) -> None:
+        """Makes `connection` the device's only one, closing an older one (4004): commands for a
+        device must have exactly one way to reach it."""
+        older = self._connections.get(device_id)
+        self._connections[device_id] = connection
+        if older is not None and older is not connection:
+            await older.execute(older.session.replaced())
 
 
 class _Connection:
@@ -170,7 +168,7 @@ class _Connection:
 
     def __init__(self, gateway: Gateway, session: DeviceSession, ws: ServerConnection) -> None:
         self._gw = gateway
-        self._session = session
+        self.session = session
         self._ws = ws
         self._per_device = Capacity(gateway._settings.max_in_flight_batches_per_device)
         self._acks: set[asyncio.Task[None]] = set()
@@ -181,7 +179,7 @@ class _Connection:
             async with asyncio.timeout(self._gw._settings.hello_timeout_s):
                 first = await self._ws.recv()
         except TimeoutError:
-            await self.execute(self._session.hello_timed_out())
+            await self.execute(self.session.hello_timed_out())
             return
         await self._receive(first)
         async for data in self._ws:
@@ -195,7 +193,7 @@ class _Connection:
     async def _receive(self, data: bytes | str) -> None:
         FRAMES.inc()
         BYTES.inc(len(data))
-        await self.execute(self._session.receive(data, self._gw._clock_ms()))
+        await self.execute(self.session.receive(data, self._gw._clock_ms()))
 
     async def execute(self, decisions: list[Decision]) -> None:
         for decision in decisions:
@@ -205,7 +203,7 @@ class _Connection:
                         await self._ws.send(frame)
                 case CloseConnection(code, reason):
                     CLOSES.labels(str(code.value)).inc()
-                    log.info("closing session %s: %d %s", self._session.session_id, code, reason)
+                    log.info("closing session %s: %d %s", self.session.session_id, code, reason)
                     await self._ws.close(code, reason)
                 case AuthenticateDevice(device_id, credential):
                     await self._authenticate(device_id, credential)
@@ -225,12 +223,10 @@ class _Connection:
             return
         if isinstance(outcome, str):
             log.info("device %r refused: %s", device_id[:128], outcome)
-            await self.execute(self._session.authentication_failed(outcome))
+            await self.execute(self.session.authentication_failed(outcome))
             return
-        await self.execute(self._session.authenticated(outcome, self._gw._clock_ms()))
-        replaced = self._gw._register(self._session, self._ws)
-        if replaced is not None:
-            await replaced
+        await self.execute(self.session.authenticated(outcome, self._gw._clock_ms()))
+        await self._gw._register(self, outcome.device_id)
 
     async def _produce(self, batch: ProduceBatch) -> None:
         producer = self._gw._producer
@@ -250,7 +246,7 @@ class _Connection:
             delivery = await producer.send(topic, batch.record, key=key, partition=self._partition)
         except Exception as exc:
             self._release()
-            await self.execute(self._session.produce_failed(batch.sequence, type(exc).__name__))
+            await self.execute(self.session.produce_failed(batch.sequence, type(exc).__name__))
             return
         task = asyncio.create_task(self._acknowledge(batch, delivery, started))
         self._acks.add(task)
@@ -261,7 +257,7 @@ class _Connection:
             await delivery
         except Exception as exc:
             log.warning("produce of %s seq %d failed: %s", batch.installation_id, batch.sequence, exc)
-            await self.execute(self._session.produce_failed(batch.sequence, type(exc).__name__))
+            await self.execute(self.session.produce_failed(batch.sequence, type(exc).__name__))
             return
         finally:
             self._release()
@@ -269,7 +265,7 @@ class _Connection:
         BATCH_SAMPLES.observe(batch.sample_count)
         SAMPLES.inc(batch.sample_count)
         ACKS.inc()
-        await self.execute(self._session.produced(batch.sequence))
+        await self.execute(self.session.produced(batch.sequence))
 
     def _release(self) -> None:
         IN_FLIGHT.dec()

@@ -147,3 +147,20 @@ async def test_hostile_devices_are_refused_while_others_keep_streaming(running, 
 
     assert rejects("not_finite") >= 1 and rejects("frame_too_big") >= 1
     assert rejects("sequence_not_increasing") >= 1 and rejects("timestamp_in_future") >= 1
+
+
+async def test_a_second_session_of_a_device_replaces_the_first_with_4004(running, clean_db):
+    gateway, _ = running
+    [reg] = registrations(FleetOptions(devices=1, fleet_secret="twice", id_prefix="twice"))
+    await register_devices(clean_db, [reg])
+    url = f"ws://127.0.0.1:{gateway.port}"
+    async with connect(url) as first, connect(url) as second:
+        await hello(first, reg.device_id, reg.credential)
+        assert (await recv_cloud(first)).WhichOneof("body") == "hello_reply"
+        await hello(second, reg.device_id, reg.credential)
+        assert (await recv_cloud(second)).WhichOneof("body") == "hello_reply"
+        await first.wait_closed()
+        assert first.close_code == 4004
+        sample = pb.Sample(timestamp_unix_ms=time.time_ns() // 1_000_000, state_of_charge_pct=50)
+        await second.send(pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=1, samples=[sample])).SerializeToString())
+        assert (await recv_cloud(second)).ack.accepted_samples == 1
