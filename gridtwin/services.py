@@ -101,6 +101,22 @@ async def assets(settings: Settings) -> AsyncIterator[object]:
 
 
 @asynccontextmanager
+async def analytics(settings: Settings) -> AsyncIterator[object]:
+    from services.analytics.api import AnalyticsApi
+    from services.assets.database import create_engine
+
+    serve_metrics(settings.analytics.metrics_port)
+    pool = await _pool(settings)
+    engine = create_engine(settings.postgres)
+    try:
+        async with AnalyticsApi(settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s) as server:
+            yield server
+    finally:
+        await engine.dispose()
+        await pool.close()
+
+
+@asynccontextmanager
 async def simulator(settings: Settings, devices: int, prefix: str) -> AsyncIterator[object]:
     from simulator.device import DeviceOptions
     from simulator.fleet import Fleet, FleetOptions

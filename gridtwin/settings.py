@@ -85,6 +85,15 @@ class AssetsSettings(BaseModel):
     auth_cache_entries: int = 10_000
 
 
+class AnalyticsSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 50054                 # gRPC AnalyticsService
+    metrics_port: int = 9107
+    auth_cache_s: float = 10.0        # as AssetsSettings: tokens are the AssetService's
+    auth_cache_entries: int = 10_000
+    default_max_points: int = 1_000   # chart points per channel when a request says 0
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -105,6 +114,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     assets: AssetsSettings = AssetsSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @model_validator(mode="after")
     def _fetch_wait_for_broker(self) -> Settings:

@@ -49,12 +49,16 @@ class Piece:
     end_ms: int
 
 
+class ZoneError(ValueError):
+    """A time zone name the zone database does not know."""
+
+
 def zone(name: str) -> ZoneInfo:
-    """The zone named `name`; ValueError when unknown."""
+    """The zone named `name`; ZoneError when unknown."""
     try:
         return ZoneInfo(name)
     except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(f"unknown time zone {name!r}") from exc
+        raise ZoneError(f"unknown time zone {name!r}") from exc
 
 
 def local_midnight_ms(day: dt.date, tz: ZoneInfo) -> int:

@@ -1,0 +1,341 @@
+"""The analytics gRPC API (`gridtwin.analytics.v1.AnalyticsService`) with health and reflection.
+
+Access is the AssetService's: the same Bearer tokens (`services.assets.api.Authenticator`), the
+read scope, and hierarchy scoping (`services.assets.access`): an installation must be visible to
+the token (NOT_FOUND when it does not exist, PERMISSION_DENIED outside the token's groups), a
+group path must lie within the token's paths, and a group covers all its members. Devices get
+PERMISSION_DENIED. Steps in order: UNAUTHENTICATED → PERMISSION_DENIED (scope) →
+INVALID_ARGUMENT (input) → PERMISSION_DENIED / NOT_FOUND (target). Domain errors become status
+codes in one place (`_status`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridtwin.api.analytics.v1 import analytics_pb2 as pb
+from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
+from gridtwin.settings import AnalyticsSettings
+from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, Fit
+from services.analytics.flows import Flows
+from services.analytics.localtime import ZoneError
+from services.analytics.reader import AnalyticsReader, Site
+from services.analytics.service import Analytics, Instants, LocalDates, Range, RangeError
+from services.analytics.summary import Report
+from services.analytics.tariffs import Cost, Tariff, TariffError, TouWindow
+from services.assets import access
+from services.assets.access import DevicePrincipal, Principal, Scope
+from services.assets.api import STATUS, Authenticator
+from services.assets.errors import AssetError, InvalidArgument, NotFound, PermissionDenied
+from services.assets.paths import parse_path
+from services.assets.repository import AssetRepository
+from services.assets.validation import parse_id
+from services.telemetry.energy import POWER_FIELDS
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+MAX_POINTS = 10_000
+RESOLUTION_S: dict[int, int] = {
+    pb.RESOLUTION_RAW: 0, pb.RESOLUTION_ONE_MINUTE: 60, pb.RESOLUTION_FIFTEEN_MINUTES: 900,
+    pb.RESOLUTION_ONE_HOUR: 3_600, pb.RESOLUTION_ONE_DAY: 86_400,
+}
+RESOLUTION_PB = {seconds: value for value, seconds in RESOLUTION_S.items()}
+_MAX_MS = 253_402_300_800_000  # year 10000
+
+RPCS = Counter("gridtwin_analytics_rpcs_total", "Analytics RPCs finished, by method and status code",
+               ["method", "code"])
+LATENCY = Histogram(
+    "gridtwin_analytics_rpc_latency_seconds", "Analytics RPC latency", ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError)
+
+
+def _status(error: Exception) -> tuple[grpc.StatusCode, str]:
+    if isinstance(error, AssetError):
+        return STATUS[type(error)], str(error)
+    if isinstance(error, RangeError | TariffError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, ZoneError):  # an installation stored with a zone this server does not know
+        return grpc.StatusCode.FAILED_PRECONDITION, str(error)
+    raise error
+
+
+# ------------------------------------------------------------ converters at the edge
+
+def _date(text: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(field, "a date YYYY-MM-DD") from None
+
+
+def range_from_pb(message: pb.TimeRange) -> Range:
+    which = message.WhichOneof("range")
+    if which == "dates":
+        return LocalDates(_date(message.dates.first_date, "range.dates.first_date"),
+                          _date(message.dates.end_date, "range.dates.end_date"))
+    if which == "instants":
+        start, end = message.instants.start_unix_ms, message.instants.end_unix_ms
+        if not 0 <= start < end <= _MAX_MS:
+            raise InvalidArgument("range.instants", "need 0 <= start_unix_ms < end_unix_ms <= year 10000")
+        return Instants(start, end)
+    raise InvalidArgument("range", "dates or instants required")
+
+
+def tariff_from_pb(message: pb.Tariff) -> Tariff:
+    windows = tuple(TouWindow(
+        w.start_minute, w.end_minute, w.import_price_per_kwh,
+        w.export_price_per_kwh if w.HasField("export_price_per_kwh") else None,
+        frozenset(w.weekdays), frozenset(w.months), w.name) for w in message.windows)
+    return Tariff(message.import_price_per_kwh, message.export_price_per_kwh, windows, message.currency)
+
+
+def _opt(value: float | None) -> dict[str, float]:
+    return {} if value is None else {"value": value}
+
+
+def flows_to_pb(f: Flows) -> pb.EnergyFlows:
+    message = pb.EnergyFlows(
+        battery_charge_wh=f.battery_charge_wh, battery_discharge_wh=f.battery_discharge_wh, solar_wh=f.solar_wh,
+        load_wh=f.load_wh, grid_import_wh=f.grid_import_wh, grid_export_wh=f.grid_export_wh,
+        solar_direct_wh=f.solar_direct_wh, solar_self_consumed_wh=f.solar_self_consumed_wh,
+        covered_s=f.covered_s, span_s=f.span_s)
+    for name in ("self_consumption_ratio", "self_sufficiency_ratio", "direct_use_ratio", "coverage"):
+        value = getattr(f, name)
+        if value is not None:
+            setattr(message, name, value)
+    return message
+
+
+def cost_to_pb(c: Cost) -> pb.Cost:
+    return pb.Cost(import_cost=c.import_cost, export_revenue=c.export_revenue, net_cost=c.net_cost,
+                   no_battery_net_cost=c.no_battery_net_cost,
+                   no_solar_no_battery_net_cost=c.no_solar_no_battery_net_cost,
+                   battery_savings=c.battery_savings, solar_savings=c.solar_savings, total_savings=c.total_savings)
+
+
+def report_to_pb(report: Report, *, time_zone: str, installations: int, resolutions_s: tuple[int, ...],
+                 max_gap_s: float, currency: str, days: bool) -> pb.EnergyReport:
+    message = pb.EnergyReport(
+        time_zone=time_zone, installations=installations, start_unix_ms=report.start_ms, end_unix_ms=report.end_ms,
+        total=flows_to_pb(report.total), resolutions_s=list(resolutions_s), max_gap_s=max_gap_s, currency=currency)
+    if report.cost is not None:
+        message.cost.CopyFrom(cost_to_pb(report.cost))
+    if days:
+        for d in report.days:
+            day = message.days.add(date=d.date.isoformat(), start_unix_ms=d.start_ms, end_unix_ms=d.end_ms,
+                                   flows=flows_to_pb(d.flows))
+            if d.cost is not None:
+                day.cost.CopyFrom(cost_to_pb(d.cost))
+    return message
+
+
+def _fit(fit: Fit | None) -> pb.LinearFit | None:
+    if fit is None:
+        return None
+    message = pb.LinearFit(slope=fit.slope, intercept=fit.intercept, points=fit.points)
+    if fit.r_squared is not None:
+        message.r_squared = fit.r_squared
+    return message
+
+
+def trend_to_pb(trend: CapacityTrend) -> pb.CapacityTrend:
+    message = pb.CapacityTrend(equivalent_full_cycles=trend.equivalent_full_cycles)
+    if trend.nominal_wh is not None:
+        message.nominal_wh = trend.nominal_wh
+    if trend.capacity_wh is not None:
+        message.capacity_wh = trend.capacity_wh
+    if (by_time := _fit(trend.by_time)) is not None:
+        message.by_time.CopyFrom(by_time)
+        message.fade_wh_per_year = by_time.slope
+    if (by_cycle := _fit(trend.by_cycle)) is not None:
+        message.by_cycle.CopyFrom(by_cycle)
+        message.fade_wh_per_cycle = by_cycle.slope
+    if trend.fade_pct_per_year is not None:
+        message.fade_pct_per_year = trend.fade_pct_per_year
+    if trend.end_of_life_ms is not None:
+        message.end_of_life_unix_ms = trend.end_of_life_ms
+    for c in trend.cycles:
+        message.cycles.add(at_unix_ms=c.at_ms, capacity_wh=c.capacity_wh,
+                           round_trip_efficiency=c.round_trip_efficiency,
+                           equivalent_full_cycles=c.equivalent_full_cycles)
+    for h in trend.half_cycles:
+        message.half_cycles.add(charge=h.direction == "charge", start_unix_ms=h.start_ms, end_unix_ms=h.end_ms,
+                                energy_wh=h.energy_wh, soc_start_pct=h.soc_start_pct, soc_end_pct=h.soc_end_pct,
+                                capacity_wh=h.capacity_wh)
+    return message
+
+
+# ------------------------------------------------------------ the servicer
+
+Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
+
+
+def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """Authenticates, requires the read scope of an API token, runs, maps errors to status codes,
+    and counts and times the call."""
+    method = fn.__name__
+
+    @functools.wraps(fn)
+    async def handler(self: AnalyticsServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
+        try:
+            principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
+            if isinstance(principal, DevicePrincipal):
+                raise PermissionDenied("devices cannot read analytics")
+            if Scope.READ not in access.effective_scopes(principal.scopes):
+                raise PermissionDenied(f"{method} needs the read scope")
+            result = await fn(self, request, principal)
+            code = grpc.StatusCode.OK
+            return result
+        except (AssetError, RangeError, TariffError, ZoneError) as error:
+            code, detail = _status(error)
+        except _UNAVAILABLE as exc:
+            code, detail = grpc.StatusCode.UNAVAILABLE, "analytics storage unavailable"
+            log.warning("%s: storage unavailable: %s", method, exc)
+        except Exception:
+            code, detail = grpc.StatusCode.INTERNAL, "internal error"
+            log.exception("%s failed", method)
+        finally:
+            RPCS.labels(method, code.name).inc()
+            LATENCY.labels(method).observe(time.perf_counter() - started)
+        await context.abort(code, detail)
+        return None  # not reached: abort raises
+    return handler
+
+
+class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
+    def __init__(self, analytics: Analytics, repository: AssetRepository, authenticator: Authenticator, *,
+                 max_gap_s: float, default_max_points: int = 1_000) -> None:
+        self.analytics = analytics
+        self.repository = repository
+        self.authenticator = authenticator
+        self._max_gap_s = max_gap_s
+        self._default_max_points = min(default_max_points, MAX_POINTS)
+
+    async def _sites(self, target: pb.Target, principal: Principal) -> list[Site]:
+        """The installations a target names, after the access checks."""
+        which = target.WhichOneof("target")
+        if which == "installation_id":
+            installation_id = parse_id(target.installation_id, "target.installation_id")
+            found = await self.repository.get_installation(installation_id, access.visibility(principal))
+            return [Site(found.installation_id, found.time_zone, found.battery_nominal_energy_wh)]
+        if which == "group_path":
+            path = parse_path(target.group_path, "target.group_path")
+            denied = access.check_path(principal, path)
+            if denied is not None:
+                raise PermissionDenied(denied.reason)
+            sites = await self.analytics.reader.group_sites(path)
+            if sites is None:
+                raise NotFound(f"group {path!r} does not exist")
+            return sites
+        raise InvalidArgument("target", "installation_id or group_path required")
+
+    @_rpc
+    async def GetEnergyReport(self, request: pb.EnergyReportRequest, principal: Principal) -> pb.EnergyReport:
+        range_ = range_from_pb(request.range)
+        tariff = tariff_from_pb(request.tariff) if request.HasField("tariff") else None
+        sites = await self._sites(request.target, principal)
+        result = await self.analytics.energy(sites, range_, tariff)
+        return report_to_pb(result.report, time_zone=result.time_zone, installations=result.installations,
+                            resolutions_s=result.resolutions_s, max_gap_s=self._max_gap_s,
+                            currency=tariff.currency if tariff else "", days=not request.omit_days)
+
+    @_rpc
+    async def GetCapacityTrend(self, request: pb.CapacityTrendRequest, principal: Principal) -> pb.CapacityTrend:
+        range_ = range_from_pb(request.range)
+        swing = request.min_swing_pct or DEFAULT_OPTIONS.min_swing_pct
+        if not (math.isfinite(swing) and 0 < swing <= 100):
+            raise InvalidArgument("min_swing_pct", "between 0 and 100")
+        (site,) = await self._sites(pb.Target(installation_id=request.installation_id), principal)
+        options = CapacityOptions(**{**DEFAULT_OPTIONS.__dict__, "min_swing_pct": swing})
+        return trend_to_pb(await self.analytics.capacity(site, range_, options))
+
+    @_rpc
+    async def GetSeries(self, request: pb.SeriesRequest, principal: Principal) -> pb.SeriesResponse:
+        range_ = range_from_pb(request.range)
+        if request.max_points > MAX_POINTS:
+            raise InvalidArgument("max_points", f"at most {MAX_POINTS}")
+        channels = tuple(request.channels) or POWER_FIELDS
+        unknown = set(channels) - set(POWER_FIELDS)
+        if unknown:
+            raise InvalidArgument("channels", f"unknown {sorted(unknown)}; choose from {', '.join(POWER_FIELDS)}")
+        if request.resolution != pb.RESOLUTION_AUTO and request.resolution not in RESOLUTION_S:
+            raise InvalidArgument("resolution", f"unknown value {request.resolution}")
+        resolution = None if request.resolution == pb.RESOLUTION_AUTO else RESOLUTION_S[request.resolution]
+        sites = await self._sites(request.target, principal)
+        chart = await self.analytics.series(sites, range_, request.max_points or self._default_max_points,
+                                            channels, resolution)
+        return pb.SeriesResponse(
+            resolution=pb.Resolution.Name(RESOLUTION_PB[chart.resolution_s]), points_read=chart.points_read,
+            series=[pb.ChannelSeries(channel=name, timestamps_unix_ms=ts.tolist(), values=values.tolist())
+                    for name, (ts, values) in chart.channels.items()])
+
+
+# ------------------------------------------------------------ the server
+
+class AnalyticsApi:
+    """The gRPC server: AnalyticsService, health checking and reflection. `async with` or
+    `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
+
+    def __init__(self, settings: AnalyticsSettings, pool: asyncpg.Pool, engine: AsyncEngine, *,
+                 max_gap_s: float) -> None:
+        self._settings = settings
+        self.repository = AssetRepository(engine)
+        self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
+                                           max_entries=settings.auth_cache_entries)
+        self.analytics = Analytics(AnalyticsReader(pool))
+        self._max_gap_s = max_gap_s
+        self._health: health.aio.HealthServicer | None = None
+        self._server: grpc.aio.Server | None = None
+        self._port = 0
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        server = grpc.aio.server(options=[("grpc.max_send_message_length", 64 * 2**20)])
+        self._health = health.aio.HealthServicer()
+        servicer = AnalyticsServicer(self.analytics, self.repository, self.authenticator, max_gap_s=self._max_gap_s,
+                                     default_max_points=self._settings.default_max_points)
+        pb_grpc.add_AnalyticsServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server)
+        self._port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info("analytics API listening on %s:%d", self._settings.host, self._port)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        if self._server is not None:
+            assert self._health is not None
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace_s)
+            self._server = None
+
+    async def __aenter__(self) -> AnalyticsApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
