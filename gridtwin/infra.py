@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gridtwin import processes
-from gridtwin.settings import KafkaSettings, PostgresSettings
+from gridtwin.settings import KafkaSettings, PostgresSettings, TwinsSettings
 
 PG_VERSION = "15"
 
@@ -156,4 +156,25 @@ async def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
 
 
 def platform_topics(kafka: KafkaSettings) -> dict[str, int]:
-    return {kafka.telemetry_topic: kafka.telemetry_partitions, kafka.device_events_topic: kafka.telemetry_partitions}
+    return {kafka.telemetry_topic: kafka.telemetry_partitions, kafka.device_events_topic: kafka.telemetry_partitions,
+            kafka.alerts_topic: kafka.telemetry_partitions}
+
+
+def ensure_ray(twins: TwinsSettings, var_dir: Path) -> None:
+    """A Ray head on `twins.ray_address` (loopback) for every twin process to join."""
+    if twins.ray_address == "local":
+        return
+    host, port = _host_port(twins.ray_address)
+    if not twins.manage_local_ray or processes.port_open(host, port):
+        processes.wait_for_port(host, port, 60, "Ray")
+        return
+    ray_cli = Path(sys.executable).parent / "ray"
+    processes.spawn(var_dir, "ray", [
+        str(ray_cli), "start", "--head", "--block", f"--port={port}", f"--node-ip-address={host}",
+        f"--num-cpus={twins.local_num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
+    ])
+    processes.wait_for_port(host, port, 60, "Ray")
+
+
+def stop_ray(var_dir: Path) -> None:
+    processes.stop(var_dir, "ray", timeout_s=20)

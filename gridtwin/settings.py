@@ -29,6 +29,7 @@ class KafkaSettings(BaseModel):
     telemetry_topic: str = "telemetry"
     telemetry_partitions: int = 8
     device_events_topic: str = "device-events"   # command acks and state reports
+    alerts_topic: str = "twin-alerts"            # twin alerts (gridtwin.twins.v1.Alert), key = installation
     # memory: fast, lost when the broker stops. durable: an S3 folder store that survives restarts,
     # but this Tansu build then answers fetches seconds late (measured p50 ≈ 8 s), so it is opt-in.
     local_broker_storage: str = Field(default="memory", pattern="^(memory|durable)$")
@@ -94,6 +95,29 @@ class AnalyticsSettings(BaseModel):
     default_max_points: int = 1_000   # chart points per channel when a request says 0
 
 
+class TwinsSettings(BaseModel):
+    """The twin runtime on Ray (actors/runtime) and the TwinService gRPC API."""
+
+    host: str = "127.0.0.1"
+    port: int = 50053                  # gRPC TwinService
+    metrics_port: int = 9106
+    # The Ray cluster every twin process joins. "local" starts one inside the process (a single
+    # process only: two processes with their own clusters would each host the same twins).
+    ray_address: str = "127.0.0.1:6380"
+    manage_local_ray: bool = True      # `gridtwin infra up` starts a Ray head on ray_address
+    local_num_cpus: int = 2
+    namespace: str = "gridtwin"        # Ray namespace of the shard and singleton actors
+    shards: int = 2                    # initial shard count (later: `gridtwin twins reshard`)
+    max_in_flight_batches_per_shard: int = 4
+    passivation_idle_s: float = 1_800.0
+    snapshot_interval_s: float = 10.0
+    tick_interval_s: float = 5.0       # clock rules (stale/offline), passivation, snapshots
+    replay_window_s: float = 900.0     # how far back a recovering twin replays the telemetry journal
+    shard_pool_size: int = 2           # Postgres connections per shard
+    rules: str = "{}"                  # fleet-wide rule overrides, JSON: {"solar_negative": {...}}
+    stream_min_interval_s: float = 1.0
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -114,6 +138,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     assets: AssetsSettings = AssetsSettings()
+    twins: TwinsSettings = TwinsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
 
     @model_validator(mode="after")

@@ -1,0 +1,153 @@
+"""The Ray actors of the twin runtime: `TwinShardActor` (one shard process) and `TwinCoordinator`
+(the cluster singleton that owns the shard layout). Thin: the logic is in shard.ShardCore.
+
+Shards are detached named actors `twin-shard-e<epoch>-<index>` with `max_restarts=-1`: a shard
+whose process dies is restarted by Ray with the same arguments, starts empty, recovers its
+recently active twins eagerly in the background and any other twin lazily on its first message.
+Nothing here is retried by Ray itself (`max_task_retries=0`): the router retries deliveries, which
+shards apply idempotently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+
+from actors.runtime.batch import ShardBatch
+from actors.runtime.publisher import KafkaAlertPublisher
+from actors.runtime.routing import shard_name
+from actors.runtime.shard import ShardConfig, ShardCore
+from actors.runtime.store import TwinStore, create_pool
+
+log = logging.getLogger(__name__)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1_024
+    return 0
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class TwinShardActor:
+    def __init__(self, index: int, count: int, epoch: int, config: ShardConfig) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._args = (index, count, epoch, config)
+        self._core: ShardCore | None = None
+        self._lock: asyncio.Lock | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def _ready(self) -> ShardCore:
+        if self._core is not None:
+            return self._core
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._core is None:
+                index, count, epoch, config = self._args
+                pool = await create_pool(config.postgres_url, config.pool_size)
+                publisher = KafkaAlertPublisher(config.kafka_bootstrap_servers, config.alerts_topic)
+                core = ShardCore(index, count, epoch, config, TwinStore(pool), publisher)
+                self._core = core
+                self._loop_task = asyncio.get_running_loop().create_task(self._run(core))
+        return self._core
+
+    async def _run(self, core: ShardCore) -> None:
+        if core.config.recover_on_start:
+            try:
+                await core.recover()
+            except Exception:
+                log.exception("shard %d: eager recovery failed; twins will recover on their first message",
+                              core.index)
+        while True:
+            await asyncio.sleep(core.config.tick_interval_s)
+            try:
+                await core.tick()
+            except Exception:
+                log.exception("shard %d: tick failed", core.index)
+
+    async def deliver(self, epoch: int, batch: ShardBatch) -> dict[str, Any]:
+        return await (await self._ready()).deliver(epoch, batch)
+
+    async def view(self, installation_id: str) -> dict[str, Any] | None:
+        return await (await self._ready()).view(installation_id)
+
+    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> dict[str, Any] | None:
+        return await (await self._ready()).watch(installation_id, after_version, timeout_s)
+
+    async def tick(self) -> None:
+        await (await self._ready()).tick()
+
+    async def flush(self) -> int:
+        return await (await self._ready()).flush_snapshots()
+
+    async def retire(self) -> int:
+        return await (await self._ready()).retire()
+
+    async def stats(self) -> dict[str, Any]:
+        core = await self._ready()
+        return {**core.stats(), "rss_bytes": _rss_bytes()}
+
+    async def wait_recovered(self, timeout_s: float) -> dict[str, float]:
+        core = await self._ready()
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not core.recovery and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        return dict(core.recovery)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class TwinCoordinator:
+    """Owns the layout (epoch, shard count) in Postgres and the shard actors of the current epoch."""
+
+    def __init__(self, config: ShardConfig, default_count: int, namespace: str) -> None:
+        self._config, self._default, self._namespace = config, default_count, namespace
+        self._store: TwinStore | None = None
+        self._layout: tuple[int, int] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _ensure(self) -> tuple[TwinStore, asyncio.Lock]:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if self._store is None:
+            self._store = TwinStore(await create_pool(self._config.postgres_url, 1))
+        return self._store, self._lock
+
+    def _shard(self, epoch: int, index: int, count: int) -> Any:
+        return TwinShardActor.options(  # type: ignore[attr-defined]
+            name=shard_name(epoch, index), namespace=self._namespace, lifetime="detached", get_if_exists=True,
+        ).remote(index, count, epoch, self._config)
+
+    async def layout(self) -> tuple[int, int]:
+        store, lock = await self._ensure()
+        async with lock:
+            if self._layout is None:
+                epoch, count = await store.layout(self._default)
+                shards = [self._shard(epoch, k, count) for k in range(count)]
+                await asyncio.gather(*(s.stats.remote() for s in shards))   # started, recovering
+                self._layout = (epoch, count)
+            return self._layout
+
+    async def reshard(self, count: int) -> tuple[int, int]:
+        """Moves every twin to a layout of `count` shards: the old shards stop taking deliveries,
+        snapshot every changed twin and end; the new ones recover the twins from storage."""
+        if not 1 <= count <= 1_024:
+            raise ValueError("shard count must be in 1..1024")
+        epoch, old_count = await self.layout()
+        store, lock = await self._ensure()
+        async with lock:
+            old = [self._shard(epoch, k, old_count) for k in range(old_count)]
+            await asyncio.gather(*(s.retire.remote() for s in old))
+            for shard in old:
+                ray.kill(shard, no_restart=True)
+            epoch += 1
+            await store.save_layout(epoch, count)
+            shards = [self._shard(epoch, k, count) for k in range(count)]
+            await asyncio.gather(*(s.stats.remote() for s in shards))
+            self._layout = (epoch, count)
+            return self._layout

@@ -1,0 +1,59 @@
+"""Joining (or starting) the Ray cluster and wiring the twin runtime from settings."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import ray
+
+from actors.runtime.actor import TwinCoordinator
+from actors.runtime.router import TwinRouter
+from actors.runtime.shard import ShardConfig
+from actors.runtime.singleton import ClusterSingleton
+from gridtwin.settings import Settings, TwinsSettings
+
+log = logging.getLogger(__name__)
+
+COORDINATOR = "twin-coordinator"
+
+
+def connect(twins: TwinsSettings) -> None:
+    """Joins the cluster at `ray_address`, or starts one in this process for "local"."""
+    if ray.is_initialized():
+        return
+    common = {"namespace": twins.namespace, "log_to_driver": False, "configure_logging": False}
+    if twins.ray_address == "local":
+        ray.init(num_cpus=twins.local_num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 **common)  # type: ignore[arg-type]
+    else:
+        ray.init(address=twins.ray_address, **common)  # type: ignore[arg-type]
+
+
+def shard_config(settings: Settings) -> ShardConfig:
+    t = settings.twins
+    return ShardConfig(
+        postgres_url=settings.postgres.url, kafka_bootstrap_servers=settings.kafka.bootstrap_servers,
+        alerts_topic=settings.kafka.alerts_topic, rules=json.loads(t.rules), pool_size=t.shard_pool_size,
+        passivation_idle_s=t.passivation_idle_s, snapshot_interval_s=t.snapshot_interval_s,
+        tick_interval_s=t.tick_interval_s, replay_window_s=t.replay_window_s,
+    )
+
+
+@dataclass
+class TwinRuntime:
+    coordinator: ClusterSingleton
+    router: TwinRouter
+
+
+async def start_runtime(settings: Settings) -> TwinRuntime:
+    """Connects to Ray, makes sure the coordinator singleton and the shards of the current layout
+    exist, and returns a started router."""
+    connect(settings.twins)
+    coordinator = ClusterSingleton(TwinCoordinator, COORDINATOR, settings.twins.namespace,  # type: ignore[arg-type]
+                                   shard_config(settings), settings.twins.shards, settings.twins.namespace)
+    router = TwinRouter(coordinator, settings.twins.namespace,
+                        max_in_flight_per_shard=settings.twins.max_in_flight_batches_per_shard)
+    await router.start()
+    return TwinRuntime(coordinator, router)

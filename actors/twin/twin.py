@@ -1,0 +1,355 @@
+"""One installation's twin: the reported state (latest power flows, state of charge, grid status,
+mode), the desired state (the active control plan), open alerts and their rules, and room for
+StormWatch and VPP participation. Pure: takes `now_ms`, records `AlertEvent`s in a list the
+caller passes, never does I/O.
+
+Guarantees:
+- Idempotent per device: a sample at or before the newest applied timestamp of its device is
+  ignored (counted), so a batch delivered again after a crash changes nothing.
+- A sample with a non-finite or implausible value, or stamped too far ahead of `now_ms`, is
+  rejected (counted, IMPLAUSIBLE_VALUE alert) and changes nothing else: integrals are never
+  poisoned, and the device's clock watermark never jumps into the future.
+- Battery energy is integrated with the trapezoidal rule (Wh, discharge positive) between
+  consecutive samples at most `max_gap_s` apart; a longer gap forgets the full/empty anchor,
+  since the energy over it is unknown.
+- `snapshot()` → `TwinState.restore()` reproduces the state exactly (JSON-compatible values).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from actors.twin.alerts import Track
+from actors.twin.config import RulesConfig
+from actors.twin.model import (
+    Alert,
+    AlertEvent,
+    AlertState,
+    ControlPlan,
+    GridStatus,
+    InstallationFacts,
+    OperationMode,
+    PlanStep,
+    RuleId,
+    Sample,
+    Severity,
+    StormWatchState,
+    Violation,
+    VppState,
+)
+from actors.twin.rules import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE, SAMPLE_RULES, Rule, stale_violation
+
+SNAPSHOT_FORMAT = 1
+_MS_PER_H = 3_600_000.0
+# Near full (empty), a battery that is not discharging (charging) marks a known energy level.
+_ANCHOR_IDLE_W = 50.0
+
+
+def _active(config: RulesConfig) -> list[tuple[Rule, Any]]:
+    """The enabled per-sample rules with their params, cached on the (immutable) config."""
+    cached: list[tuple[Rule, Any]] | None = getattr(config, "_active", None)
+    if cached is None:
+        cached = [(rule, config[rule.rule]) for rule in SAMPLE_RULES if config[rule.rule].enabled]
+        object.__setattr__(config, "_active", cached)
+    return cached
+
+
+class TwinState:
+    __slots__ = (
+        "anchor", "anchor_soc_pct", "anchor_ts_ms", "applied", "battery_power_w", "config", "device_id",
+        "devices", "facts", "grid_status", "ignored", "installation_id", "last_ts_ms", "load_power_w", "mode",
+        "net_out_wh", "plan", "prev_battery_w", "prev_ts_ms", "rejected", "site_power_w", "soc_pct",
+        "solar_power_w", "stormwatch", "throughput_wh", "tracks", "unchanged_count", "unchanged_since_ms",
+        "version", "vpp",
+    )
+
+    def __init__(self, installation_id: str, facts: InstallationFacts, config: RulesConfig) -> None:
+        self.installation_id = installation_id
+        self.facts = facts
+        self.config = config
+        self.version = 0
+        self.devices: dict[str, int] = {}     # device → newest applied sample timestamp
+        self.last_ts_ms = 0                    # newest applied sample of any device (0: none)
+        self.device_id = ""
+        self.site_power_w = 0.0
+        self.battery_power_w = 0.0
+        self.solar_power_w = 0.0
+        self.load_power_w = 0.0
+        self.soc_pct = 0.0
+        self.grid_status = int(GridStatus.UNSPECIFIED)
+        self.mode = int(OperationMode.UNSPECIFIED)
+        self.prev_ts_ms = 0                    # integration: the previous sample (0: none)
+        self.prev_battery_w = 0.0
+        self.anchor = ANCHOR_NONE
+        self.anchor_soc_pct = 0.0
+        self.anchor_ts_ms = 0
+        self.net_out_wh = 0.0                  # ∫ battery power since the anchor (discharge > 0)
+        self.throughput_wh = 0.0               # ∫ |battery power| since the anchor
+        self.unchanged_since_ms = 0
+        self.unchanged_count = 0
+        self.applied = 0
+        self.ignored = 0
+        self.rejected = 0
+        self.tracks: dict[RuleId, Track] = {}  # only rules with a run of violations or an open alert
+        self.plan: ControlPlan | None = None
+        self.stormwatch = StormWatchState()
+        self.vpp = VppState()
+
+    # ------------------------------------------------------------------ samples
+
+    def apply(self, s: Sample, now_ms: int, out: list[AlertEvent]) -> int:
+        """Folds one sample in and runs the rules. Returns 1 applied, 0 ignored, -1 rejected."""
+        last = self.devices.get(s.device_id)
+        if last is not None and s.ts_ms <= last:
+            self.ignored += 1
+            return 0
+        config = self.config
+        implausible = config[RuleId.IMPLAUSIBLE_VALUE]
+        site, battery, solar, load, soc = (s.site_power_w, s.battery_power_w, s.solar_power_w, s.load_power_w,
+                                           s.state_of_charge_pct)
+        limit = implausible.max_abs_power_w
+        if not (math.isfinite(site + battery + solar + load + soc)
+                and -limit <= site <= limit and -limit <= battery <= limit
+                and -limit <= solar <= limit and -limit <= load <= limit
+                and s.ts_ms <= now_ms + implausible.max_clock_skew_s * 1_000):
+            self.rejected += 1
+            self.version += 1
+            if implausible.enabled:
+                self._observe(RuleId.IMPLAUSIBLE_VALUE, now_ms, _implausible(s, limit, now_ms), implausible, out)
+            return -1
+        self._fold(s)
+        if implausible.enabled and RuleId.IMPLAUSIBLE_VALUE in self.tracks:
+            self._observe(RuleId.IMPLAUSIBLE_VALUE, s.ts_ms, None, implausible, out)
+        tracks = self.tracks
+        for rule, params in _active(config):
+            violation = rule.evaluate(self, s, params, now_ms)
+            if violation is not None or rule.rule in tracks:
+                self._observe(rule.rule, s.ts_ms, violation, params, out)
+        return 1
+
+    def apply_rows(self, device_id: str, ts: list[int], site: list[float], battery: list[float],
+                   solar: list[float], load: list[float], soc: list[float], grid: list[int],
+                   now_ms: int, out: list[AlertEvent]) -> tuple[int, int, int]:
+        """`apply` over columns of one device's samples; returns (applied, ignored, rejected)."""
+        applied = ignored = rejected = 0
+        for i in range(len(ts)):
+            r = self.apply(Sample(device_id, ts[i], site[i], battery[i], solar[i], load[i], soc[i], grid[i]),
+                           now_ms, out)
+            if r == 1:
+                applied += 1
+            elif r == 0:
+                ignored += 1
+            else:
+                rejected += 1
+        return applied, ignored, rejected
+
+    def _fold(self, s: Sample) -> None:
+        ts, battery, soc = s.ts_ms, s.battery_power_w, s.state_of_charge_pct
+        balance = self.config[RuleId.BATTERY_ENERGY_BALANCE]
+        if self.prev_ts_ms:
+            dt_ms = ts - self.prev_ts_ms
+            if 0 < dt_ms <= balance.max_gap_s * 1_000:
+                self.net_out_wh += (self.prev_battery_w + battery) * dt_ms / (2 * _MS_PER_H)
+                self.throughput_wh += (abs(self.prev_battery_w) + abs(battery)) * dt_ms / (2 * _MS_PER_H)
+            elif dt_ms > 0:
+                self.anchor = ANCHOR_NONE
+        if ts > self.prev_ts_ms:
+            self.prev_ts_ms, self.prev_battery_w = ts, battery
+        if soc >= balance.full_soc_pct and battery <= _ANCHOR_IDLE_W:
+            self._anchor(ANCHOR_FULL, soc, ts)
+        elif soc <= balance.empty_soc_pct and battery >= -_ANCHOR_IDLE_W:
+            self._anchor(ANCHOR_EMPTY, soc, ts)
+        if (self.applied and s.site_power_w == self.site_power_w and battery == self.battery_power_w
+                and s.solar_power_w == self.solar_power_w and s.load_power_w == self.load_power_w
+                and soc == self.soc_pct):
+            self.unchanged_count += 1
+        else:
+            self.unchanged_count, self.unchanged_since_ms = 0, ts
+        self.devices[s.device_id] = ts
+        if ts >= self.last_ts_ms:
+            self.last_ts_ms = ts
+            self.device_id = s.device_id
+            self.site_power_w, self.battery_power_w = s.site_power_w, battery
+            self.solar_power_w, self.load_power_w = s.solar_power_w, s.load_power_w
+            self.soc_pct, self.grid_status = soc, s.grid_status
+        self.applied += 1
+        self.version += 1
+
+    def _anchor(self, kind: int, soc: float, ts: int) -> None:
+        self.anchor, self.anchor_soc_pct, self.anchor_ts_ms = kind, soc, ts
+        self.net_out_wh = self.throughput_wh = 0.0
+
+    def _observe(self, rule: RuleId, ts_ms: int, violation: Violation | None, params: Any,
+                 out: list[AlertEvent]) -> None:
+        track = self.tracks.get(rule)
+        if track is None:
+            track = self.tracks[rule] = Track()
+        before = len(out)
+        track.observe(self.installation_id, rule, ts_ms, violation, params, out)
+        if len(out) != before:
+            self.version += 1
+        if track.idle:
+            del self.tracks[rule]
+
+    # ------------------------------------------------------------------ the clock
+
+    def tick(self, now_ms: int, out: list[AlertEvent]) -> None:
+        """Clock-driven rules: telemetry stale / device offline. First seen is the moment the
+        newest sample became stale (a function of the telemetry, so replays agree)."""
+        params = self.config[RuleId.TELEMETRY_STALE]
+        if not params.enabled or not self.last_ts_ms:
+            return
+        violation = stale_violation(self.last_ts_ms, params, now_ms)
+        if violation is None and RuleId.TELEMETRY_STALE not in self.tracks:
+            return
+        at_ms = self.last_ts_ms + int(params.stale_after_s * 1_000) if violation is not None else self.last_ts_ms
+        track = self.tracks.get(RuleId.TELEMETRY_STALE)
+        if violation is not None and track is not None and track.alert is not None:
+            at_ms = max(track.alert.last_seen_ms, now_ms)
+        self._observe(RuleId.TELEMETRY_STALE, at_ms, violation, params, out)
+
+    def plan_active(self, now_ms: int) -> bool:
+        return self.plan is not None and self.plan.active_step(now_ms) is not None
+
+    # ------------------------------------------------------------------ desired state, programs
+
+    def set_plan(self, plan: ControlPlan | None) -> None:
+        """A newer plan replaces the older one as a whole; None clears it."""
+        self.plan = plan
+        self.version += 1
+
+    def report_mode(self, mode: OperationMode) -> None:
+        self.mode = int(mode)
+        self.version += 1
+
+    def adopt_open_alerts(self, alerts: list[Alert]) -> None:
+        """Open alerts found in storage become this twin's tracks (one per rule, the newest)."""
+        for alert in sorted(alerts, key=lambda a: a.first_seen_ms):
+            if alert.state != AlertState.CLEARED:
+                track = self.tracks.get(alert.rule)
+                if track is None or track.alert is None or track.alert.first_seen_ms <= alert.first_seen_ms:
+                    track = self.tracks[alert.rule] = track or Track()
+                    track.adopt(alert)
+
+    def open_alerts(self) -> list[Alert]:
+        return [t.alert for t in self.tracks.values() if t.alert is not None]
+
+    # ------------------------------------------------------------------ views and snapshots
+
+    def view(self, now_ms: int) -> dict[str, Any]:
+        """What the mobile app shows: plain values, times in Unix ms."""
+        step = self.plan.active_step(now_ms) if self.plan is not None else None
+        return {
+            "installation_id": self.installation_id, "version": self.version,
+            "reported": {
+                "device_id": self.device_id, "timestamp_unix_ms": self.last_ts_ms,
+                "site_power_w": self.site_power_w, "battery_power_w": self.battery_power_w,
+                "solar_power_w": self.solar_power_w, "load_power_w": self.load_power_w,
+                "state_of_charge_pct": self.soc_pct, "grid_status": self.grid_status, "mode": self.mode,
+            },
+            "desired": {
+                "plan_id": self.plan.plan_id if self.plan is not None else "",
+                "plan_source": self.plan.source if self.plan is not None else "",
+                "active_action": step.action if step is not None else "",
+                "target_soc_pct": step.target_soc_pct if step is not None and step.target_soc_pct is not None
+                else 0.0,
+            },
+            "energy": {
+                "anchor": {ANCHOR_NONE: "none", ANCHOR_FULL: "full", ANCHOR_EMPTY: "empty"}[self.anchor],
+                "anchor_unix_ms": self.anchor_ts_ms, "net_out_wh": self.net_out_wh,
+                "throughput_wh": self.throughput_wh,
+            },
+            "alerts": [alert_to_dict(a) for a in self.open_alerts()],
+            "counts": {"applied": self.applied, "ignored": self.ignored, "rejected": self.rejected},
+            "stormwatch": {"active_alert_ids": list(self.stormwatch.active_alert_ids),
+                           "plan_id": self.stormwatch.plan_id},
+            "vpp": {"programs": list(self.vpp.programs), "event_id": self.vpp.event_id,
+                    "committed_power_w": self.vpp.committed_power_w},
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "format": SNAPSHOT_FORMAT, "version": self.version, "devices": dict(self.devices),
+            "last_ts_ms": self.last_ts_ms,
+            "reported": [self.device_id, self.site_power_w, self.battery_power_w, self.solar_power_w,
+                         self.load_power_w, self.soc_pct, self.grid_status, self.mode],
+            "prev": [self.prev_ts_ms, self.prev_battery_w],
+            "anchor": [self.anchor, self.anchor_soc_pct, self.anchor_ts_ms, self.net_out_wh, self.throughput_wh],
+            "unchanged": [self.unchanged_since_ms, self.unchanged_count],
+            "counts": [self.applied, self.ignored, self.rejected],
+            "tracks": {rule.value: [t.streak, t.streak_first_ms, t.ok_streak, t.ok_since_ms, t.updated_ms,
+                                    alert_to_dict(t.alert) if t.alert is not None else None]
+                       for rule, t in self.tracks.items()},
+            "plan": _plan_to_dict(self.plan),
+            "stormwatch": {"active_alert_ids": self.stormwatch.active_alert_ids, "plan_id": self.stormwatch.plan_id},
+            "vpp": {"programs": self.vpp.programs, "event_id": self.vpp.event_id,
+                    "committed_power_w": self.vpp.committed_power_w},
+        }
+
+    @staticmethod
+    def restore(installation_id: str, facts: InstallationFacts, config: RulesConfig,
+                data: dict[str, Any]) -> TwinState:
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown twin snapshot format {data.get('format')!r}")
+        t = TwinState(installation_id, facts, config)
+        t.version = int(data["version"])
+        t.devices = {str(k): int(v) for k, v in data["devices"].items()}
+        t.last_ts_ms = int(data["last_ts_ms"])
+        (t.device_id, t.site_power_w, t.battery_power_w, t.solar_power_w, t.load_power_w, t.soc_pct,
+         t.grid_status, t.mode) = data["reported"]
+        t.prev_ts_ms, t.prev_battery_w = data["prev"]
+        t.anchor, t.anchor_soc_pct, t.anchor_ts_ms, t.net_out_wh, t.throughput_wh = data["anchor"]
+        t.unchanged_since_ms, t.unchanged_count = data["unchanged"]
+        t.applied, t.ignored, t.rejected = data["counts"]
+        for rule_name, (streak, first, ok, ok_since, updated, alert) in data["tracks"].items():
+            track = Track()
+            track.streak, track.streak_first_ms, track.ok_streak, track.ok_since_ms = streak, first, ok, ok_since
+            track.updated_ms = updated
+            track.alert = alert_from_dict(alert) if alert is not None else None
+            t.tracks[RuleId(rule_name)] = track
+        t.plan = _plan_from_dict(data.get("plan"))
+        sw = data.get("stormwatch") or {}
+        t.stormwatch = StormWatchState(list(sw.get("active_alert_ids", [])), sw.get("plan_id", ""))
+        vpp = data.get("vpp") or {}
+        t.vpp = VppState(list(vpp.get("programs", [])), vpp.get("event_id", ""),
+                         float(vpp.get("committed_power_w", 0.0)))
+        return t
+
+
+def _implausible(s: Sample, limit: float, now_ms: int) -> Violation:
+    for name in ("site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct"):
+        value = getattr(s, name)
+        if not math.isfinite(value):
+            return Violation(0.0, 0.0, note=f"{name} is {value}")
+        if name != "state_of_charge_pct" and abs(value) > limit:
+            return Violation(value, limit, note=f"{name} beyond ±{limit:g} W")
+    return Violation((s.ts_ms - now_ms) / 1_000.0, 0.0, note="timestamp ahead of the clock")
+
+
+def alert_to_dict(a: Alert) -> dict[str, Any]:
+    return {"alert_id": a.alert_id, "installation_id": a.installation_id, "rule": a.rule.value,
+            "severity": a.severity.name.lower(), "state": a.state.value, "first_seen_ms": a.first_seen_ms,
+            "last_seen_ms": a.last_seen_ms, "cleared_ms": a.cleared_ms, "samples": a.samples,
+            "details": dict(a.details)}
+
+
+def alert_from_dict(d: dict[str, Any]) -> Alert:
+    return Alert(alert_id=d["alert_id"], installation_id=d["installation_id"], rule=RuleId(d["rule"]),
+                 severity=Severity[d["severity"].upper()], state=AlertState(d["state"]),
+                 first_seen_ms=int(d["first_seen_ms"]), last_seen_ms=int(d["last_seen_ms"]),
+                 cleared_ms=d.get("cleared_ms"), samples=int(d.get("samples", 1)), details=dict(d.get("details", {})))
+
+
+def _plan_to_dict(plan: ControlPlan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {"plan_id": plan.plan_id, "source": plan.source,
+            "steps": [[s.start_ms, s.end_ms, s.action, s.target_soc_pct, s.power_w] for s in plan.steps]}
+
+
+def _plan_from_dict(d: dict[str, Any] | None) -> ControlPlan | None:
+    if not d:
+        return None
+    return ControlPlan(d["plan_id"], d["source"], tuple(PlanStep(*step) for step in d["steps"]))
+
