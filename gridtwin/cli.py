@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from actors import cli as twins_cli
 from gridtwin import infra, processes
 from gridtwin.settings import Settings
 from services.assets import cli as assets_cli
@@ -23,6 +24,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(proto_app, name="proto")
 app.add_typer(devices_app, name="devices")
 app.add_typer(assets_cli.app, name="assets")
+app.add_typer(twins_cli.app, name="twins")
 console = Console()
 
 # The service processes `up` starts: name → `gridtwin` arguments.
@@ -31,6 +33,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest",),
     "api": ("api",),
     "assets": ("assets", "serve"),
+    "twins": ("twins", "serve"),
 }
 DEMO_PREFIX = "demo"
 
@@ -58,6 +61,8 @@ def _infra_up(settings: Settings) -> None:
         infra.ensure_broker(settings.kafka, settings.var_dir)
         _step(p, "topics")
         asyncio.run(infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka)))
+        _step(p, "Ray head (twins)")
+        infra.ensure_ray(settings.twins, settings.var_dir)
     console.print(f"[green]infra up[/]: postgres {settings.postgres.url.split('@')[-1]}, "
                   f"kafka {settings.kafka.bootstrap_servers}")
 
@@ -72,6 +77,7 @@ def infra_up() -> None:
 def infra_down() -> None:
     """Stops the broker and the project's Postgres cluster."""
     settings = _settings()
+    infra.stop_ray(settings.var_dir)
     infra.stop_broker(settings.var_dir)
     infra.stop_postgres(settings.postgres)
     console.print("infra stopped")
@@ -192,6 +198,7 @@ def down() -> None:
     for name in ("simulator", *reversed(list(SERVICES))):
         if processes.stop(settings.var_dir, name):
             console.print(f"stopped {name}")
+    infra.stop_ray(settings.var_dir)
     infra.stop_broker(settings.var_dir)
     infra.stop_postgres(settings.postgres)
     console.print("platform stopped")
@@ -214,6 +221,8 @@ def _print_status(settings: Settings) -> None:
         "assets": f"gRPC {settings.assets.host}:{settings.assets.port}  metrics :{settings.assets.metrics_port}",
         "simulator": f"{settings.simulator.gateway_url}",
         "broker": settings.kafka.bootstrap_servers,
+        "twins": f"gRPC {settings.twins.host}:{settings.twins.port}  metrics :{settings.twins.metrics_port}  "
+                 f"Ray {settings.twins.ray_address}",
     }
     for name in ("broker", *SERVICES, "simulator"):
         pid = processes.running_pid(settings.var_dir, name)

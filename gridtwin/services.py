@@ -66,14 +66,15 @@ async def gateway(settings: Settings) -> AsyncIterator[object]:
 
 @asynccontextmanager
 async def ingest(settings: Settings) -> AsyncIterator[object]:
-    from actors.handoff import NoTwins
+    from actors.runtime.cluster import start_runtime
     from services.telemetry.ingest import IngestConsumer
     from services.telemetry.store import TelemetryStore
 
     serve_metrics(settings.ingest.metrics_port)
+    twins = await start_runtime(settings)   # joins the Ray cluster; committed batches go to the twins
     async with _postgres(settings) as pool:
         store = TelemetryStore(pool, settings.ingest.max_gap_s)
-        async with IngestConsumer(settings.ingest, settings.kafka, store, NoTwins()) as consumer:
+        async with IngestConsumer(settings.ingest, settings.kafka, store, twins.router) as consumer:
             yield consumer
 
 
@@ -113,6 +114,28 @@ async def analytics(settings: Settings) -> AsyncIterator[object]:
             yield server
     finally:
         await engine.dispose()
+        await pool.close()
+
+
+@asynccontextmanager
+async def twins(settings: Settings) -> AsyncIterator[object]:
+    """The twin runtime's own process: the coordinator and shards (Ray), their supervision and
+    the TwinService gRPC API."""
+    from actors.api import TwinApi
+    from actors.runtime.cluster import start_runtime
+    from actors.runtime.store import create_pool
+    from actors.runtime.supervisor import ShardSupervisor
+
+    serve_metrics(settings.twins.metrics_port)
+    runtime = await start_runtime(settings)
+    supervisor = ShardSupervisor(runtime.router)
+    pool = await create_pool(settings.postgres.url, settings.postgres.pool_max_size)
+    try:
+        await supervisor.start()
+        async with TwinApi(settings.twins, pool, runtime.router) as server:
+            yield server
+    finally:
+        await supervisor.stop()
         await pool.close()
 
 

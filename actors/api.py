@@ -1,0 +1,256 @@
+"""The twin API (gRPC `gridtwin.twins.v1.TwinService`) with health checking and reflection.
+
+Guarantees:
+- GetTwin activates the twin if it is passivated (a read is a message); NOT_FOUND when the
+  installation never reported. StreamTwin sends the twin at once, then each change, at most one
+  per `min_interval_ms` (so the app sees the latest state, not every sample), until cancelled.
+- ListAlerts is newest first (first seen, then id), keyset-paged; filters combine with AND.
+- ExportAlertLog streams every alert of the installation active at any time in [start, end)
+  (first seen before end, not cleared before start), oldest first, as CSV or JSON.
+- Status codes: INVALID_ARGUMENT for bad ids, ranges or tokens; NOT_FOUND; UNAVAILABLE when the
+  database or the twin runtime cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Gauge, Histogram
+
+from actors.runtime.convert import STATE_NAMES, alert_to_pb, twin_to_pb
+from actors.runtime.router import TwinRouter
+from actors.runtime.store import alert_from_row
+from actors.twin import export
+from actors.twin.model import Alert
+from gridtwin.api.twins.v1 import twin_service_pb2 as pb
+from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
+from gridtwin.settings import TwinsSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TwinService"].full_name
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_MAX_MS = 253_402_300_800_000
+MAX_PAGE = 1_000
+EXPORT_CHUNK_BYTES = 64 * 1_024
+
+RPCS = Counter("gridtwin_twin_api_rpcs_total", "RPCs finished, by method and status code", ["method", "code"])
+LATENCY = Histogram("gridtwin_twin_api_rpc_latency_seconds", "Unary RPC latency", ["method"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+STREAMS = Gauge("gridtwin_twin_api_streams", "Open StreamTwin streams")
+
+_ALERT_COLUMNS = ("alert_id, installation_id, rule, severity, state, first_seen, last_seen, cleared_at, samples, "
+                  "details::text AS details")
+
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def _invalid(detail: str) -> _Refused:
+    return _Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
+            started, code = time.perf_counter(), grpc.StatusCode.UNKNOWN
+            try:
+                result = await fn(self, request, context)
+                code = grpc.StatusCode.OK
+                return result
+            except _Refused as refused:
+                code, detail = refused.code, refused.detail
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except (OSError, asyncpg.PostgresConnectionError, TimeoutError) as exc:
+                code, detail = grpc.StatusCode.UNAVAILABLE, "twin storage or runtime unavailable"
+                log.warning("%s: unavailable: %s", method, exc)
+            finally:
+                RPCS.labels(method, code.name).inc()
+                if timed:
+                    LATENCY.labels(method).observe(time.perf_counter() - started)
+            await context.abort(code, detail)
+            return None
+        return handler
+    return wrap
+
+
+def _installation(installation_id: str) -> str:
+    if not _ID.fullmatch(installation_id):
+        raise _invalid("installation_id must be 1-128 characters of [A-Za-z0-9_.:-]")
+    return installation_id
+
+
+def _page_token(alert: Alert) -> str:
+    return base64.urlsafe_b64encode(f"{alert.first_seen_ms * 1_000}|{alert.alert_id}".encode()).decode()
+
+
+def _parse_token(token: str) -> tuple[int, str]:
+    try:
+        first, alert_id = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+        return int(first), alert_id
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("malformed page_token") from None
+
+
+class TwinServicer(pb_grpc.TwinServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, router: TwinRouter, *, stream_min_interval_s: float = 1.0) -> None:
+        self._pool = pool
+        self._router = router
+        self._min_interval_s = stream_min_interval_s
+
+    @_observed("GetTwin")
+    async def GetTwin(self, request: pb.GetTwinRequest, context: grpc.aio.ServicerContext) -> pb.Twin:
+        view = await self._router.view(_installation(request.installation_id))
+        if view is None:
+            raise _Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+        return twin_to_pb(view)
+
+    @_observed("StreamTwin", timed=False)
+    async def StreamTwin(self, request: pb.StreamTwinRequest, context: grpc.aio.ServicerContext) -> None:
+        installation = _installation(request.installation_id)
+        interval_s = request.min_interval_ms / 1_000 if request.min_interval_ms else self._min_interval_s
+        view = await self._router.view(installation)
+        if view is None:
+            raise _Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+        STREAMS.inc()
+        try:
+            while True:
+                await context.write(twin_to_pb(view))
+                version = view["version"]
+                await asyncio.sleep(interval_s)
+                while True:
+                    newer = await self._router.watch(installation, version, 30.0)
+                    if newer is not None:
+                        view = newer
+                        break
+        finally:
+            STREAMS.dec()
+
+    @_observed("ListAlerts")
+    async def ListAlerts(self, request: pb.ListAlertsRequest,
+                         context: grpc.aio.ServicerContext) -> pb.ListAlertsResponse:
+        if request.page_size > MAX_PAGE:
+            raise _invalid(f"page_size above {MAX_PAGE}")
+        page_size = request.page_size or 100
+        where, args = ["true"], []  # type: ignore[var-annotated]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if request.installation_id:
+            where.append(f"installation_id = {arg(_installation(request.installation_id))}")
+        if request.rule:
+            where.append(f"rule = {arg(request.rule)}")
+        if request.min_severity:
+            where.append(f"severity >= {arg(int(request.min_severity))}")
+        if request.states:
+            states = [STATE_NAMES[s].value for s in request.states if s in STATE_NAMES]
+            where.append(f"state = ANY({arg(states)}::text[])")
+        if not 0 <= request.start_unix_ms <= _MAX_MS or not 0 <= request.end_unix_ms <= _MAX_MS:
+            raise _invalid("times must be within 0 .. year 10000")
+        if request.start_unix_ms:
+            where.append(f"first_seen >= {arg(request.start_unix_ms * 1_000)}")
+        if request.end_unix_ms:
+            where.append(f"first_seen < {arg(request.end_unix_ms * 1_000)}")
+        if request.page_token:
+            first_us, alert_id = _parse_token(request.page_token)
+            where.append(f"(first_seen, alert_id) < ({arg(first_us)}, {arg(alert_id)})")
+        sql = (f"SELECT {_ALERT_COLUMNS} FROM twin_alerts WHERE {' AND '.join(where)} "
+               f"ORDER BY first_seen DESC, alert_id DESC LIMIT {arg(page_size + 1)}")
+        alerts = [alert_from_row(r) for r in await self._pool.fetch(sql, *args)]
+        token = _page_token(alerts[page_size - 1]) if len(alerts) > page_size else ""
+        return pb.ListAlertsResponse(alerts=[alert_to_pb(a) for a in alerts[:page_size]], next_page_token=token)
+
+    @_observed("ExportAlertLog", timed=False)
+    async def ExportAlertLog(self, request: pb.ExportAlertLogRequest, context: grpc.aio.ServicerContext) -> None:
+        installation = _installation(request.installation_id)
+        start, end = request.start_unix_ms, request.end_unix_ms
+        if not 0 <= start < end <= _MAX_MS:
+            raise _invalid("need 0 <= start_unix_ms < end_unix_ms <= year 10000")
+        as_json = request.format == pb.EXPORT_FORMAT_JSON
+        content_type = "application/json" if as_json else "text/csv"
+        first = True
+        async for chunk in self._export(installation, start, end, as_json):
+            await context.write(pb.ExportChunk(data=chunk, content_type=content_type if first else ""))
+            first = False
+
+    async def _export(self, installation: str, start_ms: int, end_ms: int, as_json: bool) -> AsyncIterator[bytes]:
+        sql = (f"SELECT {_ALERT_COLUMNS} FROM twin_alerts WHERE installation_id = $1 AND first_seen < $3 "
+               "AND (cleared_at IS NULL OR cleared_at >= $2) ORDER BY first_seen, alert_id")
+        async with self._pool.acquire() as con, con.transaction():
+            alerts = (alert_from_row(r) async for r in con.cursor(sql, installation, start_ms * 1_000, end_ms * 1_000))
+            buffered: list[Alert] = []
+            async for alert in alerts:
+                buffered.append(alert)
+        text = export.to_json(buffered) if as_json else export.to_csv(buffered)
+        chunk = bytearray()
+        for piece in text:
+            chunk += piece.encode()
+            if len(chunk) >= EXPORT_CHUNK_BYTES:
+                yield bytes(chunk)
+                chunk.clear()
+        if chunk:
+            yield bytes(chunk)
+
+
+class TwinApi:
+    """The gRPC server: TwinService, health and reflection. `async with` or `start()`/`stop()`."""
+
+    def __init__(self, settings: TwinsSettings, pool: asyncpg.Pool, router: TwinRouter) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._router = router
+        self._server: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        server = grpc.aio.server()
+        self._health = health.aio.HealthServicer()
+        servicer = TwinServicer(self._pool, self._router, stream_min_interval_s=self._settings.stream_min_interval_s)
+        pb_grpc.add_TwinServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server)
+        self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info("twin API listening on %s:%d", self._settings.host, self.port)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        if self._server is not None:
+            assert self._health is not None
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace_s)
+            self._server = None
+
+    async def __aenter__(self) -> TwinApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
