@@ -6,8 +6,9 @@ the state of charge's min and max, the sample count and the seconds covered.
 1. **Half-cycles.** Runs of buckets in which the battery moves one way (net energy in, or out,
    above `idle_w`), idle buckets allowed inside a run for up to `max_idle_s`; a bucket without
    full data, or a change of direction, ends the run. Its state-of-charge swing is taken from the
-   extremes (a charge runs from the first bucket's minimum to the last one's maximum), and the
-   capacity estimate is |net energy| / swing. Runs with a swing under `min_swing_pct` are left
+   extremes (a charge runs from the first bucket's minimum to the last one's maximum, idle
+   neighbours included: they hold the samples where the run starts and ends), and the capacity
+   estimate is |net energy| / swing. Runs with a swing under `min_swing_pct` are left
    out: the swing's rounding and edge errors would dominate.
 2. **Cycles.** A charge half-cycle followed (within `max_pair_gap_s`) by a discharge one. The
    energy is measured outside the battery, so a charge overstates the capacity by the charging
@@ -168,16 +169,25 @@ def half_cycles(b: BatteryBuckets, options: CapacityOptions = DEFAULT_OPTIONS) -
 def _estimate(b: BatteryBuckets, net: Floats, first: int, last: int, sign: int,
               options: CapacityOptions) -> HalfCycle | None:
     energy = abs(float(net[first:last + 1].sum()))
+    # An idle bucket right before or after the run holds the samples at its very start or end
+    # (the sample that closes the last moving interval opens the next bucket): include it.
+    lo = first - 1 if first > 0 and _idle_neighbour(b, net, first - 1, first, options) else first
+    hi = last + 1 if last + 1 < len(net) and _idle_neighbour(b, net, last + 1, last, options) else last
     if sign > 0:
-        start, end = float(b.soc_min_pct[first]), float(b.soc_max_pct[last])
+        start, end = float(b.soc_min_pct[lo:first + 1].min()), float(b.soc_max_pct[last:hi + 1].max())
     else:
-        start, end = float(b.soc_max_pct[first]), float(b.soc_min_pct[last])
+        start, end = float(b.soc_max_pct[lo:first + 1].max()), float(b.soc_min_pct[last:hi + 1].min())
     swing = abs(end - start)
     if swing < options.min_swing_pct or (end - start) * sign <= 0:
         return None
     end_ms = int(b.bucket_ms[last]) + b.resolution_s * 1_000
     return HalfCycle(Direction.CHARGE if sign > 0 else Direction.DISCHARGE, int(b.bucket_ms[first]), end_ms,
                      energy, start, end, energy / (swing / 100))
+
+
+def _idle_neighbour(b: BatteryBuckets, net: Floats, i: int, j: int, options: CapacityOptions) -> bool:
+    return (abs(net[i]) < options.idle_w * b.resolution_s / 3_600 and b.sample_count[i] > 0
+            and abs(int(b.bucket_ms[i]) - int(b.bucket_ms[j])) == b.resolution_s * 1_000)
 
 
 def pair_cycles(halves: list[HalfCycle], discharged_before_ms: tuple[Ints, Floats], nominal_wh: float,
