@@ -107,14 +107,13 @@ async def analytics(settings: Settings) -> AsyncIterator[object]:
     from services.assets.database import create_engine
 
     serve_metrics(settings.analytics.metrics_port)
-    pool = await _pool(settings)
     engine = create_engine(settings.postgres)
     try:
-        async with AnalyticsApi(settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s) as server:
+        async with _postgres(settings) as pool, AnalyticsApi(
+                settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s) as server:
             yield server
     finally:
         await engine.dispose()
-        await pool.close()
 
 
 @asynccontextmanager
