@@ -14,6 +14,7 @@ from rich.table import Table
 from actors import cli as twins_cli
 from gridtwin import infra, processes
 from gridtwin.settings import Settings
+from services.analytics import cli as analytics_cli
 from services.assets import cli as assets_cli
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -25,6 +26,7 @@ app.add_typer(proto_app, name="proto")
 app.add_typer(devices_app, name="devices")
 app.add_typer(assets_cli.app, name="assets")
 app.add_typer(twins_cli.app, name="twins")
+app.add_typer(analytics_cli.app, name="analytics")
 console = Console()
 
 # The service processes `up` starts: name → `gridtwin` arguments.
@@ -34,6 +36,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "api": ("api",),
     "assets": ("assets", "serve"),
     "twins": ("twins", "serve"),
+    "analytics": ("analytics", "serve"),
 }
 DEMO_PREFIX = "demo"
 
@@ -219,6 +222,8 @@ def _print_status(settings: Settings) -> None:
         "ingest": f"metrics http://127.0.0.1:{settings.ingest.metrics_port}/metrics (lag)",
         "api": f"gRPC {settings.api.host}:{settings.api.port}  metrics :{settings.api.metrics_port}",
         "assets": f"gRPC {settings.assets.host}:{settings.assets.port}  metrics :{settings.assets.metrics_port}",
+        "analytics": f"gRPC {settings.analytics.host}:{settings.analytics.port}  "
+                     f"metrics :{settings.analytics.metrics_port}",
         "simulator": f"{settings.simulator.gateway_url}",
         "broker": settings.kafka.bootstrap_servers,
         "twins": f"gRPC {settings.twins.host}:{settings.twins.port}  metrics :{settings.twins.metrics_port}  "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -185,3 +186,37 @@ class Cost:
     @property
     def total_savings(self) -> float:
         return self.no_solar_no_battery_net_cost - self.net_cost
+
+
+def _minute(value: object, field: str) -> int:
+    """Minutes of the day from an int or "HH:MM" ("24:00" = 1440)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and ":" in value:
+        hours, _, minutes = value.partition(":")
+        if hours.isdigit() and minutes.isdigit():
+            return int(hours) * 60 + int(minutes)
+    raise TariffError(f"{field}: minutes of the day or HH:MM, got {value!r}")
+
+
+def tariff_from_dict(data: dict[str, Any]) -> Tariff:
+    """A tariff from plain data (a JSON file): prices per kWh, windows with `start`/`end` as
+    "HH:MM" (or `start_minute`/`end_minute`), optional `weekdays`, `months`, `name`,
+    `export_price_per_kwh`. Raises TariffError."""
+    try:
+        windows = []
+        for i, raw in enumerate(data.get("windows") or []):
+            w = dict(raw)
+            export = w.get("export_price_per_kwh")
+            windows.append(TouWindow(
+                _minute(w.get("start", w.get("start_minute")), f"windows[{i}].start"),
+                _minute(w.get("end", w.get("end_minute")), f"windows[{i}].end"),
+                float(w["import_price_per_kwh"]), None if export is None else float(export),
+                frozenset(int(d) for d in w.get("weekdays", ())), frozenset(int(m) for m in w.get("months", ())),
+                str(w.get("name", ""))))
+        return Tariff(float(data["import_price_per_kwh"]), float(data.get("export_price_per_kwh", 0.0)),
+                      tuple(windows), str(data.get("currency", "")))
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, TariffError):
+            raise
+        raise TariffError(f"not a tariff: {exc!r}") from exc

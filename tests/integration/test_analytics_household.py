@@ -170,3 +170,53 @@ async def test_the_year_in_figures(loaded):
     assert 0 < total.solar_direct_wh < total.solar_wh
     assert total.self_consumption_ratio is not None and 0.5 < total.self_consumption_ratio < 1
     assert cost is not None and cost.solar_savings > 0
+
+
+def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, tmp_path):
+    """`gridtwin analytics report | series | capacity` on the household year: tables, PNG charts,
+    CSV and Parquet files that hold the same days as the analytics."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from gridtwin.cli import app
+
+    tariff = tmp_path / "tariff.json"
+    tariff.write_text(json.dumps({"currency": "AUD", "import_price_per_kwh": 0.12, "export_price_per_kwh": 0.08,
+                                  "windows": [{"name": "peak", "start": "14:00", "end": "20:00",
+                                               "import_price_per_kwh": 0.50, "weekdays": [1, 2, 3, 4, 5]},
+                                              {"name": "shoulder", "start": "07:00", "end": "22:00",
+                                               "import_price_per_kwh": 0.25}]}))
+    runner = CliRunner(env={"GRIDTWIN_POSTGRES__URL": platform.postgres.url, "COLUMNS": "200"})
+    out = {name: tmp_path / name for name in ("days.csv", "days.parquet", "days.png", "series.csv", "series.png",
+                                              "capacity.png")}
+    result = runner.invoke(app, ["analytics", "report", SITE.installation_id, "--from", "2011-07-01",
+                                 "--to", "2012-07-01", "--tariff", str(tariff), "--csv", str(out["days.csv"]),
+                                 "--parquet", str(out["days.parquet"]), "--chart", str(out["days.png"])])
+    assert result.exit_code == 0, result.output
+    assert "2012-04-01" in result.output and "total" in result.output and "battery saved" in result.output
+    csv, parquet = pd.read_csv(out["days.csv"]), pd.read_parquet(out["days.parquet"])
+    assert len(csv) == len(parquet) == 366
+    np.testing.assert_allclose(csv["load_wh"], parquet["load_wh"])
+    want = independent(household())
+    np.testing.assert_allclose(parquet["grid_import_wh"],
+                               want["grid_import_wh"].to_numpy(), rtol=1e-6, atol=1e-3)
+    assert parquet.loc[parquet["date"] == dt.date(2012, 4, 1), "hours"].item() == 25
+
+    result = runner.invoke(app, ["analytics", "series", SITE.installation_id, "--from", "2012-01-01", "--to",
+                                 "2012-01-08", "--points", "200", "--channel", "load_power_w", "--channel",
+                                 "solar_power_w", "--csv", str(out["series.csv"]), "--chart", str(out["series.png"])])
+    assert result.exit_code == 0, result.output
+    series = pd.read_csv(out["series.csv"])
+    assert set(series["channel"]) == {"load_power_w", "solar_power_w"}
+    assert (series.groupby("channel").size() == 200).all()
+
+    result = runner.invoke(app, ["analytics", "capacity", SITE.installation_id, "--from", "2011-07-01", "--to",
+                                 "2012-07-01", "--chart", str(out["capacity.png"])])
+    assert result.exit_code == 0, result.output
+    assert "0 / 0" in result.output  # no battery, no cycles
+
+    for name in ("days.png", "series.png", "capacity.png"):
+        assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    refused = runner.invoke(app, ["analytics", "report", "nowhere", "--from", "2011-07-01", "--to", "2011-07-02"])
+    assert refused.exit_code == 1 and "does not exist" in refused.output
