@@ -71,3 +71,24 @@ def hurricane(center: tuple[float, float] = (-80.5, 26.0), radius_deg: float = 2
                             for a in (2 * math.pi * k / 200 for k in range(200))])
     assert body.is_valid and band.is_valid and not body.intersects(band)
     return shapely.MultiPolygon([body, band])
+
+
+def alert_feature(alert_id: str, message_type: str, area: Any, sent: dt.datetime, *, refs: tuple[str, ...] = (),
+                  event: str = "Hurricane Warning", hours: float = 30.0) -> dict[str, Any]:
+    """One NWS-style alert feature (as api.weather.gov serves it) for a given area."""
+    return {"type": "Feature", "id": f"https://api.weather.gov/alerts/{alert_id}",
+            "geometry": None if area is None else shapely.geometry.mapping(area),
+            "properties": {
+                "id": alert_id, "event": event, "messageType": message_type, "status": "Actual",
+                "severity": "Extreme", "urgency": "Expected", "certainty": "Likely",
+                "sent": sent.isoformat(), "effective": sent.isoformat(),
+                "onset": (sent + dt.timedelta(hours=6)).isoformat(),
+                "expires": (sent + dt.timedelta(hours=hours)).isoformat(),
+                "ends": (sent + dt.timedelta(hours=hours)).isoformat(),
+                "headline": f"{event} {alert_id}", "geocode": {"UGC": []},
+                "references": [{"identifier": r, "sender": "w-nws.webmaster@noaa.gov", "sent": sent.isoformat()}
+                               for r in refs]}}
+
+
+def feed_doc(*features: dict[str, Any]) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": list(features)}).encode()

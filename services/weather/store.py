@@ -190,6 +190,15 @@ class AlertStore:
                 "INSERT INTO weather_rejections (source, alert_id, reason) VALUES ($1, $2, $3)",
                 [(r.source, r.alert_id[:256], r.reason) for r in rejections])
 
+    async def load_cursor(self, name: str) -> int:
+        return int(await self._pool.fetchval("SELECT coalesce(max(seq), 0) FROM weather_cursors WHERE name = $1",
+                                             name))
+
+    async def save_cursor(self, name: str, seq: int) -> None:
+        await self._pool.execute(
+            """INSERT INTO weather_cursors (name, seq) VALUES ($1, $2)
+               ON CONFLICT (name) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()""", name, seq)
+
     async def save_zones(self, zones: Mapping[ZoneCode, BaseGeometry], source: str = "") -> int:
         await self._pool.executemany(
             """INSERT INTO weather_zones (ugc, area_wkt, area, source) VALUES ($1, $2, ST_GeomFromText($2, 4326), $3)

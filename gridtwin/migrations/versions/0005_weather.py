@@ -82,9 +82,18 @@ def upgrade() -> None:
         )
     """)
     op.execute("CREATE INDEX weather_rejections_at ON weather_rejections (at)")
+    # How far a follower of the change log (the StormWatch poller) has delivered.
+    op.execute("""
+        CREATE TABLE weather_cursors (
+            name        text PRIMARY KEY,
+            seq         bigint NOT NULL,
+            updated_at  timestamptz NOT NULL DEFAULT now()
+        )
+    """)
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE weather_cursors")
     op.execute("DROP TABLE weather_rejections")
     op.execute("DROP TABLE weather_zones")
     op.execute("DROP TABLE weather_alert_changes")

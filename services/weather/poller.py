@@ -1,0 +1,228 @@
+"""The StormWatch poller: feeds → alert store → affected installations → the twins.
+
+Hand-off to the twin runtime (issue 4): the runtime hosts ONE poller for the whole cluster (in
+its singleton actor) and implements `AlertSink`:
+
+    poller = WeatherPoller(store, matcher, providers, sink, settings)   # store = AlertStore(pool)
+    async with poller: ...                                              # or start() / stop()
+
+- `AlertSink.deliver(batch)` receives `(installation_id, StormAlertEvent)` pairs, in change-log
+  order, at most `deliver_batch` at a time. It returns once the twins hold them (route each pair
+  to the twin's shard; the twin runs `stormwatch.apply(state, event, prefs, now)` and carries out
+  the intents and notifications). Delivery is at least once: the poller saves its position in the
+  change log (`weather_cursors`) only after `deliver` returned, so after a crash or a move of the
+  singleton the last batch may arrive again — `stormwatch.apply` ignores what it already applied.
+- Twins should also send themselves `stormwatch.Tick()` now and then (e.g. on every telemetry
+  batch) so that a storm ends at its end time even while the poller is down.
+- The exact-polygon step (`matching.refine` / `refine_wkt`) is stateless: to spread it over
+  workers, pass a `Matcher` whose `affected` fans the candidates out (`matching.refine_chunks`).
+
+One poll (`poll_once`): fetch every provider (a failing provider is logged and skipped), parse
+and normalize (a broken document or entry is recorded in `weather_rejections`, the rest goes on),
+ingest into the store (the lifecycle decides what changed), end expired alerts, then follow the
+change log from the saved cursor: each change's area is matched to installations in two steps
+and every affected installation gets the event. An Update whose new area no longer covers an
+installation sends it an ENDED event (reason "left the alert area").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import asyncpg
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from services.assets.model import InstallationId
+from services.weather import matching, nws
+from services.weather.model import Alert, ChangeKind, Rejection, StoredAlert, ZoneCode
+from services.weather.providers import AlertProvider, ProviderError
+from services.weather.store import IngestResult, LoggedChange
+from services.weather.stormwatch import StormAlertEvent
+
+log = logging.getLogger(__name__)
+
+CURSOR = "stormwatch"
+
+
+class AlertSink(Protocol):
+    async def deliver(self, batch: Sequence[tuple[InstallationId, StormAlertEvent]]) -> None: ...
+
+
+class Matcher(Protocol):
+    async def affected(self, area: BaseGeometry, area_wkt: str) -> list[InstallationId]: ...
+
+
+class AlertLog(Protocol):
+    """What the poller needs of the alert store (store.AlertStore is the real one)."""
+
+    async def ingest(self, alerts: Sequence[Alert], now: dt.datetime, source: str = "") -> IngestResult: ...
+    async def expire(self, now: dt.datetime) -> tuple[LoggedChange, ...]: ...
+    async def changes_after(self, seq: int, limit: int = 1_000) -> list[LoggedChange]: ...
+    async def get(self, alert_id: str) -> StoredAlert | None: ...
+    async def record_rejections(self, rejections: Sequence[Rejection]) -> None: ...
+    async def load_cursor(self, name: str) -> int: ...
+    async def save_cursor(self, name: str, seq: int) -> None: ...
+    async def load_zones(self) -> dict[ZoneCode, BaseGeometry]: ...
+
+
+class PostgisMatcher:
+    """Both matching steps against the installations table (in this process)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def affected(self, area: BaseGeometry, area_wkt: str) -> list[InstallationId]:
+        return await matching.affected(self._pool, area, area_wkt)
+
+
+@dataclass(frozen=True)
+class PollerSettings:
+    interval_s: float = 60.0
+    changes_per_round: int = 500        # change-log entries read at a time
+    deliver_batch: int = 5_000          # (installation, event) pairs per sink call
+    stop_timeout_s: float = 10.0
+
+
+@dataclass
+class PollReport:
+    documents: int = 0
+    alerts: int = 0
+    duplicates: int = 0
+    rejections: int = 0
+    provider_errors: list[str] = field(default_factory=list)
+    changes: int = 0
+    deliveries: int = 0
+
+
+class WeatherPoller:
+    def __init__(self, store: AlertLog, matcher: Matcher, providers: Sequence[AlertProvider], sink: AlertSink,
+                 settings: PollerSettings | None = None, *,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self._store = store
+        self._matcher = matcher
+        self._providers = list(providers)
+        self._sink = sink
+        self._settings = settings or PollerSettings()
+        self._clock = clock
+        self._zones: dict[ZoneCode, BaseGeometry] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.last_report: PollReport | None = None
+
+    async def reload_zones(self) -> None:
+        self._zones = await self._store.load_zones()
+
+    async def _ingest(self, now: dt.datetime, report: PollReport) -> None:
+        if self._zones is None:
+            await self.reload_zones()
+        for provider in self._providers:
+            try:
+                documents = await provider.fetch()
+            except ProviderError as exc:
+                log.warning("provider %s: %s", provider.name, exc)
+                report.provider_errors.append(str(exc))
+                continue
+            for document in documents:
+                report.documents += 1
+                try:
+                    parsed = nws.parse_feed(document.body, now=document.placeholder_now or now,
+                                            zones=self._zones, source=document.source)
+                except nws.FeedError as exc:
+                    parsed = nws.ParseResult((), (Rejection(document.source, "(document)", str(exc)),))
+                if parsed.rejections:
+                    log.warning("%s: %d entries rejected, e.g. %s: %s", document.source, len(parsed.rejections),
+                                parsed.rejections[0].alert_id, parsed.rejections[0].reason)
+                    await self._store.record_rejections(parsed.rejections)
+                result = await self._store.ingest(parsed.alerts, now, document.source)
+                report.alerts += result.received
+                report.duplicates += result.duplicates
+                report.rejections += len(parsed.rejections)
+        await self._store.expire(now)
+
+    async def _pairs(self, logged: LoggedChange) -> list[tuple[InstallationId, StormAlertEvent]]:
+        change = logged.change
+        area = shapely.from_wkt(change.alert.area_wkt)
+        event = StormAlertEvent.from_change(change)
+        ids = await self._matcher.affected(area, change.alert.area_wkt)
+        pairs = [(i, event) for i in ids]
+        if change.kind is ChangeKind.UPDATED and change.replaces:
+            before: set[InstallationId] = set()
+            for old_id in change.replaces:
+                old = await self._store.get(old_id)
+                if old is not None and old.alert.area_wkt != change.alert.area_wkt:
+                    before.update(await self._matcher.affected(shapely.from_wkt(old.alert.area_wkt),
+                                                               old.alert.area_wkt))
+                elif old is not None:
+                    before.update(ids)
+            left = before - set(ids)
+            if left:
+                ended = StormAlertEvent(ChangeKind.ENDED, change.alert.alert_id, change.alert.event,
+                                        change.alert.sent, change.alert.start, change.alert.end, change.replaces,
+                                        "left the alert area", change.alert.headline)
+                pairs += [(i, ended) for i in sorted(left)]
+        return pairs
+
+    async def _follow(self, report: PollReport) -> None:
+        seq = await self._store.load_cursor(CURSOR)
+        while True:
+            logged = await self._store.changes_after(seq, self._settings.changes_per_round)
+            if not logged:
+                return
+            for entry in logged:
+                pairs = await self._pairs(entry)
+                for start in range(0, len(pairs), self._settings.deliver_batch):
+                    await self._sink.deliver(pairs[start:start + self._settings.deliver_batch])
+                report.changes += 1
+                report.deliveries += len(pairs)
+                seq = entry.seq
+                await self._store.save_cursor(CURSOR, seq)
+
+    async def poll_once(self) -> PollReport:
+        report = PollReport()
+        await self._ingest(self._clock(), report)
+        await self._follow(report)
+        self.last_report = report
+        return report
+
+    def wake(self) -> None:
+        """Polls now instead of at the end of the interval."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # the loop outlives any one failure (database blip, sink error)
+                log.exception("weather poll failed; retrying after the interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.interval_s)
+            self._wake.clear()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="weather-poller")
+
+    async def stop(self) -> None:
+        """Cancels the loop; a poll in progress stops at its next await (the cursor only moves
+        after a delivery, so nothing is lost)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, self._settings.stop_timeout_s)
+
+    async def __aenter__(self) -> WeatherPoller:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
