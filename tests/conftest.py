@@ -30,8 +30,11 @@ def settings() -> Settings:
         "kafka": base.kafka.model_copy(update={
             "telemetry_topic": f"telemetry-{run}",
             "device_events_topic": f"device-events-{run}",
+            "alerts_topic": f"twin-alerts-{run}",
             "telemetry_partitions": 4,
         }),
+        "twins": base.twins.model_copy(update={
+            "ray_address": "local", "namespace": f"gridtwin-test-{run}", "port": 0, "metrics_port": 0}),
         "ingest": base.ingest.model_copy(update={"group_id": f"ingest-{run}", "metrics_port": 0}),
         "gateway": base.gateway.model_copy(update={"port": 0, "metrics_port": 0}),
         "api": base.api.model_copy(update={"port": 0, "metrics_port": 0}),
@@ -56,7 +59,8 @@ def isolated(platform: Settings) -> Settings:
     other tests never reach this test's consumers."""
     suffix = uuid.uuid4().hex[:8]
     kafka = platform.kafka.model_copy(update={
-        "telemetry_topic": f"telemetry-{suffix}", "device_events_topic": f"device-events-{suffix}"})
+        "telemetry_topic": f"telemetry-{suffix}", "device_events_topic": f"device-events-{suffix}",
+        "alerts_topic": f"twin-alerts-{suffix}"})
     asyncio.run(infra.ensure_topics(kafka, infra.platform_topics(kafka)))
     ingest = platform.ingest.model_copy(update={"group_id": f"ingest-{suffix}"})
     return platform.model_copy(update={"kafka": kafka, "ingest": ingest})
@@ -104,6 +108,20 @@ async def assets(clean_db: asyncpg.Pool, assets_api: object) -> AsyncIterator[ob
 
     async with AssetsClient.connect(assets_api, clean_db) as client:  # type: ignore[arg-type]
         yield client
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(platform: Settings) -> Iterator[Settings]:
+    """A Ray cluster started by this test session (once), shut down at its end; the returned
+    settings point every twin process of the session at it (`twins.ray_address`)."""
+    import ray
+
+    from actors.runtime.cluster import connect
+
+    connect(platform.twins)
+    address = ray.get_runtime_context().gcs_address
+    yield platform.model_copy(update={"twins": platform.twins.model_copy(update={"ray_address": address})})
+    ray.shutdown()
 
 
 def pytest_report_header() -> str:

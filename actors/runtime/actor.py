@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import ray
@@ -91,7 +92,7 @@ class TwinShardActor:
 
     async def stats(self) -> dict[str, Any]:
         core = await self._ready()
-        return {**core.stats(), "rss_bytes": _rss_bytes()}
+        return {**core.stats(), "rss_bytes": _rss_bytes(), "pid": os.getpid()}
 
     async def wait_recovered(self, timeout_s: float) -> dict[str, float]:
         core = await self._ready()
