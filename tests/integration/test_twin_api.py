@@ -1,0 +1,112 @@
+"""TwinService over gRPC against the real runtime: twin, change stream, alert filters and paging,
+the alert log as CSV and JSON, and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from actors.api import TwinApi
+from actors.runtime.store import create_pool
+from gridtwin.api.twins.v1 import twin_service_pb2 as pb
+from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
+from services.telemetry.store import TelemetryStore
+from tests.integration.twins_support import Twins, stream, twins  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(twins: Twins) -> AsyncIterator[tuple[Twins, pb_grpc.TwinServiceStub]]:  # noqa: F811
+    pool = await create_pool(twins.settings.postgres.url, 2)
+    api = TwinApi(twins.settings.twins, pool, twins.runtime.router)
+    await api.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.port}")
+    yield twins, pb_grpc.TwinServiceStub(channel)
+    await channel.close()
+    await api.stop(0)
+    await pool.close()
+
+
+async def _feed(t: Twins, chunks: list) -> None:  # type: ignore[type-arg]
+    store = TelemetryStore(t.pool, 300.0)
+    for records in chunks:
+        await store.write(records)
+        await t.runtime.router.deliver(records)
+
+
+async def test_twin_stream_alerts_and_export(client: tuple[Twins, pb_grpc.TwinServiceStub]) -> None:
+    t, stub = client
+    end_ms = time.time_ns() // 1_000_000 - 20_000
+    chunks = stream(12, 100, end_ms=end_ms)
+    await _feed(t, chunks[:-2])
+
+    twin = await stub.GetTwin(pb.GetTwinRequest(installation_id="site-0"))
+    assert twin.reported.device_id == "site-dev-0" and twin.reported.grid_status == 1
+    assert twin.samples_applied == 80
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stub.GetTwin(pb.GetTwinRequest(installation_id="never-reported"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.GetTwin(pb.GetTwinRequest(installation_id="no spaces please"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    # The stream: the twin now, then its change after more telemetry arrives.
+    updates = stub.StreamTwin(pb.StreamTwinRequest(installation_id="site-0", min_interval_ms=50))
+    first = await updates.read()
+    assert first.version == twin.version
+    await _feed(t, chunks[-2:])
+    second = await asyncio.wait_for(updates.read(), 30)
+    assert second.version > first.version and second.samples_applied == 100
+    updates.cancel()
+
+    # Alerts: installation 0 had a negative-solar episode (cleared) and one still open.
+    listed = await stub.ListAlerts(pb.ListAlertsRequest(installation_id="site-0"))
+    assert [a.rule for a in listed.alerts] == ["solar_negative", "solar_negative"]
+    assert [a.state for a in listed.alerts] in ([pb.ALERT_STATE_RAISED, pb.ALERT_STATE_CLEARED],
+                                                [pb.ALERT_STATE_ONGOING, pb.ALERT_STATE_CLEARED])
+    assert listed.alerts[0].first_seen_unix_ms > listed.alerts[1].first_seen_unix_ms  # newest first
+    cleared = await stub.ListAlerts(pb.ListAlertsRequest(states=[pb.ALERT_STATE_CLEARED]))
+    assert {a.installation_id for a in cleared.alerts} == {f"site-{k}" for k in range(0, 12, 3)}
+    assert not (await stub.ListAlerts(pb.ListAlertsRequest(min_severity=pb.SEVERITY_CRITICAL))).alerts
+    everything = await stub.ListAlerts(pb.ListAlertsRequest(page_size=1_000))
+    pages, token = [], ""
+    while True:
+        page = await stub.ListAlerts(pb.ListAlertsRequest(page_size=3, page_token=token))
+        pages.extend(page.alerts)
+        token = page.next_page_token
+        if not token:
+            break
+    assert [a.alert_id for a in pages] == [a.alert_id for a in everything.alerts]
+    with pytest.raises(grpc.aio.AioRpcError) as bad_token:
+        await stub.ListAlerts(pb.ListAlertsRequest(page_token="%%%"))
+    assert bad_token.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    # The alert log, as CSV and JSON, for a range covering the stream.
+    start, end = end_ms - 200_000, end_ms + 60_000
+    csv_chunks = [c async for c in stub.ExportAlertLog(pb.ExportAlertLogRequest(
+        installation_id="site-0", start_unix_ms=start, end_unix_ms=end, format=pb.EXPORT_FORMAT_CSV))]
+    assert csv_chunks[0].content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(b"".join(c.data for c in csv_chunks).decode())))
+    assert [r["rule"] for r in rows] == ["solar_negative", "solar_negative"]
+    assert rows[0]["state"] == "cleared" and rows[0]["cleared_at"].endswith("Z")
+    assert json.loads(rows[0]["details"])["limit"] == -10.0
+    json_chunks = [c async for c in stub.ExportAlertLog(pb.ExportAlertLogRequest(
+        installation_id="site-0", start_unix_ms=start, end_unix_ms=end, format=pb.EXPORT_FORMAT_JSON))]
+    exported = json.loads(b"".join(c.data for c in json_chunks))
+    assert [e["alert_id"] for e in exported] == [r["alert_id"] for r in rows]
+    before = [c async for c in stub.ExportAlertLog(pb.ExportAlertLogRequest(
+        installation_id="site-0", start_unix_ms=1, end_unix_ms=start, format=pb.EXPORT_FORMAT_JSON))]
+    assert json.loads(b"".join(c.data for c in before)) == []
+    with pytest.raises(grpc.aio.AioRpcError) as bad_range:
+        async for _ in stub.ExportAlertLog(pb.ExportAlertLogRequest(installation_id="site-0", start_unix_ms=5,
+                                                                    end_unix_ms=5)):
+            pass
+    assert bad_range.value.code() == grpc.StatusCode.INVALID_ARGUMENT
