@@ -21,11 +21,12 @@ UPDATE_INTERVAL_MS = 300_000
 
 
 class Track:
-    __slots__ = ("alert", "ok_since_ms", "ok_streak", "streak", "streak_first_ms", "updated_ms")
+    __slots__ = ("alert", "ok_since_ms", "ok_streak", "streak", "streak_first_ms", "streak_worst", "updated_ms")
 
     def __init__(self) -> None:
         self.streak = 0
         self.streak_first_ms = 0
+        self.streak_worst = 0.0
         self.ok_streak = 0
         self.ok_since_ms = 0
         self.alert: Alert | None = None
@@ -69,13 +70,16 @@ class Track:
             return
         if self.streak == 0:
             self.streak_first_ms = ts_ms
+            self.streak_worst = violation.value
+        elif abs(violation.value) > abs(self.streak_worst):
+            self.streak_worst = violation.value
         self.streak += 1
         if self.streak >= params.raise_after:
             first = self.streak_first_ms
             self.alert = Alert(
                 alert_id=Alert.make_id(installation_id, rule, first), installation_id=installation_id,  # type: ignore[arg-type]
                 rule=rule, severity=severity, state=AlertState.RAISED, first_seen_ms=first, last_seen_ms=ts_ms,
-                samples=self.streak, details={**_details(violation), "worst": _finite_or_str(violation.value)},
+                samples=self.streak, details={**_details(violation), "worst": _finite_or_str(self.streak_worst)},
             )
             self.streak = 0
             self.updated_ms = ts_ms

@@ -18,13 +18,13 @@ from actors.runtime.store import create_pool
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from services.telemetry.store import TelemetryStore
-from tests.integration.twins_support import Twins, stream, twins  # noqa: F401
+from tests.integration.twins_support import Twins, stream
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def client(twins: Twins) -> AsyncIterator[tuple[Twins, pb_grpc.TwinServiceStub]]:  # noqa: F811
+async def client(twins: Twins) -> AsyncIterator[tuple[Twins, pb_grpc.TwinServiceStub]]:
     pool = await create_pool(twins.settings.postgres.url, 2)
     api = TwinApi(twins.settings.twins, pool, twins.runtime.router)
     await api.start()

@@ -28,7 +28,6 @@ from tests.integration.twins_support import (
     stored_alerts,
     stream,
     topic_alerts,
-    twins,  # noqa: F401  (fixture)
     until,
 )
 

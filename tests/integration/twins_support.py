@@ -4,6 +4,7 @@ a deterministic telemetry stream with anomalies, and the reference the pure mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -48,10 +49,8 @@ async def twins(isolated: Settings, ray_cluster: Settings, pool: asyncpg.Pool) -
     yield Twins(settings, runtime, pool)
     for epoch in range(1, runtime.router.epoch + 1):
         for index in range(16):
-            try:
+            with contextlib.suppress(ValueError):
                 ray.kill(ray.get_actor(shard_name(epoch, index), namespace=settings.twins.namespace), no_restart=True)
-            except ValueError:
-                pass
     ray.kill(runtime.coordinator.handle, no_restart=True)
 
 
@@ -92,8 +91,9 @@ def reference(chunks: list[list[TelemetryRecord]]) -> tuple[dict[str, TwinState]
             twin = twins.setdefault(r.installation_id, TwinState(r.installation_id, UNKNOWN_FACTS, config))
             events: list[AlertEvent] = []
             for s in r.samples:
-                twin.apply(Sample(r.device_id, s.timestamp_unix_ms, s.site_power_w, s.battery_power_w,
-                                  s.solar_power_w, s.load_power_w, s.state_of_charge_pct, s.grid_status), now_ms, events)
+                sample = Sample(r.device_id, s.timestamp_unix_ms, s.site_power_w, s.battery_power_w,
+                                s.solar_power_w, s.load_power_w, s.state_of_charge_pct, s.grid_status)
+                twin.apply(sample, now_ms, events)
             for e in events:
                 last[e.alert.alert_id] = e
     return twins, last
