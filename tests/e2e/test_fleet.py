@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def services(isolated, clean_db, tmp_path: Path):
+def services(isolated, clean_db, ray_cluster, tmp_path: Path):
     platform = isolated
     gateway_port = free_port()
     env = {
@@ -41,6 +41,10 @@ def services(isolated, clean_db, tmp_path: Path):
         "GRIDTWIN_KAFKA__TELEMETRY_TOPIC": platform.kafka.telemetry_topic,
         "GRIDTWIN_KAFKA__DEVICE_EVENTS_TOPIC": platform.kafka.device_events_topic,
         "GRIDTWIN_INGEST__GROUP_ID": platform.ingest.group_id,
+        # The ingest processes hand committed batches to the twins on this session's Ray cluster.
+        "GRIDTWIN_KAFKA__ALERTS_TOPIC": platform.kafka.alerts_topic,
+        "GRIDTWIN_TWINS__RAY_ADDRESS": ray_cluster.twins.ray_address,
+        "GRIDTWIN_TWINS__NAMESPACE": f"e2e-{platform.ingest.group_id}",
         "GRIDTWIN_GATEWAY__PORT": str(gateway_port),
         "GRIDTWIN_GATEWAY__METRICS_PORT": str(free_port()),
     }

@@ -1,0 +1,226 @@
+"""Twin runtime benchmark on this machine: real Ray shards, Postgres and the broker.
+
+    python -m bench.twins [--twins 100000] [--shards 2] [--recovery-twins 10000]
+
+1. Recovery: 10,000 twins resident in one shard, snapshotted; the shard's process is killed and
+   Ray restarts it. Prints kill → every twin resident again (and the shard's own load time).
+2. Resident twins: N twins activated across the shards; prints the shards' memory and bytes per
+   twin (RSS growth / twins).
+3. Throughput: columnar batches of 1,000 samples (1,000 twins × 1 sample, as live telemetry
+   arrives) through the shards' rules, 4 batches in flight per shard; prints samples/s. Also the
+   pure rule loop on one core, without Ray, for reference.
+4. Latency: batches stored in the telemetry table (as ingest does), then delivered; every batch
+   carries anomalies. Prints p50/p99 from "stored" to "alert stored in Postgres and acknowledged
+   by the broker on the alerts topic" (when `deliver` returns).
+
+Uses its own database (gridtwin_bench_twins), topics and Ray namespace; starts Ray in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+
+import numpy as np
+import ray
+from rich.console import Console
+from rich.table import Table
+
+from actors.runtime.batch import ShardBatch, split_by_shard
+from actors.runtime.cluster import start_runtime
+from actors.runtime.routing import shard_of
+from actors.twin.config import RulesConfig
+from actors.twin.model import UNKNOWN_FACTS
+from actors.twin.twin import TwinState
+from gridtwin import db, infra
+from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
+from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
+from gridtwin.observability import run_service
+from gridtwin.settings import Settings
+from services.telemetry.store import TelemetryStore, init_connection
+
+console = Console()
+RULES = {"telemetry_stale": {"enabled": False}, "solar_negative": {"raise_after": 1, "clear_after": 1}}
+
+
+def bench_settings(shards: int) -> Settings:
+    base = Settings()
+    run = uuid.uuid4().hex[:6]
+    url = base.postgres.url.rsplit("/", 1)[0] + "/gridtwin_bench_twins"
+    settings = base.model_copy(update={
+        "postgres": base.postgres.model_copy(update={"url": url, "pool_max_size": 4}),
+        "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run}",
+                                               "device_events_topic": f"bench-events-{run}",
+                                               "alerts_topic": f"bench-alerts-{run}"}),
+        "twins": base.twins.model_copy(update={"ray_address": "local", "namespace": f"bench-{run}",
+                                               "shards": shards, "rules": json.dumps(RULES),
+                                               "snapshot_interval_s": 3_600.0, "tick_interval_s": 3_600.0}),
+    })
+    infra.ensure_postgres(settings.postgres)
+    infra.drop_database(settings.postgres)
+    infra.ensure_database(settings.postgres)
+    db.migrate(settings.postgres)
+    infra.ensure_broker(settings.kafka, settings.var_dir)
+    return settings
+
+
+def columnar(ids: list[str], now_ms: int, step: int, negative: set[str] = frozenset()) -> ShardBatch:  # type: ignore[assignment]
+    n = len(ids)
+    rng = np.random.default_rng(step)
+    values = np.empty((n, 5))
+    values[:, 0] = rng.uniform(-500, 500, n)
+    values[:, 1] = rng.uniform(-3_000, 3_000, n)
+    values[:, 2] = [-50.0 if i in negative else 1_500.0 for i in ids]
+    values[:, 3] = values[:, 0] + values[:, 1] + values[:, 2]
+    values[:, 4] = 50.0
+    return ShardBatch(ids, [f"{i}-dev" for i in ids], np.arange(n + 1, dtype=np.int64),
+                      np.full(n, now_ms - 3_600_000 + step * 1_000, dtype=np.int64), values,
+                      np.ones(n, dtype=np.int8))
+
+
+def by_shard(ids: list[str], count: int) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {k: [] for k in range(count)}
+    for i in ids:
+        out[shard_of(i, count)].append(i)
+    return out
+
+
+async def recovery(runtime, pool, count: int, now_ms: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    router = runtime.router
+    ids: list[str] = []
+    k = 0
+    while len(ids) < count:
+        candidate = f"rec-{k:07d}"
+        if shard_of(candidate, router.count) == 0:
+            ids.append(candidate)
+        k += 1
+    shard = router.shards[0]
+    for lo in range(0, count, 1_000):
+        await shard.deliver.remote(router.epoch, columnar(ids[lo:lo + 1_000], now_ms, 0))
+    await shard.flush.remote()
+    pid = (await shard.stats.remote())["pid"]
+    started = time.perf_counter()
+    ray.kill(shard, no_restart=False)
+    while True:
+        try:
+            stats = await shard.stats.remote()
+            if stats["pid"] != pid and stats["recovery"]:
+                break
+        except Exception:
+            pass
+        await asyncio.sleep(0.01)
+    return {"twins": stats["recovery"]["twins"], "shard_load_s": stats["recovery"]["seconds"],
+            "kill_to_resident_s": time.perf_counter() - started}
+
+
+async def main(settings: Settings, args: argparse.Namespace) -> None:
+    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    import asyncpg
+
+    pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4, init=init_connection)
+    assert pool is not None
+    console.print("starting Ray and the shards …")
+    runtime = await start_runtime(settings)
+    router = runtime.router
+    now_ms = time.time_ns() // 1_000_000
+    results: dict[str, str] = {}
+
+    console.print(f"[bold]1. recovery[/]: {args.recovery_twins} twins in one shard, process killed …")
+    rec = await recovery(runtime, pool, args.recovery_twins, now_ms)
+    results["recover a shard of %d twins" % rec["twins"]] = (
+        f"{rec['kill_to_resident_s']:.2f} s kill → all resident (shard's own load {rec['shard_load_s']:.2f} s)")
+    await pool.execute("TRUNCATE twin_snapshots")
+
+    console.print(f"[bold]2. resident twins[/]: activating {args.twins} …")
+    base = sum(s["rss_bytes"] for s in await router.stats())
+    base_resident = sum(s["resident"] for s in await router.stats())
+    ids = [f"twin-{k:07d}" for k in range(args.twins)]
+    groups = by_shard(ids, router.count)
+    for k, members in groups.items():
+        for lo in range(0, len(members), 5_000):
+            await router.shards[k].deliver.remote(router.epoch, columnar(members[lo:lo + 5_000], now_ms, 1))
+    stats = await router.stats()
+    resident = sum(s["resident"] for s in stats) - base_resident
+    rss = sum(s["rss_bytes"] for s in stats)
+    results["resident twins"] = f"{resident:,} in {router.count} shards"
+    results["shard memory (all shards)"] = f"{rss / 2**30:.2f} GiB ({(rss - base) / 2**30:.2f} GiB for the twins)"
+    results["bytes per twin"] = f"{(rss - base) / max(resident, 1):,.0f}"
+
+    console.print("[bold]3. throughput[/] …")
+    config = RulesConfig.defaults().with_overrides(RULES)
+    local = [TwinState(i, UNKNOWN_FACTS, config) for i in ids[:1_000]]
+    batch = columnar(ids[:1_000], now_ms, 2)
+    ts, v = batch.ts_ms.tolist(), batch.values
+    cols = [v[:, c].tolist() for c in range(5)]
+    started, applied = time.perf_counter(), 0
+    for step in range(100):
+        for j, twin in enumerate(local):
+            twin.apply_rows(batch.device_ids[j], [ts[j] + step * 1_000], [cols[0][j]], [cols[1][j]], [cols[2][j]],
+                            [cols[3][j]], [cols[4][j]], [1], now_ms, [])
+            applied += 1
+    results["pure rules, one core"] = f"{applied / (time.perf_counter() - started):,.0f} samples/s"
+    batches = {k: [columnar(m[lo:lo + 1_000], now_ms, 10 + s) for s in range(args.steps)
+                   for lo in range(0, min(len(m), 20_000), 1_000)] for k, m in groups.items()}
+    total = sum(b.samples for bs in batches.values() for b in bs)
+
+    async def pump(k: int) -> None:
+        sem = asyncio.Semaphore(4)
+
+        async def one(b: ShardBatch) -> None:
+            async with sem:
+                await router.shards[k].deliver.remote(router.epoch, b)
+        await asyncio.gather(*(one(b) for b in batches[k]))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(pump(k) for k in batches))
+    elapsed = time.perf_counter() - started
+    results["through the shards (Ray, batches of 1,000)"] = f"{total / elapsed:,.0f} samples/s ({total:,} samples)"
+
+    console.print("[bold]4. latency[/]: stored → alert raised …")
+    store = TelemetryStore(pool, 300.0)
+    latencies = []
+    lat_ids = [f"lat-{k:05d}" for k in range(2_000)]
+    for step in range(args.latency_batches):
+        now = time.time_ns() // 1_000_000
+        records = []
+        for j, inst in enumerate(lat_ids[(step % 4) * 500:(step % 4 + 1) * 500]):
+            negative = (j + step) % 50 == 0
+            record = TelemetryRecord(device_id=f"{inst}-dev", installation_id=inst, sequence=step)
+            solar = -60.0 if negative else 900.0
+            record.samples.append(PbSample(timestamp_unix_ms=now - 1_000 + j, site_power_w=100, battery_power_w=0,
+                                           solar_power_w=solar, load_power_w=100 + solar, state_of_charge_pct=50,
+                                           grid_status=1))
+            records.append(record)
+        await store.write(records)
+        started = time.perf_counter()
+        await router.deliver(records)
+        latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.02)
+    raised = await pool.fetchval("SELECT count(*) FROM twin_alerts WHERE installation_id LIKE 'lat-%'")
+    p50, p99 = np.percentile(latencies, [50, 99])
+    results["stored → alert raised (stored + on the topic)"] = (
+        f"p50 {p50 * 1_000:.1f} ms, p99 {p99 * 1_000:.1f} ms ({len(latencies)} batches of 500, {raised} alerts)")
+
+    table = Table(title="twins benchmark")
+    table.add_column("figure")
+    table.add_column("value")
+    for key, value in results.items():
+        table.add_row(key, value)
+    console.print(table)
+    split_by_shard([], 1)
+    await pool.close()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--twins", type=int, default=100_000)
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--recovery-twins", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=10, help="samples per twin in the throughput phase")
+    parser.add_argument("--latency-batches", type=int, default=300)
+    args = parser.parse_args()
+    run_service(main(bench_settings(args.shards), args))
