@@ -29,7 +29,7 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
-from actors.runtime.batch import ShardBatch, split_by_shard
+from actors.runtime.batch import ShardBatch
 from actors.runtime.cluster import start_runtime
 from actors.runtime.routing import shard_of
 from actors.twin.config import RulesConfig
@@ -43,7 +43,8 @@ from gridtwin.settings import Settings
 from services.telemetry.store import TelemetryStore, init_connection
 
 console = Console()
-RULES = {"telemetry_stale": {"enabled": False}, "solar_negative": {"raise_after": 1, "clear_after": 1}}
+RULES: dict[str, dict[str, object]] = {"telemetry_stale": {"enabled": False},
+                                       "solar_negative": {"raise_after": 1, "clear_after": 1}}
 
 
 def bench_settings(shards: int) -> Settings:
@@ -130,7 +131,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
 
     console.print(f"[bold]1. recovery[/]: {args.recovery_twins} twins in one shard, process killed …")
     rec = await recovery(runtime, pool, args.recovery_twins, now_ms)
-    results["recover a shard of %d twins" % rec["twins"]] = (
+    results[f"recover a shard of {rec['twins']:.0f} twins"] = (
         f"{rec['kill_to_resident_s']:.2f} s kill → all resident (shard's own load {rec['shard_load_s']:.2f} s)")
     await pool.execute("TRUNCATE twin_snapshots")
 
@@ -192,7 +193,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
             solar = -60.0 if negative else 900.0
             record.samples.append(PbSample(timestamp_unix_ms=now - 1_000 + j, site_power_w=100, battery_power_w=0,
                                            solar_power_w=solar, load_power_w=100 + solar, state_of_charge_pct=50,
-                                           grid_status=1))
+                                           grid_status=1))  # type: ignore[arg-type]
             records.append(record)
         await store.write(records)
         started = time.perf_counter()
@@ -210,7 +211,6 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
     for key, value in results.items():
         table.add_row(key, value)
     console.print(table)
-    split_by_shard([], 1)
     await pool.close()
     ray.shutdown()
 
