@@ -33,20 +33,25 @@ from shapely.geometry.base import BaseGeometry
 
 from services.assets.model import InstallationId
 
-# One index scan per envelope; a candidate in two envelopes of a MultiPolygon comes back twice.
-CANDIDATES_SQL = """
-SELECT i.installation_id, ST_X(i.location) AS longitude_deg, ST_Y(i.location) AS latitude_deg
-  FROM unnest($1::float8[], $2::float8[], $3::float8[], $4::float8[]) AS b(x0, y0, x1, y1)
-  JOIN installations i ON i.location && ST_MakeEnvelope(b.x0, b.y0, b.x1, b.y1, 4326)
-"""
-# The one-query reference the two steps must agree with.
-DIRECT_SQL = "SELECT installation_id FROM installations WHERE ST_Intersects(location, ST_GeomFromText($1, 4326))"
+
+# One bitmap index scan per envelope, OR-ed (a row in two envelopes comes back once).
+def candidates_sql(envelope_count: int) -> str:
+    boxes = " OR ".join(f"i.location && ST_MakeEnvelope(${4 * k + 1}, ${4 * k + 2}, ${4 * k + 3}, ${4 * k + 4}, 4326)"
+                        for k in range(envelope_count))
+    return ("SELECT i.installation_id, ST_X(i.location) AS longitude_deg, ST_Y(i.location) AS latitude_deg "
+            f"FROM installations i WHERE {boxes}")
+
+
+# The one-query reference the two steps must agree with. The area is an InitPlan (evaluated once):
+# written inline, a prepared statement's generic plan would parse the WKT again for every row.
+DIRECT_SQL = ("SELECT installation_id FROM installations "
+              "WHERE ST_Intersects(location, (SELECT ST_GeomFromText($1, 4326)))")
 
 # Installations this close to the area's boundary are decided by PostGIS (see above).
 BOUNDARY_EPS_DEG = 1e-9
 BOUNDARY_SQL = """
 SELECT installation_id FROM installations
- WHERE installation_id = ANY($1::text[]) AND ST_Intersects(location, ST_GeomFromText($2, 4326))
+ WHERE installation_id = ANY($1::text[]) AND ST_Intersects(location, (SELECT ST_GeomFromText($2, 4326)))
 """
 
 MAX_ENVELOPES = 64   # past this many parts, one envelope per part costs more scans than it saves
@@ -74,9 +79,7 @@ def envelopes(area: BaseGeometry) -> list[tuple[float, float, float, float]]:
 async def candidates(con: asyncpg.Pool | asyncpg.Connection, area: BaseGeometry) -> Candidates:
     """Step 1: by the GiST index only."""
     boxes = envelopes(area)
-    rows = await con.fetch(CANDIDATES_SQL, *([b[k] for b in boxes] for k in range(4)))
-    if len(boxes) > 1:
-        rows = list({r[0]: r for r in rows}.values())
+    rows = await con.fetch(candidates_sql(len(boxes)), *(v for b in boxes for v in b))
     return Candidates(tuple(InstallationId(r[0]) for r in rows),
                       np.fromiter((r[1] for r in rows), np.float64, len(rows)),
                       np.fromiter((r[2] for r in rows), np.float64, len(rows)))

@@ -92,7 +92,7 @@ async def test_step_one_uses_the_gist_index_only(clean_db, assets_engine):
     await seed(assets_engine, [wd.hurricane()], per_area=3_000)
     await clean_db.execute("ANALYZE installations")
     plan = "\n".join(r[0] for r in await clean_db.fetch(
-        "EXPLAIN " + matching.CANDIDATES_SQL, [-81.0], [25.0], [-80.0], [26.0]))
+        "EXPLAIN " + matching.candidates_sql(2), -81.0, 25.0, -80.0, 26.0, -79.0, 25.0, -78.0, 26.0))
     assert "installations_location" in plan and "ST_Intersects" not in plan
 
 
