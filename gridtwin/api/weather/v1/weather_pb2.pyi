@@ -1,0 +1,115 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MessageType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MESSAGE_TYPE_UNSPECIFIED: _ClassVar[MessageType]
+    MESSAGE_TYPE_ALERT: _ClassVar[MessageType]
+    MESSAGE_TYPE_UPDATE: _ClassVar[MessageType]
+    MESSAGE_TYPE_CANCEL: _ClassVar[MessageType]
+MESSAGE_TYPE_UNSPECIFIED: MessageType
+MESSAGE_TYPE_ALERT: MessageType
+MESSAGE_TYPE_UPDATE: MessageType
+MESSAGE_TYPE_CANCEL: MessageType
+
+class BoundingBox(_message.Message):
+    __slots__ = ("min_longitude_deg", "min_latitude_deg", "max_longitude_deg", "max_latitude_deg")
+    MIN_LONGITUDE_DEG_FIELD_NUMBER: _ClassVar[int]
+    MIN_LATITUDE_DEG_FIELD_NUMBER: _ClassVar[int]
+    MAX_LONGITUDE_DEG_FIELD_NUMBER: _ClassVar[int]
+    MAX_LATITUDE_DEG_FIELD_NUMBER: _ClassVar[int]
+    min_longitude_deg: float
+    min_latitude_deg: float
+    max_longitude_deg: float
+    max_latitude_deg: float
+    def __init__(self, min_longitude_deg: _Optional[float] = ..., min_latitude_deg: _Optional[float] = ..., max_longitude_deg: _Optional[float] = ..., max_latitude_deg: _Optional[float] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("alert_id", "event", "message_type", "severity", "urgency", "certainty", "sent_unix_ms", "onset_unix_ms", "expires_unix_ms", "ends_unix_ms", "references", "area_wkt", "bbox", "zones", "headline", "sender_name", "area_desc")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    CERTAINTY_FIELD_NUMBER: _ClassVar[int]
+    SENT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    ONSET_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    ENDS_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    AREA_WKT_FIELD_NUMBER: _ClassVar[int]
+    BBOX_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    HEADLINE_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    AREA_DESC_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    event: str
+    message_type: MessageType
+    severity: str
+    urgency: str
+    certainty: str
+    sent_unix_ms: int
+    onset_unix_ms: int
+    expires_unix_ms: int
+    ends_unix_ms: int
+    references: _containers.RepeatedScalarFieldContainer[str]
+    area_wkt: str
+    bbox: BoundingBox
+    zones: _containers.RepeatedScalarFieldContainer[str]
+    headline: str
+    sender_name: str
+    area_desc: str
+    def __init__(self, alert_id: _Optional[str] = ..., event: _Optional[str] = ..., message_type: _Optional[_Union[MessageType, str]] = ..., severity: _Optional[str] = ..., urgency: _Optional[str] = ..., certainty: _Optional[str] = ..., sent_unix_ms: _Optional[int] = ..., onset_unix_ms: _Optional[int] = ..., expires_unix_ms: _Optional[int] = ..., ends_unix_ms: _Optional[int] = ..., references: _Optional[_Iterable[str]] = ..., area_wkt: _Optional[str] = ..., bbox: _Optional[_Union[BoundingBox, _Mapping]] = ..., zones: _Optional[_Iterable[str]] = ..., headline: _Optional[str] = ..., sender_name: _Optional[str] = ..., area_desc: _Optional[str] = ...) -> None: ...
+
+class ListActiveAlertsRequest(_message.Message):
+    __slots__ = ("bbox",)
+    BBOX_FIELD_NUMBER: _ClassVar[int]
+    bbox: BoundingBox
+    def __init__(self, bbox: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
+
+class ListActiveAlertsResponse(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...
+
+class StreamAlertChangesRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class AlertChange(_message.Message):
+    __slots__ = ("seq", "kind", "alert", "at_unix_ms", "replaces", "reason", "cancelled_by")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[AlertChange.Kind]
+        KIND_ACTIVATED: _ClassVar[AlertChange.Kind]
+        KIND_UPDATED: _ClassVar[AlertChange.Kind]
+        KIND_ENDED: _ClassVar[AlertChange.Kind]
+    KIND_UNSPECIFIED: AlertChange.Kind
+    KIND_ACTIVATED: AlertChange.Kind
+    KIND_UPDATED: AlertChange.Kind
+    KIND_ENDED: AlertChange.Kind
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    REPLACES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    kind: AlertChange.Kind
+    alert: Alert
+    at_unix_ms: int
+    replaces: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    cancelled_by: str
+    def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[AlertChange.Kind, str]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., at_unix_ms: _Optional[int] = ..., replaces: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., cancelled_by: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,159 @@
+"""The WeatherService gRPC API (`gridtwin.weather.v1.WeatherService`) over the alert store, with
+health checking and reflection (gridtwin.grpc_server).
+
+StreamAlertChanges follows the change log (`weather_alert_changes`): it sends what is logged
+after the client's `after_seq`, then polls every `stream_poll_s` for more. Each stream holds at
+most `changes_per_read` changes in memory at a time; the client's pace bounds the rest (gRPC flow
+control). Storage outages are UNAVAILABLE; bad requests INVALID_ARGUMENT (mapped in `_observed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import grpc
+from prometheus_client import Counter, Histogram
+
+from gridtwin.api.weather.v1 import weather_pb2 as pb
+from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
+from gridtwin.grpc_server import GrpcServer
+from services.weather.model import Alert, ChangeKind, MessageType
+from services.weather.store import AlertStore, LoggedChange
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WeatherService"].full_name
+RPCS = Counter("gridtwin_weather_rpcs_total", "Weather RPCs finished, by method and status code", ["method", "code"])
+LATENCY = Histogram("gridtwin_weather_rpc_latency_seconds", "Weather RPC latency", ["method"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+_MESSAGE_TYPES = {MessageType.ALERT: pb.MESSAGE_TYPE_ALERT, MessageType.UPDATE: pb.MESSAGE_TYPE_UPDATE,
+                  MessageType.CANCEL: pb.MESSAGE_TYPE_CANCEL}
+_KINDS = {ChangeKind.ACTIVATED: pb.AlertChange.KIND_ACTIVATED, ChangeKind.UPDATED: pb.AlertChange.KIND_UPDATED,
+          ChangeKind.ENDED: pb.AlertChange.KIND_ENDED}
+
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def _ms(value: dt.datetime | None) -> int:
+    return 0 if value is None else int(value.timestamp() * 1000)
+
+
+def alert_pb(a: Alert) -> pb.Alert:
+    return pb.Alert(
+        alert_id=a.alert_id, event=a.event, message_type=_MESSAGE_TYPES[a.message_type], severity=a.severity,
+        urgency=a.urgency, certainty=a.certainty, sent_unix_ms=_ms(a.sent), onset_unix_ms=_ms(a.onset),
+        expires_unix_ms=_ms(a.expires), ends_unix_ms=_ms(a.ends), references=list(a.references),
+        area_wkt=a.area_wkt, bbox=pb.BoundingBox(min_longitude_deg=a.bbox[0], min_latitude_deg=a.bbox[1],
+                                                 max_longitude_deg=a.bbox[2], max_latitude_deg=a.bbox[3]),
+        zones=list(a.zones), headline=a.headline, sender_name=a.sender_name, area_desc=a.area_desc)
+
+
+def change_pb(logged: LoggedChange) -> pb.AlertChange:
+    c = logged.change
+    return pb.AlertChange(seq=logged.seq, kind=_KINDS[c.kind], alert=alert_pb(c.alert), at_unix_ms=_ms(c.at),
+                          replaces=list(c.replaces), reason=c.reason, cancelled_by=c.cancelled_by or "")
+
+
+Handler = Callable[..., Awaitable[object]]
+
+
+def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
+            started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
+            try:
+                result = await fn(self, request, context)
+                code = grpc.StatusCode.OK
+                return result
+            except _Refused as refused:
+                code, detail = refused.code, refused.detail
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except (OSError, asyncpg.PostgresConnectionError) as exc:
+                code, detail = grpc.StatusCode.UNAVAILABLE, "alert storage unavailable"
+                log.warning("%s: storage unavailable: %s", method, exc)
+            finally:
+                RPCS.labels(method, code.name).inc()
+                if timed:
+                    LATENCY.labels(method).observe(time.perf_counter() - started)
+            await context.abort(code, detail)
+            return None
+        return handler
+    return wrap
+
+
+class WeatherServicer(pb_grpc.WeatherServiceServicer):
+    def __init__(self, store: AlertStore, *, stream_poll_s: float = 1.0, changes_per_read: int = 500) -> None:
+        self._store = store
+        self._stream_poll_s = stream_poll_s
+        self._changes_per_read = changes_per_read
+
+    @_observed("ListActiveAlerts")
+    async def ListActiveAlerts(self, request: pb.ListActiveAlertsRequest,
+                               context: grpc.aio.ServicerContext) -> pb.ListActiveAlertsResponse:
+        alerts = await self._store.active()
+        if request.HasField("bbox"):
+            b = request.bbox
+            box = (b.min_longitude_deg, b.min_latitude_deg, b.max_longitude_deg, b.max_latitude_deg)
+            if not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
+                raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "bbox needs finite min <= max")
+            alerts = [a for a in alerts if a.bbox[0] <= box[2] and a.bbox[2] >= box[0]
+                      and a.bbox[1] <= box[3] and a.bbox[3] >= box[1]]
+        return pb.ListActiveAlertsResponse(alerts=[alert_pb(a) for a in alerts])
+
+    @_observed("StreamAlertChanges", timed=False)
+    async def StreamAlertChanges(self, request: pb.StreamAlertChangesRequest,
+                                 context: grpc.aio.ServicerContext) -> None:
+        if request.after_seq < 0:
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "after_seq must be >= 0")
+        seq = request.after_seq
+        while True:
+            logged = await self._store.changes_after(seq, self._changes_per_read)
+            for entry in logged:
+                await context.write(change_pb(entry))
+                seq = entry.seq
+            if len(logged) < self._changes_per_read:
+                await asyncio.sleep(self._stream_poll_s)
+
+
+class WeatherApi:
+    """The gRPC server: WeatherService, health and reflection. `async with` or start()/stop()."""
+
+    def __init__(self, host: str, port: int, store: AlertStore, *, stream_poll_s: float = 1.0) -> None:
+        servicer = WeatherServicer(store, stream_poll_s=stream_poll_s)
+        self._server = GrpcServer(host, port, [SERVICE_NAME],
+                                  lambda server: pb_grpc.add_WeatherServiceServicer_to_server(servicer, server))
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await self._server.stop(grace_s)
+
+    async def __aenter__(self) -> WeatherApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()

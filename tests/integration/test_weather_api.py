@@ -1,0 +1,57 @@
+"""WeatherService over gRPC on an ephemeral port: active alerts (with a bbox filter), the change
+stream from a cursor and live, health, bad requests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import grpc
+import pytest
+import shapely
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gridtwin.api.weather.v1 import weather_pb2 as pb
+from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
+from services.weather import nws
+from services.weather.api import SERVICE_NAME, WeatherApi
+from services.weather.store import AlertStore
+from tests import weather_data as wd
+from tests.integration.test_weather_store_matching import WEATHER_TABLES
+
+pytestmark = pytest.mark.integration
+T0 = dt.datetime(2024, 9, 1, 12, tzinfo=dt.UTC)
+
+
+async def test_list_and_stream(clean_db):
+    await clean_db.execute(f"TRUNCATE {WEATHER_TABLES}")
+    store = AlertStore(clean_db)
+    base = await store.last_seq()   # sequences are not reset between tests
+    await store.ingest(nws.parse_feed(wd.IOWA.read_bytes(), now=wd.IOWA_NOW).alerts, wd.IOWA_NOW)
+    async with WeatherApi("127.0.0.1", 0, store, stream_poll_s=0.05) as api, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{api.port}") as channel:
+        stub = pb_grpc.WeatherServiceStub(channel)
+        listed = await stub.ListActiveAlerts(pb.ListActiveAlertsRequest())
+        assert len(listed.alerts) == 34
+        assert all(shapely.from_wkt(a.area_wkt).is_valid for a in listed.alerts)
+        near = await stub.ListActiveAlerts(pb.ListActiveAlertsRequest(bbox=pb.BoundingBox(
+            min_longitude_deg=-96, min_latitude_deg=41, max_longitude_deg=-95, max_latitude_deg=42)))
+        assert 0 < len(near.alerts) < 34
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.ListActiveAlerts(pb.ListActiveAlertsRequest(bbox=pb.BoundingBox(
+                min_longitude_deg=1, max_longitude_deg=0)))
+        assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+        stream = stub.StreamAlertChanges(pb.StreamAlertChangesRequest(after_seq=base + 30))
+        first = [await stream.read() for _ in range(4)]
+        assert [c.seq - base for c in first] == [31, 32, 33, 34]
+        assert all(c.kind == pb.AlertChange.KIND_ACTIVATED for c in first)
+        feature = wd.alert_feature("live", "Alert", wd.hurricane(), T0)
+        await store.ingest(nws.parse_feed(wd.feed_doc(feature), now=T0).alerts, T0)
+        live = await asyncio.wait_for(stream.read(), 5)
+        assert live.seq == base + 35 and live.alert.alert_id == "live" and live.alert.onset_unix_ms > 0
+        stream.cancel()
+
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
