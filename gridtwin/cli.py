@@ -16,6 +16,7 @@ from gridtwin import infra, processes
 from gridtwin.settings import Settings
 from services.analytics import cli as analytics_cli
 from services.assets import cli as assets_cli
+from services.weather import cli as weather_cli
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 infra_app = typer.Typer(help="The real components on this machine: Postgres/PostGIS and the Kafka broker.")
@@ -25,6 +26,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(proto_app, name="proto")
 app.add_typer(devices_app, name="devices")
 app.add_typer(assets_cli.app, name="assets")
+app.add_typer(weather_cli.app, name="weather")
 app.add_typer(twins_cli.app, name="twins")
 app.add_typer(analytics_cli.app, name="analytics")
 console = Console()

@@ -139,6 +139,32 @@ async def twins(settings: Settings) -> AsyncIterator[object]:
 
 
 @asynccontextmanager
+async def weather(settings: Settings) -> AsyncIterator[object]:
+    """WeatherService gRPC plus the feed ingest loop (providers → alert store); StormWatch
+    delivery to twins is the twin runtime's poller (services/weather/poller.py)."""
+    from services.weather.api import WeatherApi
+    from services.weather.poller import PollerSettings, WeatherPoller
+    from services.weather.providers import AlertProvider, Backoff, FileProvider, HttpProvider
+    from services.weather.store import AlertStore
+
+    ws = settings.weather
+    serve_metrics(ws.metrics_port)
+    providers: list[AlertProvider] = []
+    if ws.feed_url:
+        providers.append(HttpProvider(ws.feed_url, timeout_s=ws.http_timeout_s, user_agent=ws.user_agent,
+                                      backoff=Backoff(ws.backoff_base_s, ws.backoff_max_s)))
+    if ws.feed_dir:
+        from pathlib import Path
+
+        providers.append(FileProvider(Path(ws.feed_dir)))
+    async with _postgres(settings) as pool:
+        store = AlertStore(pool)
+        poller = WeatherPoller(store, None, providers, None, PollerSettings(interval_s=ws.poll_interval_s))
+        async with WeatherApi(ws.host, ws.port, store, stream_poll_s=ws.stream_poll_s) as server, poller:
+            yield server
+
+
+@asynccontextmanager
 async def simulator(settings: Settings, devices: int, prefix: str) -> AsyncIterator[object]:
     from simulator.device import DeviceOptions
     from simulator.fleet import Fleet, FleetOptions

@@ -118,6 +118,21 @@ class TwinsSettings(BaseModel):
     stream_min_interval_s: float = 1.0
 
 
+class WeatherSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 50055                  # gRPC WeatherService
+    metrics_port: int = 9108
+    # Where alerts come from: the NWS API (empty: none) and/or a folder of feed files.
+    feed_url: str = ""                 # e.g. https://api.weather.gov/alerts/active?status=actual
+    feed_dir: str = ""
+    user_agent: str = "gridtwin-weather (ops@example.invalid)"   # the NWS asks for a contact
+    poll_interval_s: float = 60.0
+    http_timeout_s: float = 10.0
+    backoff_base_s: float = 5.0
+    backoff_max_s: float = 300.0
+    stream_poll_s: float = 1.0         # how often StreamAlertChanges looks for new changes
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -138,6 +153,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     assets: AssetsSettings = AssetsSettings()
+    weather: WeatherSettings = WeatherSettings()
     twins: TwinsSettings = TwinsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
 

@@ -17,6 +17,9 @@ its singleton actor) and implements `AlertSink`:
 - The exact-polygon step (`matching.refine` / `refine_wkt`) is stateless: to spread it over
   workers, pass a `Matcher` whose `affected` fans the candidates out (`matching.refine_chunks`).
 
+Without a sink (and matcher) the poller only ingests: that is how the weather service runs on its
+own (`gridtwin weather serve`), leaving the change log to the twin runtime's poller.
+
 One poll (`poll_once`): fetch every provider (a failing provider is logged and skipped), parse
 and normalize (a broken document or entry is recorded in `weather_rejections`, the rest goes on),
 ingest into the store (the lifecycle decides what changed), end expired alerts, then follow the
@@ -102,7 +105,8 @@ class PollReport:
 
 
 class WeatherPoller:
-    def __init__(self, store: AlertLog, matcher: Matcher, providers: Sequence[AlertProvider], sink: AlertSink,
+    def __init__(self, store: AlertLog, matcher: Matcher | None, providers: Sequence[AlertProvider],
+                 sink: AlertSink | None,
                  settings: PollerSettings | None = None, *,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self._store = store
@@ -147,6 +151,7 @@ class WeatherPoller:
         await self._store.expire(now)
 
     async def _pairs(self, logged: LoggedChange) -> list[tuple[InstallationId, StormAlertEvent]]:
+        assert self._matcher is not None
         change = logged.change
         area = shapely.from_wkt(change.alert.area_wkt)
         event = StormAlertEvent.from_change(change)
@@ -170,6 +175,8 @@ class WeatherPoller:
         return pairs
 
     async def _follow(self, report: PollReport) -> None:
+        if self._sink is None:
+            return
         seq = await self._store.load_cursor(CURSOR)
         while True:
             logged = await self._store.changes_after(seq, self._settings.changes_per_round)
