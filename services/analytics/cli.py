@@ -342,7 +342,10 @@ def capacity_chart(trend: CapacityTrend, title: str, path: Path) -> None:
         ax.axhline(0.8 * trend.nominal_wh / 1_000, color="#e63946", linestyle="--", label="80 % of nominal")
     ax.set_ylabel("kWh")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a home without battery or nominal rating draws nothing
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no charge/discharge cycles in the range", ha="center", transform=ax.transAxes)
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
