@@ -29,6 +29,12 @@ app.add_typer(assets_cli.app, name="assets")
 app.add_typer(weather_cli.app, name="weather")
 app.add_typer(twins_cli.app, name="twins")
 app.add_typer(analytics_cli.app, name="analytics")
+
+
+@app.callback()
+def _entry() -> None:
+    # Before any command can import ray: the project's Ray cluster authenticates with its own token.
+    infra.configure_ray_auth(Settings().twins)
 console = Console()
 
 # The service processes `up` starts: name → `gridtwin` arguments.

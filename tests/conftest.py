@@ -124,5 +124,11 @@ def ray_cluster(platform: Settings) -> Iterator[Settings]:
     ray.shutdown()
 
 
+def pytest_configure() -> None:
+    # Before test modules import ray: this session's cluster and the e2e processes that join it
+    # authenticate with the project's token file.
+    infra.configure_ray_auth(Settings().twins)
+
+
 def pytest_report_header() -> str:
     return f"gridtwin tests: real Postgres and broker (pid {os.getpid()})"

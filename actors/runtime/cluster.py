@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 
 import ray
@@ -23,6 +24,8 @@ def connect(twins: TwinsSettings) -> None:
     """Joins the cluster at `ray_address`, or starts one in this process for "local"."""
     if ray.is_initialized():
         return
+    if os.environ.get("RAY_AUTH_TOKEN_PATH") != str(twins.ray_auth_token_file):
+        raise RuntimeError("call gridtwin.infra.configure_ray_auth at the entry point, before ray is imported")
     common = {"namespace": twins.namespace, "log_to_driver": False, "configure_logging": False}
     if twins.ray_address == "local":
         ray.init(num_cpus=twins.local_num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
