@@ -33,8 +33,7 @@ app.add_typer(analytics_cli.app, name="analytics")
 
 @app.callback()
 def _entry() -> None:
-    # Before any command can import ray: the project's Ray cluster authenticates with its own token.
-    infra.configure_ray_auth(Settings().twins)
+    infra.configure_ray_auth()
 console = Console()
 
 # The service processes `up` starts: name → `gridtwin` arguments.

@@ -9,7 +9,6 @@ and only reachability is checked. See ../shared/ENVIRONMENT.md for the facts beh
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -162,22 +161,21 @@ def platform_topics(kafka: KafkaSettings) -> dict[str, int]:
             kafka.alerts_topic: kafka.telemetry_partitions}
 
 
-def ray_auth_env(token_file: Path | None) -> dict[str, str]:
-    """Environment for every process of the project's Ray cluster: token auth with the project's
-    own token file (created once). Ray's default file, ~/.ray/auth_token, is shared by every
-    cluster on the machine and rewritten when one starts, which locks the others' clients out."""
-    assert token_file is not None, "Settings resolves the token file"
-    if not token_file.exists():
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(secrets.token_hex(32))
-        token_file.chmod(0o600)
-    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}
+def ray_auth_env() -> dict[str, str]:
+    """Environment for every process of a Ray cluster the project starts on this machine.
+
+    Ray 2.60 turns token authentication on for clusters started without RAY_AUTH_MODE and keeps
+    the token in ~/.ray/auth_token, one file for every cluster on the machine: a second cluster
+    (a test session beside `make run`) rewrites it and locks the first one's processes out, and a
+    process that imported ray before the variable was set disagrees with its own cluster. The
+    project's clusters are single-machine, so they run with authentication off, consistently; a
+    multi-node deployment (KubeRay) configures token auth for the whole cluster instead."""
+    return {"RAY_AUTH_MODE": "disabled"}
 
 
-def configure_ray_auth(twins: TwinsSettings) -> None:
-    """Points this process (and the Ray workers it starts) at the project's token. Ray reads these
-    variables when `ray` is first imported, so every entry point calls this before that."""
-    os.environ.update(ray_auth_env(twins.ray_auth_token_file))
+def configure_ray_auth() -> None:
+    """Sets this process's (and its Ray children's) authentication mode; see `ray_auth_env`."""
+    os.environ.update(ray_auth_env())
 
 
 def ensure_ray(twins: TwinsSettings, var_dir: Path) -> None:
@@ -192,7 +190,7 @@ def ensure_ray(twins: TwinsSettings, var_dir: Path) -> None:
     processes.spawn(var_dir, "ray", [
         str(ray_cli), "start", "--head", "--block", f"--port={port}", f"--node-ip-address={host}",
         f"--num-cpus={twins.local_num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
-    ], env=ray_auth_env(twins.ray_auth_token_file))
+    ], env=ray_auth_env())
     processes.wait_for_port(host, port, 60, "Ray")
 
 

@@ -105,8 +105,6 @@ class TwinsSettings(BaseModel):
     # process only: two processes with their own clusters would each host the same twins).
     ray_address: str = "127.0.0.1:6380"
     manage_local_ray: bool = True      # `gridtwin infra up` starts a Ray head on ray_address
-    # The cluster's authentication token (Ray runs with token auth). None: <var_dir>/ray/auth_token.
-    ray_auth_token_file: Path | None = None
     local_num_cpus: int = 2
     namespace: str = "gridtwin"        # Ray namespace of the shard and singleton actors
     shards: int = 2                    # initial shard count (later: `gridtwin twins reshard`)
@@ -158,12 +156,6 @@ class Settings(BaseSettings):
     weather: WeatherSettings = WeatherSettings()
     twins: TwinsSettings = TwinsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
-
-    @model_validator(mode="after")
-    def _ray_token_in_var_dir(self) -> Settings:
-        if self.twins.ray_auth_token_file is None:
-            self.twins.ray_auth_token_file = self.var_dir / "ray" / "auth_token"
-        return self
 
     @model_validator(mode="after")
     def _fetch_wait_for_broker(self) -> Settings:

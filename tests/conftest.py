@@ -125,9 +125,7 @@ def ray_cluster(platform: Settings) -> Iterator[Settings]:
 
 
 def pytest_configure() -> None:
-    # Before test modules import ray: this session's cluster and the e2e processes that join it
-    # authenticate with the project's token file.
-    infra.configure_ray_auth(Settings().twins)
+    infra.configure_ray_auth()
 
 
 def pytest_report_header() -> str:

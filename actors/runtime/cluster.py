@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 
 import ray
@@ -13,6 +12,7 @@ from actors.runtime.actor import TwinCoordinator
 from actors.runtime.router import TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
+from gridtwin.infra import configure_ray_auth
 from gridtwin.settings import Settings, TwinsSettings
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,13 @@ def connect(twins: TwinsSettings) -> None:
     """Joins the cluster at `ray_address`, or starts one in this process for "local"."""
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_AUTH_TOKEN_PATH") != str(twins.ray_auth_token_file):
-        raise RuntimeError("call gridtwin.infra.configure_ray_auth at the entry point, before ray is imported")
+    configure_ray_auth()
     common = {"namespace": twins.namespace, "log_to_driver": False, "configure_logging": False}
     if twins.ray_address == "local":
-        ray.init(num_cpus=twins.local_num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 **common)  # type: ignore[arg-type]
+        # address="local": always a new cluster in this process, never the platform's head that may
+        # be running on this machine (ray.init() alone would attach to it).
+        ray.init(address="local", num_cpus=twins.local_num_cpus, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", **common)  # type: ignore[arg-type]
     else:
         ray.init(address=twins.ray_address, **common)  # type: ignore[arg-type]
 
