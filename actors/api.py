@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -35,6 +33,7 @@ from actors.twin import export
 from actors.twin.model import Alert
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
+from gridtwin.grpc_server import Refused, observing
 from gridtwin.settings import TwinsSettings
 
 log = logging.getLogger(__name__)
@@ -54,44 +53,17 @@ _ALERT_COLUMNS = ("alert_id, installation_id, rule, severity, state, first_seen,
                   "details::text AS details")
 
 
-class _Refused(Exception):
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
 
 
-def _invalid(detail: str) -> _Refused:
-    return _Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
+def _invalid(detail: str) -> Refused:
+    return Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
 
 
 Handler = Callable[..., Awaitable[Any]]
 
 
-def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
-    def wrap(fn: Handler) -> Handler:
-        @functools.wraps(fn)
-        async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
-            started, code = time.perf_counter(), grpc.StatusCode.UNKNOWN
-            try:
-                result = await fn(self, request, context)
-                code = grpc.StatusCode.OK
-                return result
-            except _Refused as refused:
-                code, detail = refused.code, refused.detail
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except (OSError, asyncpg.PostgresConnectionError, TimeoutError) as exc:
-                code, detail = grpc.StatusCode.UNAVAILABLE, "twin storage or runtime unavailable"
-                log.warning("%s: unavailable: %s", method, exc)
-            finally:
-                RPCS.labels(method, code.name).inc()
-                if timed:
-                    LATENCY.labels(method).observe(time.perf_counter() - started)
-            await context.abort(code, detail)
-            return None
-        return handler
-    return wrap
+_observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnectionError, TimeoutError),
+                      unavailable_detail="twin storage or runtime unavailable")
 
 
 def _installation(installation_id: str) -> str:
@@ -122,7 +94,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
     async def GetTwin(self, request: pb.GetTwinRequest, context: grpc.aio.ServicerContext) -> pb.Twin:
         view = await self._router.view(_installation(request.installation_id))
         if view is None:
-            raise _Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+            raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
         return twin_to_pb(view)
 
     @_observed("StreamTwin", timed=False)
@@ -131,7 +103,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         interval_s = request.min_interval_ms / 1_000 if request.min_interval_ms else self._min_interval_s
         view = await self._router.view(installation)
         if view is None:
-            raise _Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+            raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
         STREAMS.inc()
         try:
             while True:

@@ -1,4 +1,5 @@
-"""The gRPC server every gridtwin service runs: its servicers plus health checking and reflection.
+"""The gRPC server every gridtwin service runs: its servicers plus health checking and reflection,
+and the one way its handlers count calls and turn refusals and outages into status codes.
 
 Health reports SERVING for "" and each service once the port is bound, and NOT_SERVING as soon as
 a stop begins, so load balancers and Kubernetes probes drain the pod before RPCs are cut.
@@ -6,12 +7,16 @@ a stop begins, so load balancers and Kubernetes probes drain the pod before RPCs
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +61,58 @@ class GrpcServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+class Refused(Exception):
+    """A request refused with a gRPC status. Servicer code raises it; `observing` turns it into
+    the status, so every refusal is also counted."""
+
+    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+Handler = Callable[..., Awaitable[object]]
+
+
+def observing(
+    rpcs: Counter,
+    latency: Histogram,
+    *,
+    unavailable: tuple[type[BaseException], ...],
+    unavailable_detail: str,
+) -> Callable[..., Callable[[Handler], Handler]]:
+    """A decorator factory for a service's RPC handlers: `@observed("Method")` counts each call in
+    `rpcs` by method and status code, times unary calls in `latency` (`timed=False` for streams),
+    turns `Refused` into its status and the `unavailable` exceptions (a storage outage) into
+    UNAVAILABLE with `unavailable_detail`."""
+
+    def observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
+        def wrap(fn: Handler) -> Handler:
+            @functools.wraps(fn)
+            async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
+                started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
+                try:
+                    result = await fn(self, request, context)
+                    code = grpc.StatusCode.OK
+                    return result
+                except Refused as refused:
+                    code, detail = refused.code, refused.detail
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except unavailable as exc:
+                    code, detail = grpc.StatusCode.UNAVAILABLE, unavailable_detail
+                    log.warning("%s: unavailable: %s", method, exc)
+                finally:
+                    rpcs.labels(method, code.name).inc()
+                    if timed:
+                        latency.labels(method).observe(time.perf_counter() - started)
+                await context.abort(code, detail)
+                return None  # not reached: abort raises
+
+            return handler
+
+        return wrap
+
+    return observed

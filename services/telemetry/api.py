@@ -17,12 +17,9 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import grpc
@@ -34,7 +31,7 @@ from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import records_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer
+from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import KafkaSettings, Settings
 from services.telemetry.energy import ENERGY_FIELDS, POWER_FIELDS
 
@@ -249,53 +246,23 @@ class LiveHub:
 
 # ------------------------------------------------------------ the servicer
 
-class _Refused(Exception):
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
 
 
-Handler = Callable[..., Awaitable[object]]
 
 
-def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
-    """Counts the RPC by status code (and times it); turns _Refused and storage outages into
-    gRPC statuses."""
-    def wrap(fn: Handler) -> Handler:
-        @functools.wraps(fn)
-        async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
-            started, code = time.perf_counter(), grpc.StatusCode.UNKNOWN
-            try:
-                result = await fn(self, request, context)
-                code = grpc.StatusCode.OK
-                return result
-            except _Refused as refused:
-                code, detail = refused.code, refused.detail
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except (OSError, asyncpg.PostgresConnectionError) as exc:
-                code, detail = grpc.StatusCode.UNAVAILABLE, "telemetry storage unavailable"
-                log.warning("%s: storage unavailable: %s", method, exc)
-            finally:
-                RPCS.labels(method, code.name).inc()
-                if timed:
-                    LATENCY.labels(method).observe(time.perf_counter() - started)
-            await context.abort(code, detail)
-            return None  # not reached: abort raises
-        return handler
-    return wrap
+_observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnectionError),
+                      unavailable_detail="telemetry storage unavailable")
 
 
 def _installation(installation_id: str) -> str:
     if not _ID.fullmatch(installation_id):
-        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
                        "installation_id must be 1-128 characters of [A-Za-z0-9_.:-]")
     return installation_id
 
 
-def _invalid(detail: str) -> _Refused:
-    return _Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
+def _invalid(detail: str) -> Refused:
+    return Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
 
 
 class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
@@ -309,7 +276,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
                               context: grpc.aio.ServicerContext) -> pb.GetLatestSampleResponse:
         row = await self._pool.fetchrow(_LATEST, _installation(request.installation_id))
         if row is None:
-            raise _Refused(grpc.StatusCode.NOT_FOUND, "no samples for this installation")
+            raise Refused(grpc.StatusCode.NOT_FOUND, "no samples for this installation")
         sample = device_pb2.Sample(
             timestamp_unix_ms=row["ts"] // 1_000, grid_status=row["grid_status"],
             extra=json.loads(row["extra"]) if row["extra"] else None,
@@ -355,7 +322,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
                 device_id, samples = await subscriber.queue.get()
                 for sample in samples:
                     if subscriber.overflowed:
-                        raise _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                        "live subscriber fell behind; reconnect")
                     await context.write(pb.LiveSample(device_id=device_id, sample=sample))
         finally:

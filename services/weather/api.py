@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import math
-import time
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import grpc
@@ -23,7 +20,7 @@ from prometheus_client import Counter, Histogram
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer
+from gridtwin.grpc_server import GrpcServer, Refused, observing
 from services.weather.model import Alert, ChangeKind, MessageType
 from services.weather.store import AlertStore, LoggedChange
 
@@ -40,10 +37,6 @@ _KINDS = {ChangeKind.ACTIVATED: pb.AlertChange.KIND_ACTIVATED, ChangeKind.UPDATE
           ChangeKind.ENDED: pb.AlertChange.KIND_ENDED}
 
 
-class _Refused(Exception):
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
 
 
 def _ms(value: dt.datetime | None) -> int:
@@ -66,34 +59,10 @@ def change_pb(logged: LoggedChange) -> pb.AlertChange:
                           replaces=list(c.replaces), reason=c.reason, cancelled_by=c.cancelled_by or "")
 
 
-Handler = Callable[..., Awaitable[object]]
 
 
-def _observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
-    def wrap(fn: Handler) -> Handler:
-        @functools.wraps(fn)
-        async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
-            started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
-            try:
-                result = await fn(self, request, context)
-                code = grpc.StatusCode.OK
-                return result
-            except _Refused as refused:
-                code, detail = refused.code, refused.detail
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except (OSError, asyncpg.PostgresConnectionError) as exc:
-                code, detail = grpc.StatusCode.UNAVAILABLE, "alert storage unavailable"
-                log.warning("%s: storage unavailable: %s", method, exc)
-            finally:
-                RPCS.labels(method, code.name).inc()
-                if timed:
-                    LATENCY.labels(method).observe(time.perf_counter() - started)
-            await context.abort(code, detail)
-            return None
-        return handler
-    return wrap
+_observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnectionError),
+                      unavailable_detail="alert storage unavailable")
 
 
 class WeatherServicer(pb_grpc.WeatherServiceServicer):
@@ -110,7 +79,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
             b = request.bbox
             box = (b.min_longitude_deg, b.min_latitude_deg, b.max_longitude_deg, b.max_latitude_deg)
             if not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
-                raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "bbox needs finite min <= max")
+                raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "bbox needs finite min <= max")
             alerts = [a for a in alerts if a.bbox[0] <= box[2] and a.bbox[2] >= box[0]
                       and a.bbox[1] <= box[3] and a.bbox[3] >= box[1]]
         return pb.ListActiveAlertsResponse(alerts=[alert_pb(a) for a in alerts])
@@ -119,7 +88,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
     async def StreamAlertChanges(self, request: pb.StreamAlertChangesRequest,
                                  context: grpc.aio.ServicerContext) -> None:
         if request.after_seq < 0:
-            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "after_seq must be >= 0")
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "after_seq must be >= 0")
         seq = request.after_seq
         while True:
             logged = await self._store.changes_after(seq, self._changes_per_read)
