@@ -22,8 +22,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram
 
 from actors.runtime.convert import STATE_NAMES, alert_to_pb, twin_to_pb
@@ -33,7 +31,7 @@ from actors.twin import export
 from actors.twin.model import Alert
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import Refused, observing
+from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import TwinsSettings
 
 log = logging.getLogger(__name__)
@@ -193,32 +191,19 @@ class TwinApi:
         self._settings = settings
         self._pool = pool
         self._router = router
-        self._server: grpc.aio.Server | None = None
-        self._health: health.aio.HealthServicer | None = None
-        self.port = 0
+        servicer = TwinServicer(pool, router, stream_min_interval_s=settings.stream_min_interval_s)
+        self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
+                                  lambda server: pb_grpc.add_TwinServiceServicer_to_server(servicer, server))
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     async def start(self) -> None:
-        server = grpc.aio.server()
-        self._health = health.aio.HealthServicer()
-        servicer = TwinServicer(self._pool, self._router, stream_min_interval_s=self._settings.stream_min_interval_s)
-        pb_grpc.add_TwinServiceServicer_to_server(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            server)
-        self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
-        await server.start()
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
-        log.info("twin API listening on %s:%d", self._settings.host, self.port)
+        await self._server.start()
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        if self._server is not None:
-            assert self._health is not None
-            await self._health.enter_graceful_shutdown()
-            await self._server.stop(grace_s)
-            self._server = None
+        await self._server.stop(grace_s)
 
     async def __aenter__(self) -> TwinApi:
         await self.start()

@@ -30,9 +30,13 @@ class GrpcServer:
         port: int,
         services: Sequence[str],
         register: Callable[[grpc.aio.Server], None],
+        *,
+        options: Sequence[tuple[str, object]] = (),
     ) -> None:
-        """`services`: full names of the services `register` adds to the server."""
+        """`services`: full names of the services `register` adds to the server; `options`: gRPC
+        channel arguments such as ("grpc.max_send_message_length", n)."""
         self._address = f"{host}:{port}"
+        self._options = list(options)
         self._services = tuple(services)
         self._register = register
         self._health = health.aio.HealthServicer()
@@ -40,7 +44,7 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=self._options)
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection([*self._services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)

@@ -21,13 +21,12 @@ from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.analytics.v1 import analytics_pb2 as pb
 from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
+from gridtwin.grpc_server import GrpcServer
 from gridtwin.settings import AnalyticsSettings
 from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, Fit
 from services.analytics.flows import Flows
@@ -300,38 +299,23 @@ class AnalyticsApi:
         self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
                                            max_entries=settings.auth_cache_entries)
         self.analytics = Analytics(AnalyticsReader(pool))
-        self._max_gap_s = max_gap_s
-        self._health: health.aio.HealthServicer | None = None
-        self._server: grpc.aio.Server | None = None
-        self._port = 0
+        servicer = AnalyticsServicer(self.analytics, self.repository, self.authenticator, max_gap_s=max_gap_s,
+                                     default_max_points=settings.default_max_points)
+        self._server = GrpcServer(
+            settings.host, settings.port, [SERVICE_NAME],
+            lambda server: pb_grpc.add_AnalyticsServiceServicer_to_server(servicer, server),
+            options=[("grpc.max_send_message_length", 64 * 2**20)],  # series of many points
+        )
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._server.port
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=[("grpc.max_send_message_length", 64 * 2**20)])
-        self._health = health.aio.HealthServicer()
-        servicer = AnalyticsServicer(self.analytics, self.repository, self.authenticator, max_gap_s=self._max_gap_s,
-                                     default_max_points=self._settings.default_max_points)
-        pb_grpc.add_AnalyticsServiceServicer_to_server(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            server)
-        self._port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
-        await server.start()
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
-        log.info("analytics API listening on %s:%d", self._settings.host, self._port)
+        await self._server.start()
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        if self._server is not None:
-            assert self._health is not None
-            await self._health.enter_graceful_shutdown()
-            await self._server.stop(grace_s)
-            self._server = None
+        await self._server.stop(grace_s)
 
     async def __aenter__(self) -> AnalyticsApi:
         await self.start()
