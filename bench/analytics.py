@@ -36,7 +36,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from gridtwin import db, infra
+from bench.common import fresh_database
 from gridtwin.api.analytics.v1 import analytics_pb2 as pb
 from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
 from gridtwin.observability import run_service
@@ -66,15 +66,10 @@ YEAR = LocalDates(dt.date(2024, 1, 1), dt.date(2025, 1, 1))
 
 def bench_settings() -> Settings:
     base = Settings()
-    url = base.postgres.url.rsplit("/", 1)[0] + "/gridtwin_bench_analytics"
     settings = base.model_copy(update={
-        "postgres": base.postgres.model_copy(update={"url": url, "pool_max_size": 4}),
+        "postgres": fresh_database(base.postgres, "gridtwin_bench_analytics"),
         "analytics": base.analytics.model_copy(update={"port": 0, "metrics_port": 0}),
     })
-    infra.ensure_postgres(settings.postgres)
-    infra.drop_database(settings.postgres)
-    infra.ensure_database(settings.postgres)
-    db.migrate(settings.postgres)
     return settings
 
 

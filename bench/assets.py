@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from gridtwin import db, infra
+from bench.common import fresh_database
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.observability import run_service
@@ -54,15 +54,10 @@ PROGRAM = GroupPath("program.bench_vpp")
 
 def bench_settings() -> Settings:
     base = Settings()
-    url = base.postgres.url.rsplit("/", 1)[0] + "/gridtwin_bench_assets"
     settings = base.model_copy(update={
-        "postgres": base.postgres.model_copy(update={"url": url, "pool_max_size": 4}),
+        "postgres": fresh_database(base.postgres, "gridtwin_bench_assets"),
         "assets": base.assets.model_copy(update={"port": 0, "metrics_port": 0}),
     })
-    infra.ensure_postgres(settings.postgres)
-    infra.drop_database(settings.postgres)
-    infra.ensure_database(settings.postgres)
-    db.migrate(settings.postgres)
     return settings
 
 

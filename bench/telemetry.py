@@ -4,7 +4,7 @@
                               [--backlog-samples 1000] [--ingest-members 1]
 
 1. Live: N devices at one sample per second each for S seconds through the gateway process,
-   the broker and the ingest process(es) into Postgres. Prints samples/s, consumer lag over
+   the broker and the ingest process(es) into Postgres and the twins on Ray. Prints samples/s, consumer lag over
    time, and device timestamp → stored-and-committed latency (p50/p99 from the ingest histogram).
 2. Backlog drain: devices with buffered history connect and replay; prints stored samples/s and
    checks the store against the simulator's ledger (lost, duplicated).
@@ -28,7 +28,8 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from gridtwin import db, infra, processes
+from bench.common import fresh_database
+from gridtwin import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from services.assets.credentials import register_devices
@@ -99,7 +100,9 @@ class Platform:
             "GRIDTWIN_POSTGRES__URL": s.postgres.url,
             "GRIDTWIN_KAFKA__TELEMETRY_TOPIC": s.kafka.telemetry_topic,
             "GRIDTWIN_KAFKA__DEVICE_EVENTS_TOPIC": s.kafka.device_events_topic,
+            "GRIDTWIN_KAFKA__ALERTS_TOPIC": s.kafka.alerts_topic,
             "GRIDTWIN_INGEST__GROUP_ID": s.ingest.group_id,
+            "GRIDTWIN_TWINS__NAMESPACE": s.twins.namespace,
             "GRIDTWIN_GATEWAY__PORT": str(self.gateway_port),
             "GRIDTWIN_GATEWAY__METRICS_PORT": str(self.gateway_metrics),
             "GRIDTWIN_GATEWAY__MAX_IN_FLIGHT_BATCHES_TOTAL": "50000",
@@ -221,18 +224,17 @@ async def raw_produce(settings: Settings, messages: int = 300_000) -> float:
 def bench_settings() -> Settings:
     base = Settings()
     run = uuid.uuid4().hex[:6]
-    url = base.postgres.url.rsplit("/", 1)[0] + "/gridtwin_bench"
     settings = base.model_copy(update={
-        "postgres": base.postgres.model_copy(update={"url": url, "pool_max_size": 4}),
+        "postgres": fresh_database(base.postgres, "gridtwin_bench"),
         "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run}",
-                                               "device_events_topic": f"bench-events-{run}"}),
+                                               "device_events_topic": f"bench-events-{run}",
+                                               "alerts_topic": f"bench-alerts-{run}"}),
         "ingest": base.ingest.model_copy(update={"group_id": f"bench-ingest-{run}"}),
+        "twins": base.twins.model_copy(update={"namespace": f"bench-{run}"}),
     })
-    infra.ensure_postgres(settings.postgres)
-    infra.drop_database(settings.postgres)
-    infra.ensure_database(settings.postgres)
-    db.migrate(settings.postgres)
     infra.ensure_broker(settings.kafka, settings.var_dir)
+    # Ingest hands every committed batch to the twins, so the path runs through the Ray cluster.
+    infra.ensure_ray(settings.twins, settings.var_dir)
     return settings
 
 

@@ -35,7 +35,8 @@ from actors.runtime.routing import shard_of
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS
 from actors.twin.twin import TwinState
-from gridtwin import db, infra
+from bench.common import fresh_database
+from gridtwin import infra
 from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from gridtwin.observability import run_service
@@ -50,9 +51,8 @@ RULES: dict[str, dict[str, object]] = {"telemetry_stale": {"enabled": False},
 def bench_settings(shards: int) -> Settings:
     base = Settings()
     run = uuid.uuid4().hex[:6]
-    url = base.postgres.url.rsplit("/", 1)[0] + "/gridtwin_bench_twins"
     settings = base.model_copy(update={
-        "postgres": base.postgres.model_copy(update={"url": url, "pool_max_size": 4}),
+        "postgres": fresh_database(base.postgres, "gridtwin_bench_twins"),
         "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run}",
                                                "device_events_topic": f"bench-events-{run}",
                                                "alerts_topic": f"bench-alerts-{run}"}),
@@ -60,10 +60,6 @@ def bench_settings(shards: int) -> Settings:
                                                "shards": shards, "rules": json.dumps(RULES),
                                                "snapshot_interval_s": 3_600.0, "tick_interval_s": 3_600.0}),
     })
-    infra.ensure_postgres(settings.postgres)
-    infra.drop_database(settings.postgres)
-    infra.ensure_database(settings.postgres)
-    db.migrate(settings.postgres)
     infra.ensure_broker(settings.kafka, settings.var_dir)
     return settings
 

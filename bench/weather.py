@@ -32,7 +32,7 @@ import shapely
 from rich.console import Console
 from rich.table import Table
 
-from gridtwin import db, infra
+from bench.common import fresh_database
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from services.weather import matching
@@ -43,12 +43,7 @@ console = Console(width=130)
 
 def bench_settings() -> Settings:
     base = Settings()
-    url = base.postgres.url.rsplit("/", 1)[0] + "/gridtwin_bench_weather"
-    settings = base.model_copy(update={"postgres": base.postgres.model_copy(update={"url": url})})
-    infra.ensure_postgres(settings.postgres)
-    infra.drop_database(settings.postgres)
-    infra.ensure_database(settings.postgres)
-    db.migrate(settings.postgres)
+    settings = base.model_copy(update={"postgres": fresh_database(base.postgres, "gridtwin_bench_weather")})
     return settings
 
 
