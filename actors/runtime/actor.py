@@ -122,6 +122,8 @@ class TwinCoordinator:
     def _shard(self, epoch: int, index: int, count: int) -> Any:
         return TwinShardActor.options(  # type: ignore[attr-defined]
             name=shard_name(epoch, index), namespace=self._namespace, lifetime="detached", get_if_exists=True,
+            # Over every node of the cluster, so losing one node moves only its share of the twins.
+            scheduling_strategy="SPREAD",
         ).remote(index, count, epoch, self._config)
 
     async def layout(self) -> tuple[int, int]:
