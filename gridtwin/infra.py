@@ -8,10 +8,17 @@ and only reachability is checked. See ../shared/ENVIRONMENT.md for the facts beh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -196,3 +203,165 @@ def ensure_ray(twins: TwinsSettings, var_dir: Path) -> None:
 
 def stop_ray(var_dir: Path) -> None:
     processes.stop(var_dir, "ray", timeout_s=20)
+
+
+# ------------------------------------------------------------------ extra Ray nodes on this machine
+#
+# A multi-node Ray cluster on one machine, as KubeRay runs one over pods: a head plus nodes that
+# join it, each `ray start --block` process with ports and a temp dir of its own, so that several
+# clusters (the platform's head on 6380, a test's) and several nodes of one cluster coexist.
+
+
+@dataclass(frozen=True)
+class RayNode:
+    """A node started by `start_ray_node`. `pid` is its `ray start --block` process: the node's
+    raylet (and on a head the GCS) are its children, and the node's workers (actor processes)
+    are the raylet's children, so the node is exactly the process tree under `pid`."""
+
+    name: str
+    pid: int
+    address: str          # the cluster's GCS address (host:port of the head), for ray.init(address=…)
+    head: bool
+    temp_dir: Path
+    node_manager_port: int
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports free on `host` now (the sockets are held until all are picked)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def start_ray_node(
+    var_dir: Path,
+    name: str,
+    *,
+    address: str | None = None,
+    port: int = 0,
+    num_cpus: int = 1,
+    host: str = "127.0.0.1",
+    temp_dir: Path | None = None,
+    worker_ports: int = 48,
+    object_store_bytes: int = 200 << 20,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 60.0,
+) -> RayNode:
+    """Starts a Ray head (`address` None; GCS on `port`, 0 = a free one) or a node joining the head
+    at `address`, logging to var/log/<name>.log, its pid in var/run/<name>.pid.
+
+    Every port the node listens on is picked free (node manager, object manager, agents, metrics,
+    `worker_ports` worker ports), so it never collides with another node or cluster on this
+    machine. Authentication is off as for every cluster the project starts (`ray_auth_env`);
+    `env` adds variables, e.g. RAY_health_check_* on a head to detect a lost node sooner.
+    Returns once the GCS (head) or the node's raylet listens; the node may need a moment more to
+    show up in `ray.nodes()`."""
+    ports = free_ports(7 + worker_ports, host)
+    node_manager, object_manager, agent_http, agent_grpc, metrics, runtime_env, client = ports[:7]
+    temp_dir = temp_dir or Path(tempfile.mkdtemp(prefix=f"ray-{name}-"))   # short: unix socket paths live in it
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(Path(sys.executable).parent / "ray"), "start", "--block", f"--node-ip-address={host}",
+        f"--num-cpus={num_cpus}", f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
+        f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
+        f"--worker-port-list={','.join(map(str, ports[7:]))}", f"--object-store-memory={object_store_bytes}",
+        f"--temp-dir={temp_dir}", "--disable-usage-stats",
+    ]
+    if address is None:
+        port = port or free_ports(1, host)[0]
+        argv += ["--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={client}"]
+        address = f"{host}:{port}"
+    else:
+        argv += [f"--address={address}"]
+    head = "--head" in argv
+    pid = processes.spawn(var_dir, name, argv, env={**ray_auth_env(), **(env or {})})
+    listening = _host_port(address) if head else (host, node_manager)
+    deadline = time.monotonic() + timeout_s
+    while not processes.port_open(*listening):
+        if processes.running_pid(var_dir, name) is None:
+            raise RuntimeError(f"Ray node {name} exited; see {processes.log_file(var_dir, name)}")
+        if time.monotonic() > deadline:
+            stop_ray_node(var_dir, name)
+            raise TimeoutError(f"Ray node {name} did not listen on {listening} within {timeout_s:.0f} s")
+        time.sleep(0.1)
+    return RayNode(name, pid, address, head, temp_dir, node_manager)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (from /proc), parents before children."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        tree.append(current)
+        queue.extend(children.get(current, []))
+    return tree
+
+
+def stop_ray_node(var_dir: Path, name: str, *, graceful: bool = True, timeout_s: float = 20.0) -> list[int]:
+    """Ends the node `name` and every process it started, by pid: its raylet, GCS and workers
+    (workers run in sessions of their own, so a process-group kill would miss them). `graceful`:
+    SIGTERM to its `ray start`, which stops the node in order; whatever still runs after
+    `timeout_s` is killed. Otherwise SIGKILL to the whole tree at once, as when a machine is lost.
+    Never `ray stop`, which ends every Ray node on the machine. Returns the pids of the tree."""
+    pid = processes.running_pid(var_dir, name)
+    if pid is None:
+        return []
+    tree = process_tree(pid)
+    if graceful:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(_pid_alive(member) for member in tree):
+            time.sleep(0.05)
+    for member in tree:
+        if _pid_alive(member):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(_pid_alive(member) for member in tree):
+        time.sleep(0.05)
+    (var_dir / "run" / f"{name}.pid").unlink(missing_ok=True)
+    return tree
+
+
+def _pid_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)   # reap our own child, or it lingers as a zombie
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def ray_node_command(twins: TwinsSettings, var_dir: Path, name: str, *, num_cpus: int, stop: bool) -> str:
+    """`gridtwin infra ray-node`: an extra node on this machine joining the platform's head at
+    `twins.ray_address` (the twin shards then spread over both), or with `stop` its removal, which
+    moves its shards to the other nodes."""
+    if stop:
+        pids = stop_ray_node(var_dir, name)
+        return f"Ray node {name}: stopped ({len(pids)} processes)" if pids else f"Ray node {name}: not running"
+    if twins.ray_address == "local":
+        raise ValueError("twins.ray_address is 'local': there is no head to join")
+    if (pid := processes.running_pid(var_dir, name)) is not None:
+        return f"Ray node {name}: already running (pid {pid})"
+    node = start_ray_node(var_dir, name, address=twins.ray_address, num_cpus=num_cpus)
+    return f"Ray node {name}: joined {node.address} (pid {node.pid}, log {processes.log_file(var_dir, name)})"
