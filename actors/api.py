@@ -28,11 +28,13 @@ from actors.runtime.convert import STATE_NAMES, alert_to_pb, twin_to_pb
 from actors.runtime.router import TwinRouter
 from actors.runtime.store import alert_from_row
 from actors.twin import export
+from actors.twin import stormwatch as sw
 from actors.twin.model import Alert
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import TwinsSettings
+from services.weather.model import AlertId
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TwinService"].full_name
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _MAX_MS = 253_402_300_800_000
 MAX_PAGE = 1_000
+MAX_NOTIFICATIONS = 500
 EXPORT_CHUNK_BYTES = 64 * 1_024
 
 RPCS = Counter("gridtwin_twin_api_rpcs_total", "RPCs finished, by method and status code", ["method", "code"])
@@ -182,6 +185,34 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
                 chunk.clear()
         if chunk:
             yield bytes(chunk)
+
+
+    @_observed("OptOutOfStorm")
+    async def OptOutOfStorm(self, request: pb.OptOutOfStormRequest, context: grpc.aio.ServicerContext) -> pb.Twin:
+        installation = _installation(request.installation_id)
+        if not 0 < len(request.alert_id) <= 512:
+            raise _invalid("alert_id must be 1-512 characters")
+        if await self._pool.fetchval("SELECT 1 FROM installations WHERE installation_id = $1", installation) is None:
+            raise Refused(grpc.StatusCode.NOT_FOUND, f"no installation {installation!r}")
+        await self._router.storm([(installation, sw.OptOut(AlertId(request.alert_id)))])
+        view = await self._router.view(installation)
+        if view is None:
+            raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+        return twin_to_pb(view)
+
+    @_observed("ListNotifications")
+    async def ListNotifications(self, request: pb.ListNotificationsRequest,
+                                context: grpc.aio.ServicerContext) -> pb.ListNotificationsResponse:
+        installation = _installation(request.installation_id)
+        if request.limit > MAX_NOTIFICATIONS:
+            raise _invalid(f"limit above {MAX_NOTIFICATIONS}")
+        rows = await self._pool.fetch(
+            "SELECT notification_id, kind, alert_id, title, body, at FROM customer_notifications "
+            "WHERE installation_id = $1 ORDER BY at DESC, notification_id DESC LIMIT $2",
+            installation, request.limit or 50)
+        return pb.ListNotificationsResponse(notifications=[
+            pb.Notification(notification_id=r["notification_id"], kind=r["kind"], alert_id=r["alert_id"],
+                            title=r["title"], body=r["body"], at_unix_ms=r["at"] // 1_000) for r in rows])
 
 
 class TwinApi:

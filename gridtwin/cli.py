@@ -42,6 +42,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest",),
     "api": ("api",),
     "assets": ("assets", "serve"),
+    "weather": ("weather", "serve"),
     "twins": ("twins", "serve"),
     "analytics": ("analytics", "serve"),
 }

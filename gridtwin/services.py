@@ -126,8 +126,8 @@ async def twins(settings: Settings) -> AsyncIterator[object]:
     from actors.runtime.supervisor import ShardSupervisor
 
     serve_metrics(settings.twins.metrics_port)
-    runtime = await start_runtime(settings)
-    supervisor = ShardSupervisor(runtime.router)
+    runtime = await start_runtime(settings, with_poller=True)
+    supervisor = ShardSupervisor(runtime.router, poller=runtime.poller)
     pool = await create_pool(settings.postgres.url, settings.postgres.pool_max_size)
     try:
         await supervisor.start()

@@ -116,6 +116,11 @@ class TwinsSettings(BaseModel):
     shard_pool_size: int = 2           # Postgres connections per shard
     rules: str = "{}"                  # fleet-wide rule overrides, JSON: {"solar_negative": {...}}
     stream_min_interval_s: float = 1.0
+    # StormWatch: the cluster's one weather poller (a singleton actor the twins service starts)
+    # follows the Weather API's change log ("" = the weather service of these settings).
+    stormwatch_poller: bool = True
+    stormwatch_weather_api: str = ""
+    stormwatch_poll_interval_s: float = 10.0
 
 
 class WeatherSettings(BaseModel):

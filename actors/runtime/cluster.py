@@ -12,6 +12,7 @@ from actors.runtime.actor import TwinCoordinator
 from actors.runtime.router import TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
+from actors.runtime.weather import PollerConfig, poller_singleton
 from gridtwin.infra import configure_ray_auth
 from gridtwin.settings import Settings, TwinsSettings
 
@@ -49,15 +50,29 @@ def shard_config(settings: Settings) -> ShardConfig:
 class TwinRuntime:
     coordinator: ClusterSingleton
     router: TwinRouter
+    poller: ClusterSingleton | None = None     # the StormWatch weather poller, where this process runs it
 
 
-async def start_runtime(settings: Settings) -> TwinRuntime:
+def poller_config(settings: Settings) -> PollerConfig:
+    t, w = settings.twins, settings.weather
+    return PollerConfig(
+        postgres_url=settings.postgres.url, weather_api=t.stormwatch_weather_api or f"{w.host}:{w.port}",
+        namespace=t.namespace, coordinator=COORDINATOR, shard_config=shard_config(settings),
+        default_shards=t.shards, interval_s=t.stormwatch_poll_interval_s)
+
+
+async def start_runtime(settings: Settings, *, with_poller: bool = False) -> TwinRuntime:
     """Connects to Ray, makes sure the coordinator singleton and the shards of the current layout
-    exist, and returns a started router."""
+    exist, and returns a started router. `with_poller` (the twins service): also makes sure the
+    StormWatch weather poller singleton runs."""
     connect(settings.twins)
     coordinator = ClusterSingleton(TwinCoordinator, COORDINATOR, settings.twins.namespace,  # type: ignore[arg-type]
                                    shard_config(settings), settings.twins.shards, settings.twins.namespace)
     router = TwinRouter(coordinator, settings.twins.namespace,
                         max_in_flight_per_shard=settings.twins.max_in_flight_batches_per_shard)
     await router.start()
-    return TwinRuntime(coordinator, router)
+    poller = None
+    if with_poller and settings.twins.stormwatch_poller:
+        poller = poller_singleton(poller_config(settings))
+        await poller.call("status")
+    return TwinRuntime(coordinator, router, poller)

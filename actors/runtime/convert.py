@@ -47,5 +47,5 @@ def twin_to_pb(view: dict[str, Any]) -> pb.Twin:
                                 throughput_wh=e["throughput_wh"]),
         open_alerts=[alert_dict_to_pb(a) for a in view["alerts"]],
         samples_applied=c["applied"], samples_ignored=c["ignored"], samples_rejected=c["rejected"],
-        stormwatch_alert_ids=view["stormwatch"]["active_alert_ids"], vpp_event_id=view["vpp"]["event_id"],
+        vpp_event_id=view["vpp"]["event_id"], stormwatch=pb.StormWatch(**view["stormwatch"]),
     )

@@ -26,6 +26,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from actors.runtime.batch import ShardBatch, split_by_shard
 from actors.runtime.routing import shard_name, shard_of
 from actors.runtime.singleton import ClusterSingleton
+from actors.twin import stormwatch as sw
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,27 @@ class TwinRouter:
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, self._retry_max_delay_s)
 
+    # ------------------------------------------------------------------ StormWatch
+
+    async def storm(self, items: Sequence[tuple[str, sw.Event]]) -> None:
+        """StormWatch events to their twins, one call per shard, in order per twin; returns when
+        every shard stored what its twins decided. Same retry and re-layout rules as `deliver`."""
+        while True:
+            epoch, shards, count = self.epoch, self._shards, self.count
+            parts: dict[int, list[tuple[str, sw.Event]]] = {}
+            for installation_id, event in items:
+                parts.setdefault(shard_of(installation_id, count), []).append((installation_id, event))
+            try:
+                results = await asyncio.gather(*(
+                    self._call(lambda shard=shards[k], part=part, epoch=epoch: shard.storm.remote(epoch, part))
+                    for k, part in parts.items()))
+                if not any(r["stale"] for r in results):
+                    return
+            except _StaleLayout:
+                pass
+            await asyncio.sleep(0.1)
+            await self.refresh()
+
     # ------------------------------------------------------------------ reads
 
     async def _to_twin(self, method: str, installation_id: str, *args: Any) -> Any:
@@ -144,3 +166,13 @@ class TwinRouter:
     async def reshard(self, count: int) -> None:
         await self._coordinator.call("reshard", count, timeout_s=300.0)
         await self.refresh()
+
+
+class StormSink:
+    """The weather poller's `AlertSink` (services/weather/poller.py): alert events to their twins."""
+
+    def __init__(self, router: TwinRouter) -> None:
+        self._router = router
+
+    async def deliver(self, batch: Sequence[tuple[str, sw.StormAlertEvent]]) -> None:
+        await self._router.storm(batch)

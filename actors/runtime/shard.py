@@ -36,8 +36,9 @@ from actors.runtime.batch import ShardBatch
 from actors.runtime.publisher import AlertPublisher
 from actors.runtime.routing import shard_hash, shard_of
 from actors.runtime.store import Loaded, ReplayRow, TwinStore
+from actors.twin import stormwatch as sw
 from actors.twin.config import RulesConfig
-from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, Sample
+from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, ControlIntent, CustomerNotice, Sample
 from actors.twin.twin import TwinState
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class ShardCore:
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._watchers: dict[str, asyncio.Event] = {}
         self._pending: dict[str, Alert] = {}            # alert changes not yet stored
+        self._intents: list[ControlIntent] = []          # decisions not yet stored
+        self._notices: list[CustomerNotice] = []
         self._defaults = RulesConfig.defaults().with_overrides(config.rules)
         self._configs: dict[str, RulesConfig] = {"": self._defaults}
         self._retired = False
@@ -84,7 +87,8 @@ class ShardCore:
         self._last_snapshot = time.monotonic()
         self._last_outbox = 0.0
         self.counters = {"batches": 0, "samples": 0, "applied": 0, "ignored": 0, "rejected": 0, "errors": 0,
-                         "activated": 0, "passivated": 0, "replayed": 0, "alert_changes": 0, "snapshots": 0}
+                         "activated": 0, "passivated": 0, "replayed": 0, "alert_changes": 0, "snapshots": 0,
+                         "storm_events": 0, "intents": 0, "notices": 0}
         self.recovery: dict[str, float] = {}
 
     # ------------------------------------------------------------------ messages
@@ -167,6 +171,42 @@ class ShardCore:
                 event = self._watchers[installation_id] = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+
+    async def storm(self, epoch: int, items: Sequence[tuple[str, sw.Event]]) -> dict[str, Any]:
+        """StormWatch events for twins of this shard (alert changes from the weather poller, an
+        opt-out from the app), in order. Returns once the twins' decisions and snapshots are
+        stored, so the sender may move on (the poller then saves its cursor)."""
+        if self._retired or epoch != self.epoch:
+            return {"stale": True, "epoch": self.epoch}
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            ids = list(dict.fromkeys(installation_id for installation_id, _ in items))
+            await self.ensure_resident(ids)
+            now_ms = time.time_ns() // 1_000_000
+            mono = time.monotonic()
+            before = len(self._intents), len(self._notices)
+            for installation_id, event in items:
+                twin = self.twins.get(installation_id)
+                if twin is None:
+                    continue
+                try:
+                    twin.storm(event, now_ms, self._intents, self._notices)
+                except Exception:
+                    self.counters["errors"] += 1
+                    log.exception("shard %d: StormWatch event for %s skipped", self.index, installation_id)
+                    continue
+                self._dirty.add(installation_id)
+                self._touched[installation_id] = mono
+            intents, notices = len(self._intents) - before[0], len(self._notices) - before[1]
+            self.counters["storm_events"] += len(items)
+            await self.flush_snapshots(ids)
+            self._notify(ids)
+            return {"stale": False, "intents": intents, "notices": notices}
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     def _notify(self, ids: Iterable[str]) -> None:
         if not self._watchers:
@@ -276,6 +316,12 @@ class ShardCore:
         await self._flush_pending()
 
     async def _flush_pending(self) -> None:
+        if self._intents or self._notices:
+            intents, notices = self._intents, self._notices
+            await self._store.save_decisions(intents, notices)
+            self.counters["intents"] += len(intents)
+            self.counters["notices"] += len(notices)
+            self._intents, self._notices = [], []
         if not self._pending:
             return
         alerts = list(self._pending.values())
@@ -310,9 +356,10 @@ class ShardCore:
         now_ms = time.time_ns() // 1_000_000
         events: list[AlertEvent] = []
         for installation_id, twin in self.twins.items():
-            before = len(events)
+            before = len(events), len(self._intents), len(self._notices)
             twin.tick(now_ms, events)
-            if len(events) != before:
+            twin.storm_tick(now_ms, self._intents, self._notices)
+            if (len(events), len(self._intents), len(self._notices)) != before:
                 self._dirty.add(installation_id)
         await self._persist(events)
         mono = time.monotonic()
@@ -320,7 +367,10 @@ class ShardCore:
         if idle:
             await self.flush_snapshots(idle)
             for installation_id in idle:
-                if installation_id not in self._dirty and installation_id not in self._watchers:
+                resident = self.twins.get(installation_id)
+                # A twin watching a storm stays: its clock must end the storm on time.
+                watching_storm = resident is not None and bool(resident.stormwatch.storms)
+                if installation_id not in self._dirty and installation_id not in self._watchers and not watching_storm:
                     self._evict(installation_id)
                     self.counters["passivated"] += 1
         if mono - self._last_snapshot >= self.config.snapshot_interval_s:

@@ -15,7 +15,15 @@ from typing import Any
 
 import asyncpg
 
-from actors.twin.model import Alert, AlertState, InstallationFacts, RuleId, Severity
+from actors.twin.model import (
+    Alert,
+    AlertState,
+    ControlIntent,
+    CustomerNotice,
+    InstallationFacts,
+    RuleId,
+    Severity,
+)
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 
@@ -50,7 +58,7 @@ ReplayRow = tuple[str, str, int, float, float, float, float, float, int]  # inst
 
 _LOAD = """
 SELECT i.id, s.state::text AS state, inst.battery_nominal_energy_wh, inst.max_charge_power_w,
-       inst.max_discharge_power_w, inst.backup_reserve_pct, inst.time_zone
+       inst.max_discharge_power_w, inst.backup_reserve_pct, inst.time_zone, inst.stormwatch_enabled, inst.priority
   FROM unnest($1::text[]) AS i(id)
   LEFT JOIN twin_snapshots s ON s.installation_id = i.id
   LEFT JOIN installations inst ON inst.installation_id = i.id
@@ -113,8 +121,19 @@ SELECT {_ALERT_COLUMNS} FROM twin_alerts
 _RECOVERABLE = """
 SELECT installation_id FROM twin_snapshots
  WHERE shard_hash % $1 = $2 AND (updated_at > now() - make_interval(secs => $3)
+                                 OR jsonb_array_length(coalesce(state->'stormwatch'->'storms', '[]')) > 0
                                  OR installation_id IN (SELECT installation_id FROM twin_alerts
                                                          WHERE state <> 'cleared'))
+"""
+_SAVE_INTENTS = """
+INSERT INTO twin_control_intents (intent_id, installation_id, source, kind, payload)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]::jsonb[])
+ON CONFLICT (intent_id) DO NOTHING
+"""
+_SAVE_NOTICES = """
+INSERT INTO customer_notifications (notification_id, installation_id, kind, alert_id, title, body, at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+ON CONFLICT (notification_id) DO NOTHING
 """
 
 
@@ -148,6 +167,8 @@ class TwinStore:
                 max_discharge_power_w=r["max_discharge_power_w"],
                 backup_reserve_pct=r["backup_reserve_pct"] if r["backup_reserve_pct"] is not None else 20.0,
                 time_zone=r["time_zone"] or "UTC",
+                stormwatch_enabled=r["stormwatch_enabled"] if r["stormwatch_enabled"] is not None else True,
+                priority=r["priority"] or "stormwatch_first",
             )
             loaded[r["id"]] = Loaded(facts, snapshot=json.loads(r["state"]) if r["state"] is not None else None)
         for r in overrides:
@@ -184,6 +205,21 @@ class TwinStore:
             [json.dumps(a.details) for a in alerts],
         )
         return [alert_from_row(r) for r in rows]
+
+    async def save_decisions(self, intents: Sequence[ControlIntent], notices: Sequence[CustomerNotice]) -> None:
+        """Control intents and customer notifications, in one transaction; ones already stored
+        (a replayed decision) are left alone."""
+        if not intents and not notices:
+            return
+        async with self.pool.acquire() as con, con.transaction():
+            if intents:
+                await con.execute(_SAVE_INTENTS, [i.intent_id for i in intents], [i.installation_id for i in intents],
+                                  [i.source for i in intents], [i.kind for i in intents],
+                                  [json.dumps(i.payload) for i in intents])
+            if notices:
+                await con.execute(_SAVE_NOTICES, [n.notice_id for n in notices], [n.installation_id for n in notices],
+                                  [n.kind for n in notices], [n.alert_id for n in notices], [n.title for n in notices],
+                                  [n.body for n in notices], [n.at_ms * 1_000 for n in notices])
 
     async def mark_published(self, alerts: Sequence[Alert]) -> None:
         if alerts:

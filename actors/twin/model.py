@@ -69,6 +69,8 @@ class InstallationFacts:
     max_discharge_power_w: float | None = None
     backup_reserve_pct: float = 20.0
     time_zone: str = "UTC"
+    stormwatch_enabled: bool = True
+    priority: str = "stormwatch_first"   # or "vpp_first": who wins when both want the battery
 
 
 UNKNOWN_FACTS = InstallationFacts()
@@ -172,12 +174,32 @@ class ControlPlan:
         return all(step.end_ms <= now_ms for step in self.steps)
 
 
-@dataclass
-class StormWatchState:
-    """Room for the StormWatch issue: weather alerts covering the site and the plan they caused."""
+@dataclass(frozen=True)
+class ControlIntent:
+    """What a twin decided the device should do (or stop doing), for the control service to carry
+    out. `intent_id` is a function of the decision, so a decision replayed after a crash is stored
+    once. `kind`: "control_plan" (payload: the plan), "restore_mode" (payload: mode, reason,
+    ends_plan_id) or "decline_vpp_event" (payload: event_id, reason)."""
 
-    active_alert_ids: list[str] = field(default_factory=list)
-    plan_id: str = ""
+    intent_id: str
+    installation_id: str
+    source: str                     # "stormwatch" | "vpp"
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CustomerNotice:
+    """A message for the customer's app (StormWatch activated/updated/ended, …); the id is a
+    function of what happened, so a replay notifies once."""
+
+    notice_id: str
+    installation_id: str
+    kind: str
+    alert_id: str
+    title: str
+    body: str
+    at_ms: int
 
 
 @dataclass

@@ -17,16 +17,21 @@ Guarantees:
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import math
 from typing import Any
 
+from actors.twin import stormwatch as sw
 from actors.twin.alerts import Track
 from actors.twin.config import RulesConfig
 from actors.twin.model import (
     Alert,
     AlertEvent,
     AlertState,
+    ControlIntent,
     ControlPlan,
+    CustomerNotice,
     GridStatus,
     InstallationFacts,
     OperationMode,
@@ -34,7 +39,6 @@ from actors.twin.model import (
     RuleId,
     Sample,
     Severity,
-    StormWatchState,
     Violation,
     VppState,
 )
@@ -44,6 +48,8 @@ SNAPSHOT_FORMAT = 1
 _MS_PER_H = 3_600_000.0
 # Near full (empty), a battery that is not discharging (charging) marks a known energy level.
 _ANCHOR_IDLE_W = 50.0
+_MODE_NAMES = {OperationMode.SELF_CONSUMPTION: "self_consumption", OperationMode.BACKUP: "backup",
+               OperationMode.AUTONOMOUS: "autonomous"}
 
 
 def _active(config: RulesConfig) -> list[tuple[Rule, Any]]:
@@ -93,7 +99,7 @@ class TwinState:
         self.rejected = 0
         self.tracks: dict[RuleId, Track] = {}  # only rules with a run of violations or an open alert
         self.plan: ControlPlan | None = None
-        self.stormwatch = StormWatchState()
+        self.stormwatch = sw.StormWatchState()
         self.vpp = VppState()
 
     # ------------------------------------------------------------------ samples
@@ -235,6 +241,55 @@ class TwinState:
     def open_alerts(self) -> list[Alert]:
         return [t.alert for t in self.tracks.values() if t.alert is not None]
 
+    # ------------------------------------------------------------------ StormWatch
+
+    def storm(self, event: sw.Event, now_ms: int, intents: list[ControlIntent],
+              notices: list[CustomerNotice]) -> None:
+        """Runs StormWatch on one event (an alert change, an opt-out, a VPP window, a Tick) and
+        carries out its decisions: the storm charge becomes the desired plan, and every decision
+        and customer notification is appended for the caller to store."""
+        now = dt.datetime.fromtimestamp(now_ms / 1_000, dt.UTC)
+        prefs = sw.InstallationPrefs(self.facts.stormwatch_enabled, sw.Priority(self.facts.priority),
+                                     _MODE_NAMES.get(OperationMode(self.mode), "self_consumption"))
+        after, decided, notes = sw.apply(self.stormwatch, event, prefs, now)
+        if after == self.stormwatch and not decided and not notes:
+            return
+        self.stormwatch = after
+        self.version += 1
+        for decision in decided:
+            intents.append(self._carry_out(decision))
+        for note in notes:
+            notices.append(CustomerNotice(f"{self.installation_id}/{note.kind.value}/{note.alert_id or ''}",
+                                          self.installation_id, note.kind.value, note.alert_id or "", note.title,
+                                          note.body, int(note.at.timestamp() * 1_000)))
+
+    def storm_tick(self, now_ms: int, intents: list[ControlIntent], notices: list[CustomerNotice]) -> None:
+        """Ends storms (and VPP windows) whose time has passed; nothing to do without them."""
+        if self.stormwatch.storms or self.stormwatch.vpp is not None:
+            self.storm(sw.Tick(), now_ms, intents, notices)
+
+    def _carry_out(self, decision: sw.Intent) -> ControlIntent:
+        iid = self.installation_id
+        if isinstance(decision, sw.ScheduleStormCharge):
+            start, complete, hold = (int(t.timestamp() * 1_000) for t in
+                                     (decision.start_at, decision.complete_by, decision.hold_until))
+            key = f"{iid}|{','.join(decision.alert_ids)}|{start}|{complete}|{hold}|{decision.target_soc_pct}"
+            plan_id = "sw-" + hashlib.sha256(key.encode()).hexdigest()[:20]
+            steps = [PlanStep(start, complete, "charge_to", decision.target_soc_pct),
+                     PlanStep(complete, hold, "hold", decision.target_soc_pct)]
+            plan = ControlPlan(plan_id, "stormwatch", tuple(s for s in steps if s.start_ms < s.end_ms))
+            self.plan = plan
+            return ControlIntent(plan_id, iid, "stormwatch", "control_plan",
+                                 {"plan": _plan_to_dict(plan), "alert_ids": list(decision.alert_ids)})
+        if isinstance(decision, sw.RestoreOperationMode):
+            ended = self.plan.plan_id if self.plan is not None and self.plan.source == "stormwatch" else ""
+            if ended:
+                self.plan = None
+            return ControlIntent(f"restore-{ended or iid}", iid, "stormwatch", "restore_mode",
+                                 {"mode": decision.mode, "reason": decision.reason, "ends_plan_id": ended})
+        return ControlIntent(f"decline-{iid}-{decision.event_id}", iid, "stormwatch", "decline_vpp_event",
+                             {"event_id": decision.event_id, "reason": decision.reason})
+
     # ------------------------------------------------------------------ views and snapshots
 
     def view(self, now_ms: int) -> dict[str, Any]:
@@ -262,8 +317,7 @@ class TwinState:
             },
             "alerts": [alert_to_dict(a) for a in self.open_alerts()],
             "counts": {"applied": self.applied, "ignored": self.ignored, "rejected": self.rejected},
-            "stormwatch": {"active_alert_ids": list(self.stormwatch.active_alert_ids),
-                           "plan_id": self.stormwatch.plan_id},
+            "stormwatch": sw.view_to_dict(sw.view(self.stormwatch)),
             "vpp": {"programs": list(self.vpp.programs), "event_id": self.vpp.event_id,
                     "committed_power_w": self.vpp.committed_power_w},
         }
@@ -282,7 +336,7 @@ class TwinState:
                                     alert_to_dict(t.alert) if t.alert is not None else None]
                        for rule, t in self.tracks.items()},
             "plan": _plan_to_dict(self.plan),
-            "stormwatch": {"active_alert_ids": self.stormwatch.active_alert_ids, "plan_id": self.stormwatch.plan_id},
+            "stormwatch": sw.state_to_dict(self.stormwatch),
             "vpp": {"programs": self.vpp.programs, "event_id": self.vpp.event_id,
                     "committed_power_w": self.vpp.committed_power_w},
         }
@@ -309,8 +363,7 @@ class TwinState:
             track.alert = alert_from_dict(alert) if alert is not None else None
             t.tracks[RuleId(rule_name)] = track
         t.plan = _plan_from_dict(data.get("plan"))
-        sw = data.get("stormwatch") or {}
-        t.stormwatch = StormWatchState(list(sw.get("active_alert_ids", [])), sw.get("plan_id", ""))
+        t.stormwatch = sw.state_from_dict(data.get("stormwatch"))
         vpp = data.get("vpp") or {}
         t.vpp = VppState(list(vpp.get("programs", [])), vpp.get("event_id", ""),
                          float(vpp.get("committed_power_w", 0.0)))

@@ -10,7 +10,6 @@ control). Storage outages are UNAVAILABLE; bad requests INVALID_ARGUMENT (mapped
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import math
 
@@ -21,45 +20,17 @@ from prometheus_client import Counter, Histogram
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
-from services.weather.model import Alert, ChangeKind, MessageType
-from services.weather.store import AlertStore, LoggedChange
+from services.weather.convert import alert_pb, change_pb, stored_pb
+from services.weather.store import AlertStore
 
 log = logging.getLogger(__name__)
+
+MAX_CHANGES_PER_PAGE = 5_000
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WeatherService"].full_name
 RPCS = Counter("gridtwin_weather_rpcs_total", "Weather RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram("gridtwin_weather_rpc_latency_seconds", "Weather RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-
-_MESSAGE_TYPES = {MessageType.ALERT: pb.MESSAGE_TYPE_ALERT, MessageType.UPDATE: pb.MESSAGE_TYPE_UPDATE,
-                  MessageType.CANCEL: pb.MESSAGE_TYPE_CANCEL}
-_KINDS = {ChangeKind.ACTIVATED: pb.AlertChange.KIND_ACTIVATED, ChangeKind.UPDATED: pb.AlertChange.KIND_UPDATED,
-          ChangeKind.ENDED: pb.AlertChange.KIND_ENDED}
-
-
-
-
-def _ms(value: dt.datetime | None) -> int:
-    return 0 if value is None else int(value.timestamp() * 1000)
-
-
-def alert_pb(a: Alert) -> pb.Alert:
-    return pb.Alert(
-        alert_id=a.alert_id, event=a.event, message_type=_MESSAGE_TYPES[a.message_type], severity=a.severity,
-        urgency=a.urgency, certainty=a.certainty, sent_unix_ms=_ms(a.sent), onset_unix_ms=_ms(a.onset),
-        expires_unix_ms=_ms(a.expires), ends_unix_ms=_ms(a.ends), references=list(a.references),
-        area_wkt=a.area_wkt, bbox=pb.BoundingBox(min_longitude_deg=a.bbox[0], min_latitude_deg=a.bbox[1],
-                                                 max_longitude_deg=a.bbox[2], max_latitude_deg=a.bbox[3]),
-        zones=list(a.zones), headline=a.headline, sender_name=a.sender_name, area_desc=a.area_desc)
-
-
-def change_pb(logged: LoggedChange) -> pb.AlertChange:
-    c = logged.change
-    return pb.AlertChange(seq=logged.seq, kind=_KINDS[c.kind], alert=alert_pb(c.alert), at_unix_ms=_ms(c.at),
-                          replaces=list(c.replaces), reason=c.reason, cancelled_by=c.cancelled_by or "")
-
-
-
 
 _observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnectionError),
                       unavailable_detail="alert storage unavailable")
@@ -97,6 +68,26 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
                 seq = entry.seq
             if len(logged) < self._changes_per_read:
                 await asyncio.sleep(self._stream_poll_s)
+
+
+    @_observed("ListAlertChanges")
+    async def ListAlertChanges(self, request: pb.ListAlertChangesRequest,
+                               context: grpc.aio.ServicerContext) -> pb.ListAlertChangesResponse:
+        if request.after_seq < 0:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "after_seq must be >= 0")
+        if request.limit > MAX_CHANGES_PER_PAGE:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"limit must be at most {MAX_CHANGES_PER_PAGE}")
+        logged = await self._store.changes_after(request.after_seq, request.limit or self._changes_per_read)
+        return pb.ListAlertChangesResponse(changes=[change_pb(entry) for entry in logged])
+
+    @_observed("GetAlert")
+    async def GetAlert(self, request: pb.GetAlertRequest, context: grpc.aio.ServicerContext) -> pb.StoredAlert:
+        if not 0 < len(request.alert_id) <= 512:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must be 1-512 characters")
+        stored = await self._store.get(request.alert_id)
+        if stored is None:
+            raise Refused(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id!r}")
+        return stored_pb(stored)
 
 
 class WeatherApi:

@@ -1,24 +1,20 @@
 """The StormWatch poller: feeds → alert store → affected installations → the twins.
 
-Hand-off to the twin runtime (issue 4): the runtime hosts ONE poller for the whole cluster (in
-its singleton actor) and implements `AlertSink`:
+Two halves, each optional, so one class serves both processes that run it:
+- **ingest** (with providers; the weather service runs it, `gridtwin weather serve`): fetch every
+  provider, parse, normalize, store, end expired alerts;
+- **follow** (with a sink and a matcher; the twin runtime's singleton runs it, actors/runtime/
+  weather.py): read the change log after the saved cursor from a `ChangeFeed` — the Weather API
+  over gRPC (services/weather/client.py) in the platform, the store itself in tests — match each
+  change to installations in two steps and hand `(installation_id, StormAlertEvent)` pairs to the
+  `AlertSink` (the twin router), at most `deliver_batch` at a time.
 
-    poller = WeatherPoller(store, matcher, providers, sink, settings)   # store = AlertStore(pool)
-    async with poller: ...                                              # or start() / stop()
-
-- `AlertSink.deliver(batch)` receives `(installation_id, StormAlertEvent)` pairs, in change-log
-  order, at most `deliver_batch` at a time. It returns once the twins hold them (route each pair
-  to the twin's shard; the twin runs `stormwatch.apply(state, event, prefs, now)` and carries out
-  the intents and notifications). Delivery is at least once: the poller saves its position in the
-  change log (`weather_cursors`) only after `deliver` returned, so after a crash or a move of the
-  singleton the last batch may arrive again — `stormwatch.apply` ignores what it already applied.
-- Twins should also send themselves `stormwatch.Tick()` now and then (e.g. on every telemetry
-  batch) so that a storm ends at its end time even while the poller is down.
-- The exact-polygon step (`matching.refine` / `refine_wkt`) is stateless: to spread it over
-  workers, pass a `Matcher` whose `affected` fans the candidates out (`matching.refine_chunks`).
-
-Without a sink (and matcher) the poller only ingests: that is how the weather service runs on its
-own (`gridtwin weather serve`), leaving the change log to the twin runtime's poller.
+Delivery is at least once: the cursor (`weather_cursors`) moves only after `deliver` returned, so
+after a crash or a move of the singleton the last batch may arrive again — the twins' StormWatch
+(`stormwatch.apply`) ignores what it already applied. Twins also tick StormWatch themselves, so
+a storm ends at its end time even while the poller is down. The exact-polygon step
+(`matching.refine` / `refine_wkt`) is stateless: to spread it over workers, pass a `Matcher`
+whose `affected` fans the candidates out (`matching.refine_chunks`).
 
 One poll (`poll_once`): fetch every provider (a failing provider is logged and skipped), parse
 and normalize (a broken document or entry is recorded in `weather_rejections`, the rest goes on),
@@ -42,12 +38,12 @@ import asyncpg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from actors.twin.stormwatch import StormAlertEvent
 from services.assets.model import InstallationId
 from services.weather import matching, nws
 from services.weather.model import Alert, ChangeKind, Rejection, StoredAlert, ZoneCode
 from services.weather.providers import AlertProvider, ProviderError
 from services.weather.store import IngestResult, LoggedChange
-from services.weather.stormwatch import StormAlertEvent
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +58,18 @@ class Matcher(Protocol):
     async def affected(self, area: BaseGeometry, area_wkt: str) -> list[InstallationId]: ...
 
 
-class AlertLog(Protocol):
+class ChangeFeed(Protocol):
+    """The change log of the active alerts (the store, or the Weather API in front of it)."""
+
+    async def changes_after(self, seq: int, limit: int = 1_000) -> list[LoggedChange]: ...
+    async def get(self, alert_id: str) -> StoredAlert | None: ...
+
+
+class AlertLog(ChangeFeed, Protocol):
     """What the poller needs of the alert store (store.AlertStore is the real one)."""
 
     async def ingest(self, alerts: Sequence[Alert], now: dt.datetime, source: str = "") -> IngestResult: ...
     async def expire(self, now: dt.datetime) -> tuple[LoggedChange, ...]: ...
-    async def changes_after(self, seq: int, limit: int = 1_000) -> list[LoggedChange]: ...
-    async def get(self, alert_id: str) -> StoredAlert | None: ...
     async def record_rejections(self, rejections: Sequence[Rejection]) -> None: ...
     async def load_cursor(self, name: str) -> int: ...
     async def save_cursor(self, name: str, seq: int) -> None: ...
@@ -108,8 +109,10 @@ class WeatherPoller:
     def __init__(self, store: AlertLog, matcher: Matcher | None, providers: Sequence[AlertProvider],
                  sink: AlertSink | None,
                  settings: PollerSettings | None = None, *,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 feed: ChangeFeed | None = None) -> None:
         self._store = store
+        self._feed: ChangeFeed = feed or store
         self._matcher = matcher
         self._providers = list(providers)
         self._sink = sink
@@ -118,12 +121,15 @@ class WeatherPoller:
         self._zones: dict[ZoneCode, BaseGeometry] | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._polling = asyncio.Lock()      # one poll at a time (the loop, and `poll_once` from outside)
         self.last_report: PollReport | None = None
 
     async def reload_zones(self) -> None:
         self._zones = await self._store.load_zones()
 
     async def _ingest(self, now: dt.datetime, report: PollReport) -> None:
+        if not self._providers:
+            return
         if self._zones is None:
             await self.reload_zones()
         for provider in self._providers:
@@ -160,7 +166,7 @@ class WeatherPoller:
         if change.kind is ChangeKind.UPDATED and change.replaces:
             before: set[InstallationId] = set()
             for old_id in change.replaces:
-                old = await self._store.get(old_id)
+                old = await self._feed.get(old_id)
                 if old is not None and old.alert.area_wkt != change.alert.area_wkt:
                     before.update(await self._matcher.affected(shapely.from_wkt(old.alert.area_wkt),
                                                                old.alert.area_wkt))
@@ -179,7 +185,7 @@ class WeatherPoller:
             return
         seq = await self._store.load_cursor(CURSOR)
         while True:
-            logged = await self._store.changes_after(seq, self._settings.changes_per_round)
+            logged = await self._feed.changes_after(seq, self._settings.changes_per_round)
             if not logged:
                 return
             for entry in logged:
@@ -192,11 +198,12 @@ class WeatherPoller:
                 await self._store.save_cursor(CURSOR, seq)
 
     async def poll_once(self) -> PollReport:
-        report = PollReport()
-        await self._ingest(self._clock(), report)
-        await self._follow(report)
-        self.last_report = report
-        return report
+        async with self._polling:
+            report = PollReport()
+            await self._ingest(self._clock(), report)
+            await self._follow(report)
+            self.last_report = report
+            return report
 
     def wake(self) -> None:
         """Polls now instead of at the end of the interval."""

@@ -55,3 +55,27 @@ async def test_list_and_stream(clean_db):
         health = health_pb2_grpc.HealthStub(channel)
         answer = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_changes_page_and_one_alert_for_the_poller(clean_db):
+    """The poller's view of the API (services/weather/client.py): pages of the change log, and
+    any alert message by id, NOT_FOUND as None."""
+    from services.weather.client import WeatherClient
+
+    await clean_db.execute(f"TRUNCATE {WEATHER_TABLES}")
+    store = AlertStore(clean_db)
+    alerts = nws.parse_feed(wd.IOWA.read_bytes(), now=wd.IOWA_NOW).alerts
+    await store.ingest(alerts, wd.IOWA_NOW)
+    async with WeatherApi("127.0.0.1", 0, store) as api:
+        client = WeatherClient(f"127.0.0.1:{api.port}")
+        try:
+            first = await client.changes_after(0, 10)
+            rest = await client.changes_after(first[-1].seq, 5_000)
+            direct = await store.changes_after(0, 5_000)
+            assert [c.seq for c in first + rest] == [c.seq for c in direct]
+            assert [c.change for c in first + rest] == [c.change for c in direct]
+            some = direct[0].change.alert
+            assert (await client.get(some.alert_id)) == await store.get(some.alert_id)
+            assert await client.get("no-such-alert") is None
+        finally:
+            await client.close()

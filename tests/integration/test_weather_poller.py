@@ -10,8 +10,8 @@ import os
 import pytest
 import shapely
 
+from actors.twin import stormwatch as sw
 from services.weather import matching, zones
-from services.weather import stormwatch as sw
 from services.weather.poller import PollerSettings, PostgisMatcher, WeatherPoller
 from services.weather.providers import FileProvider
 from services.weather.store import AlertStore

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 
+from actors.twin import stormwatch as sw
 from services.assets.model import InstallationId
 from services.weather import lifecycle
-from services.weather import stormwatch as sw
 from services.weather.model import Alert, AlertId, Rejection, StoredAlert, ZoneCode
 from services.weather.poller import PollerSettings, WeatherPoller
 from services.weather.providers import FeedDocument, ProviderError

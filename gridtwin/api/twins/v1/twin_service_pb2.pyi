@@ -110,7 +110,7 @@ class BatteryEnergy(_message.Message):
     def __init__(self, anchor: _Optional[str] = ..., anchor_unix_ms: _Optional[int] = ..., net_out_wh: _Optional[float] = ..., throughput_wh: _Optional[float] = ...) -> None: ...
 
 class Twin(_message.Message):
-    __slots__ = ("installation_id", "version", "reported", "desired", "energy", "open_alerts", "samples_applied", "samples_ignored", "samples_rejected", "stormwatch_alert_ids", "vpp_event_id")
+    __slots__ = ("installation_id", "version", "reported", "desired", "energy", "open_alerts", "samples_applied", "samples_ignored", "samples_rejected", "vpp_event_id", "stormwatch")
     INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REPORTED_FIELD_NUMBER: _ClassVar[int]
@@ -120,8 +120,8 @@ class Twin(_message.Message):
     SAMPLES_APPLIED_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_IGNORED_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_REJECTED_FIELD_NUMBER: _ClassVar[int]
-    STORMWATCH_ALERT_IDS_FIELD_NUMBER: _ClassVar[int]
     VPP_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORMWATCH_FIELD_NUMBER: _ClassVar[int]
     installation_id: str
     version: int
     reported: ReportedState
@@ -131,9 +131,29 @@ class Twin(_message.Message):
     samples_applied: int
     samples_ignored: int
     samples_rejected: int
-    stormwatch_alert_ids: _containers.RepeatedScalarFieldContainer[str]
     vpp_event_id: str
-    def __init__(self, installation_id: _Optional[str] = ..., version: _Optional[int] = ..., reported: _Optional[_Union[ReportedState, _Mapping]] = ..., desired: _Optional[_Union[DesiredState, _Mapping]] = ..., energy: _Optional[_Union[BatteryEnergy, _Mapping]] = ..., open_alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., samples_applied: _Optional[int] = ..., samples_ignored: _Optional[int] = ..., samples_rejected: _Optional[int] = ..., stormwatch_alert_ids: _Optional[_Iterable[str]] = ..., vpp_event_id: _Optional[str] = ...) -> None: ...
+    stormwatch: StormWatch
+    def __init__(self, installation_id: _Optional[str] = ..., version: _Optional[int] = ..., reported: _Optional[_Union[ReportedState, _Mapping]] = ..., desired: _Optional[_Union[DesiredState, _Mapping]] = ..., energy: _Optional[_Union[BatteryEnergy, _Mapping]] = ..., open_alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., samples_applied: _Optional[int] = ..., samples_ignored: _Optional[int] = ..., samples_rejected: _Optional[int] = ..., vpp_event_id: _Optional[str] = ..., stormwatch: _Optional[_Union[StormWatch, _Mapping]] = ...) -> None: ...
+
+class StormWatch(_message.Message):
+    __slots__ = ("active", "alert_id", "event", "headline", "until_unix_ms", "charge_complete_by_unix_ms", "deferred_for_vpp", "alert_ids")
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    HEADLINE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_COMPLETE_BY_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FOR_VPP_FIELD_NUMBER: _ClassVar[int]
+    ALERT_IDS_FIELD_NUMBER: _ClassVar[int]
+    active: bool
+    alert_id: str
+    event: str
+    headline: str
+    until_unix_ms: int
+    charge_complete_by_unix_ms: int
+    deferred_for_vpp: bool
+    alert_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, active: _Optional[bool] = ..., alert_id: _Optional[str] = ..., event: _Optional[str] = ..., headline: _Optional[str] = ..., until_unix_ms: _Optional[int] = ..., charge_complete_by_unix_ms: _Optional[int] = ..., deferred_for_vpp: _Optional[bool] = ..., alert_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetTwinRequest(_message.Message):
     __slots__ = ("installation_id",)
@@ -196,3 +216,41 @@ class ExportChunk(_message.Message):
     data: bytes
     content_type: str
     def __init__(self, data: _Optional[bytes] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class OptOutOfStormRequest(_message.Message):
+    __slots__ = ("installation_id", "alert_id")
+    INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    installation_id: str
+    alert_id: str
+    def __init__(self, installation_id: _Optional[str] = ..., alert_id: _Optional[str] = ...) -> None: ...
+
+class ListNotificationsRequest(_message.Message):
+    __slots__ = ("installation_id", "limit")
+    INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    installation_id: str
+    limit: int
+    def __init__(self, installation_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class Notification(_message.Message):
+    __slots__ = ("notification_id", "kind", "alert_id", "title", "body", "at_unix_ms")
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    notification_id: str
+    kind: str
+    alert_id: str
+    title: str
+    body: str
+    at_unix_ms: int
+    def __init__(self, notification_id: _Optional[str] = ..., kind: _Optional[str] = ..., alert_id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., at_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ListNotificationsResponse(_message.Message):
+    __slots__ = ("notifications",)
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    notifications: _containers.RepeatedCompositeFieldContainer[Notification]
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ...) -> None: ...

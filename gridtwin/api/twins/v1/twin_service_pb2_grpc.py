@@ -54,6 +54,16 @@ class TwinServiceStub:
                 request_serializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ExportAlertLogRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.OptOutOfStorm = channel.unary_unary(
+                '/gridtwin.twins.v1.TwinService/OptOutOfStorm',
+                request_serializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.OptOutOfStormRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.Twin.FromString,
+                _registered_method=True)
+        self.ListNotifications = channel.unary_unary(
+                '/gridtwin.twins.v1.TwinService/ListNotifications',
+                request_serializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ListNotificationsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ListNotificationsResponse.FromString,
+                _registered_method=True)
 
 
 class TwinServiceServicer:
@@ -87,6 +97,22 @@ class TwinServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OptOutOfStorm(self, request, context):
+        """The customer opts out of StormWatch for one weather alert (and its later updates): the storm
+        charge for it ends and the battery returns to its usual mode. NOT_FOUND for an unknown
+        installation; opting out of an alert the twin does not watch is remembered all the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotifications(self, request, context):
+        """The customer's notifications (StormWatch activated, updated, ended, …), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TwinServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +135,16 @@ def add_TwinServiceServicer_to_server(servicer, server):
                     servicer.ExportAlertLog,
                     request_deserializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ExportAlertLogRequest.FromString,
                     response_serializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ExportChunk.SerializeToString,
+            ),
+            'OptOutOfStorm': grpc.unary_unary_rpc_method_handler(
+                    servicer.OptOutOfStorm,
+                    request_deserializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.OptOutOfStormRequest.FromString,
+                    response_serializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.Twin.SerializeToString,
+            ),
+            'ListNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotifications,
+                    request_deserializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ListNotificationsRequest.FromString,
+                    response_serializer=gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ListNotificationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +255,60 @@ class TwinService:
             '/gridtwin.twins.v1.TwinService/ExportAlertLog',
             gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ExportAlertLogRequest.SerializeToString,
             gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OptOutOfStorm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.twins.v1.TwinService/OptOutOfStorm',
+            gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.OptOutOfStormRequest.SerializeToString,
+            gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.Twin.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.twins.v1.TwinService/ListNotifications',
+            gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ListNotificationsRequest.SerializeToString,
+            gridtwin_dot_twins_dot_v1_dot_twin__service__pb2.ListNotificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

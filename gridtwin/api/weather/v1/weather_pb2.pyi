@@ -113,3 +113,35 @@ class AlertChange(_message.Message):
     reason: str
     cancelled_by: str
     def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[AlertChange.Kind, str]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., at_unix_ms: _Optional[int] = ..., replaces: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., cancelled_by: _Optional[str] = ...) -> None: ...
+
+class ListAlertChangesRequest(_message.Message):
+    __slots__ = ("after_seq", "limit")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    limit: int
+    def __init__(self, after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAlertChangesResponse(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[AlertChange]
+    def __init__(self, changes: _Optional[_Iterable[_Union[AlertChange, _Mapping]]] = ...) -> None: ...
+
+class GetAlertRequest(_message.Message):
+    __slots__ = ("alert_id",)
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
+
+class StoredAlert(_message.Message):
+    __slots__ = ("alert", "state", "ended_unix_ms", "superseded_by")
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ENDED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_BY_FIELD_NUMBER: _ClassVar[int]
+    alert: Alert
+    state: str
+    ended_unix_ms: int
+    superseded_by: str
+    def __init__(self, alert: _Optional[_Union[Alert, _Mapping]] = ..., state: _Optional[str] = ..., ended_unix_ms: _Optional[int] = ..., superseded_by: _Optional[str] = ...) -> None: ...

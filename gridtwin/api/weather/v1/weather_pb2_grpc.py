@@ -44,6 +44,16 @@ class WeatherServiceStub:
                 request_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.StreamAlertChangesRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.AlertChange.FromString,
                 _registered_method=True)
+        self.ListAlertChanges = channel.unary_unary(
+                '/gridtwin.weather.v1.WeatherService/ListAlertChanges',
+                request_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAlertChangesRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAlertChangesResponse.FromString,
+                _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/gridtwin.weather.v1.WeatherService/GetAlert',
+                request_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.StoredAlert.FromString,
+                _registered_method=True)
 
 
 class WeatherServiceServicer:
@@ -64,6 +74,20 @@ class WeatherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlertChanges(self, request, context):
+        """At most `limit` changes after `after_seq`, in order (a poller's page; empty: nothing new).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlert(self, request, context):
+        """One alert message as stored, whatever became of it; NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WeatherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +100,16 @@ def add_WeatherServiceServicer_to_server(servicer, server):
                     servicer.StreamAlertChanges,
                     request_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.StreamAlertChangesRequest.FromString,
                     response_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.AlertChange.SerializeToString,
+            ),
+            'ListAlertChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertChanges,
+                    request_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAlertChangesRequest.FromString,
+                    response_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAlertChangesResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.GetAlertRequest.FromString,
+                    response_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.StoredAlert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +166,60 @@ class WeatherService:
             '/gridtwin.weather.v1.WeatherService/StreamAlertChanges',
             gridtwin_dot_weather_dot_v1_dot_weather__pb2.StreamAlertChangesRequest.SerializeToString,
             gridtwin_dot_weather_dot_v1_dot_weather__pb2.AlertChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.weather.v1.WeatherService/ListAlertChanges',
+            gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAlertChangesRequest.SerializeToString,
+            gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAlertChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.weather.v1.WeatherService/GetAlert',
+            gridtwin_dot_weather_dot_v1_dot_weather__pb2.GetAlertRequest.SerializeToString,
+            gridtwin_dot_weather_dot_v1_dot_weather__pb2.StoredAlert.FromString,
             options,
             channel_credentials,
             insecure,

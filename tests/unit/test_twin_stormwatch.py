@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
+from actors.twin import stormwatch as sw
 from services.assets.model import Priority
-from services.weather import stormwatch as sw
 from services.weather.model import AlertId, ChangeKind
 
 T0 = dt.datetime(2024, 9, 1, 12, tzinfo=dt.UTC)
@@ -177,3 +177,47 @@ def test_from_change_and_remembered_ids_are_bounded():
     for k in range(sw.MAX_REMEMBERED_IDS + 50):
         state, _, _ = sw.apply(state, sw.OptOut(AlertId(f"o{k}")), PREFS, T0)
     assert len(state.opted_out) == sw.MAX_REMEMBERED_IDS
+
+
+# ------------------------------------------------------------------ inside the twin
+
+def _twin():
+    from actors.twin.config import RulesConfig
+    from actors.twin.model import InstallationFacts
+    from actors.twin.twin import TwinState
+
+    return TwinState("site-1", InstallationFacts(priority="vpp_first"), RulesConfig.defaults())
+
+
+def test_the_twin_carries_out_stormwatch_and_its_snapshot_keeps_it():
+    from actors.twin.twin import TwinState
+
+    twin, intents, notices = _twin(), [], []
+    now_ms = int(T0.timestamp() * 1_000)
+    twin.storm(alert(), now_ms, intents, notices)
+    [plan] = intents
+    assert plan.kind == "control_plan" and twin.plan is not None and twin.plan.plan_id == plan.intent_id
+    assert [s.action for s in twin.plan.steps] == ["charge_to", "hold"]
+    assert [n.notice_id for n in notices] == ["site-1/stormwatch_activated/A"]
+    restored = TwinState.restore("site-1", twin.facts, twin.config, twin.snapshot())
+    assert restored.stormwatch == twin.stormwatch and restored.plan == twin.plan
+    assert restored.view(now_ms)["stormwatch"]["until_unix_ms"] == int((T0 + 30 * H).timestamp() * 1_000)
+
+    # The same message again (a redelivery after a crash) decides nothing; the same decision
+    # taken again by the restored twin has the same id (stored once).
+    twin.storm(alert(), now_ms, intents, notices)
+    assert len(intents) == 1
+    again: list = []
+    TwinState.restore("site-1", twin.facts, twin.config, {**twin.snapshot(), "stormwatch": None}).storm(
+        alert(), now_ms, again, [])
+    assert again[0].intent_id == plan.intent_id
+
+    # Its end passes: the clock ends the watch and restores the mode.
+    twin.storm_tick(int((T0 + 31 * H).timestamp() * 1_000), intents, notices)
+    assert intents[-1].kind == "restore_mode" and intents[-1].payload["ends_plan_id"] == plan.intent_id
+    assert twin.plan is None and not twin.stormwatch.active
+
+
+def test_older_snapshots_without_stormwatch_restore_to_no_watch():
+    assert sw.state_from_dict({"active_alert_ids": [], "plan_id": ""}) == sw.StormWatchState()
+    assert sw.state_from_dict(None) == sw.StormWatchState()
