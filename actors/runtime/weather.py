@@ -22,18 +22,48 @@ from typing import Any
 
 import asyncpg
 import ray
+from shapely.geometry.base import BaseGeometry
 
 from actors.runtime.actor import TwinCoordinator
 from actors.runtime.router import StormSink, TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
+from services.assets.model import InstallationId
+from services.weather import matching
 from services.weather.client import WeatherClient
-from services.weather.poller import PollerSettings, PostgisMatcher, WeatherPoller
+from services.weather.poller import PollerSettings, WeatherPoller
 from services.weather.store import AlertStore
 
 log = logging.getLogger(__name__)
 
 POLLER = "weather-poller"
+
+
+@ray.remote(num_cpus=0.5, max_retries=3)
+def _refine(area_wkt: str, ids: list[str], longitudes: list[float], latitudes: list[float]) -> matching.Refined:
+    return matching.refine_wkt(area_wkt, ids, longitudes, latitudes)
+
+
+class RayMatcher:
+    """Two-step matching whose exact-polygon step runs as Ray tasks on any node of the cluster
+    when an alert has many candidates (a hurricane over a coast); small ones stay in process,
+    where a task round trip would cost more than the work."""
+
+    def __init__(self, pool: asyncpg.Pool, chunk: int = 20_000) -> None:
+        self._pool = pool
+        self._chunk = chunk
+
+    async def affected(self, area: BaseGeometry, area_wkt: str) -> list[InstallationId]:
+        found = await matching.candidates(self._pool, area)
+        if len(found) <= self._chunk:
+            refined = matching.refine(area, found)
+        else:
+            parts = await asyncio.gather(*(
+                _refine.remote(area_wkt, list(c.ids), c.longitudes_deg.tolist(), c.latitudes_deg.tolist())
+                for c in matching.refine_chunks(found, self._chunk)))
+            refined = matching.Refined(tuple(i for p in parts for i in p.inside),
+                                       tuple(i for p in parts for i in p.boundary))
+        return [*refined.inside, *await matching.resolve_boundary(self._pool, area_wkt, refined.boundary)]
 
 
 @dataclass(frozen=True)
@@ -46,6 +76,7 @@ class PollerConfig:
     default_shards: int
     interval_s: float = 10.0
     deliver_batch: int = 5_000
+    refine_chunk: int = 20_000         # candidates per exact-polygon task
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
@@ -69,7 +100,7 @@ class WeatherPollerActor:
                                                c.shard_config, c.default_shards, c.namespace)
                 router = TwinRouter(coordinator, c.namespace)
                 await router.start()
-                poller = WeatherPoller(AlertStore(pool), PostgisMatcher(pool), [], StormSink(router),
+                poller = WeatherPoller(AlertStore(pool), RayMatcher(pool, c.refine_chunk), [], StormSink(router),
                                        PollerSettings(interval_s=c.interval_s, deliver_batch=c.deliver_batch),
                                        feed=WeatherClient(c.weather_api))
                 await poller.start()

@@ -6,6 +6,7 @@ the singleton killed and coming back exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -104,7 +105,8 @@ async def stand(twins: Twins, tmp_path: Path) -> AsyncIterator[Stand]:
                                                                       twins.runtime.router) as api:
         settings = twins.settings.model_copy(update={"twins": twins.settings.twins.model_copy(update={
             "stormwatch_weather_api": f"127.0.0.1:{weather.port}", "stormwatch_poll_interval_s": 3_600.0})})
-        poller = poller_singleton(poller_config(settings))
+        # Two candidates per exact-polygon task: the refinement runs as Ray tasks (RayMatcher).
+        poller = poller_singleton(dataclasses.replace(poller_config(settings), refine_chunk=2))
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.port}")
         try:
             yield Stand(twins, tmp_path / "feed.json", ingest, poller, pb_grpc.TwinServiceStub(channel), now)
