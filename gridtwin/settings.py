@@ -30,6 +30,9 @@ class KafkaSettings(BaseModel):
     telemetry_partitions: int = 8
     device_events_topic: str = "device-events"   # command acks and state reports
     alerts_topic: str = "twin-alerts"            # twin alerts (gridtwin.twins.v1.Alert), key = installation
+    # control → gateways: one GatewayCommandBatch per gateway, on the partition its id hashes to
+    commands_topic: str = "commands"
+    commands_partitions: int = 8
     # memory: fast, lost when the broker stops. durable: an S3 folder store that survives restarts,
     # but this Tansu build then answers fetches seconds late (measured p50 ≈ 8 s), so it is opt-in.
     local_broker_storage: str = Field(default="memory", pattern="^(memory|durable)$")
@@ -55,6 +58,9 @@ class GatewaySettings(BaseModel):
     max_sample_age_s: float = 30 * 86_400.0    # older samples are rejected
     produce_linger_ms: int = 5
     auth_cache_s: float = 60.0
+    # The session registry (which gateway holds which device, services/control/routing.py).
+    registry_flush_interval_s: float = 0.02
+    heartbeat_interval_s: float = 5.0
 
 
 class IngestSettings(BaseModel):
@@ -138,6 +144,24 @@ class WeatherSettings(BaseModel):
     stream_poll_s: float = 1.0         # how often StreamAlertChanges looks for new changes
 
 
+class ControlSettings(BaseModel):
+    """The ControlService (commands, control plans, fan-outs) and its dispatcher."""
+
+    host: str = "127.0.0.1"
+    port: int = 50056                  # gRPC ControlService
+    metrics_port: int = 9109
+    auth_cache_s: float = 10.0         # as AssetsSettings: tokens are the AssetService's
+    ack_group_id: str = "control-acks"   # consumer group on the device-events topic
+    claim_batch: int = 5_000           # due commands claimed per dispatcher round
+    max_commands_per_message: int = 1_000
+    idle_poll_s: float = 1.0           # the dispatcher looks at least this often (NOTIFY wakes it sooner)
+    gateway_stale_s: float = 30.0      # a gateway without a heartbeat this long gets nothing routed
+    retry_base_delay_s: float = 5.0    # unacknowledged sends: exponential backoff with jitter
+    retry_max_delay_s: float = 300.0
+    max_attempts: int = 6
+    stream_interval_s: float = 0.5     # StreamFanOutProgress: at most one update per interval
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -161,6 +185,7 @@ class Settings(BaseSettings):
     weather: WeatherSettings = WeatherSettings()
     twins: TwinsSettings = TwinsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    control: ControlSettings = ControlSettings()
 
     @model_validator(mode="after")
     def _fetch_wait_for_broker(self) -> Settings:

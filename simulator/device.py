@@ -5,6 +5,11 @@ samples are kept until a batch holding them is acknowledged; after a disconnect 
 reconnects with jittered exponential backoff and replays unacknowledged batches in order, with
 their original sequence numbers, before sending anything new. Sequence numbers keep increasing
 across reconnects.
+
+Commands: a Command frame goes to the device's `CommandHandler` (simulator/control.py executes it
+at most once per command id); the device answers with its CommandAck and a StateReport (active
+plan, mode, reserve, firmware). Frames the fleet posts later (a plan's COMPLETED ack) wait in an
+outbox until the device is connected. After every hello the device reports its state.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -32,6 +39,16 @@ FATAL_CLOSE_CODES = {CloseCode.AUTHENTICATION_FAILED, CloseCode.UNSUPPORTED_PROT
 SampleRow = tuple[int, float, float, float, float, float]  # ts_ms, site, battery, solar, load, soc
 
 
+class CommandHandler(Protocol):
+    def handle(self, command: pb.Command, now_ms: int) -> pb.CommandAck: ...
+
+    def state_report(self, now_ms: int) -> pb.StateReport: ...
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 @dataclass(frozen=True)
 class DeviceOptions:
     url: str
@@ -43,8 +60,12 @@ class DeviceOptions:
 
 
 class SimulatedDevice:
-    def __init__(self, device_id: str, credential: str, options: DeviceOptions, ledger: Ledger) -> None:
+    def __init__(self, device_id: str, credential: str, options: DeviceOptions, ledger: Ledger,
+                 commands: CommandHandler | None = None, *, clock_ms: Callable[[], int] = _now_ms) -> None:
         self.device_id = device_id
+        self._commands = commands
+        self._clock_ms = clock_ms
+        self._outbox: deque[bytes] = deque(maxlen=1_000)
         self._credential = credential
         self._options = options
         self._ledger = ledger
@@ -71,6 +92,11 @@ class SimulatedDevice:
         if len(self._new) > self._options.max_buffered_samples:
             dropped = self._new.popleft()
             self._ledger.refused[self.device_id].append((dropped[0], "device_buffer_full"))
+        self._wakeup.set()
+
+    def post(self, frame: pb.DeviceFrame) -> None:
+        """Sends `frame` (an ack or state report) as soon as the device is connected."""
+        self._outbox.append(frame.SerializeToString())
         self._wakeup.set()
 
     @property
@@ -129,6 +155,8 @@ class SimulatedDevice:
         self._max_batch = min(self._options.max_samples_per_batch, reply.hello_reply.max_samples_per_batch or 10**9)
         self.sessions += 1
         self.connected.set()
+        if self._commands is not None:
+            self.post(pb.DeviceFrame(state_report=self._commands.state_report(self._clock_ms())))
         return True
 
     async def _session(self, ws: ClientConnection) -> None:
@@ -142,6 +170,8 @@ class SimulatedDevice:
             for sequence in sorted(self._unacked):
                 await self._send(ws, sequence, in_flight)
             while not self._closed:
+                while self._outbox and not self._closed:
+                    await ws.send(self._outbox.popleft())
                 if not self._new:
                     self._wakeup.clear()
                     await self._wakeup.wait()
@@ -195,10 +225,17 @@ class SimulatedDevice:
                 in_flight.discard(frame.batch_rejected.sequence)
                 self._window_free.set()
             elif kind == "command":
-                # Control plans arrive with the control issue; until then refuse clearly.
-                ack = pb.CommandAck(command_id=frame.command.command_id, outcome=pb.COMMAND_OUTCOME_REJECTED,
-                                    detail="not supported by this simulator version")
+                self._ledger.commands_received[self.device_id].append(frame.command.command_id)
+                if self._commands is None:
+                    ack = pb.CommandAck(command_id=frame.command.command_id, outcome=pb.COMMAND_OUTCOME_REJECTED,
+                                        detail="this device takes no commands")
+                    await ws.send(pb.DeviceFrame(command_ack=ack).SerializeToString())
+                    continue
+                now_ms = self._clock_ms()
+                ack = self._commands.handle(frame.command, now_ms)
                 await ws.send(pb.DeviceFrame(command_ack=ack).SerializeToString())
+                report = self._commands.state_report(now_ms)
+                await ws.send(pb.DeviceFrame(state_report=report).SerializeToString())
 
     def _on_ack(self, ack: pb.Ack) -> None:
         batch = self._unacked.pop(ack.sequence, None)

@@ -3,7 +3,8 @@
 Every `sample_interval_s` the fleet steps the vectorized `FleetModel` and hands each device its
 sample at the device's own phase within the interval; devices stream, buffer and replay on their
 own (simulator/device.py). A device's timestamps are unique, so the ledger can be compared with
-the store exactly.
+the store exactly. Commands are executed by one `FleetController` for the fleet
+(simulator/control.py), which sets the model's control arrays before every step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gridtwin.api.device.v1 import device_pb2 as pb
 from services.assets.credentials import DeviceRegistration, fleet_credential
+from simulator.control import FleetController
 from simulator.device import DeviceOptions, SimulatedDevice
 from simulator.ledger import Ledger
 from simulator.physics import FleetConfig, FleetModel, default_household_trace_csv
@@ -59,9 +62,6 @@ class Fleet:
     def __init__(self, options: FleetOptions, device_options: DeviceOptions, ledger: Ledger | None = None) -> None:
         self.options = options
         self.ledger = ledger or Ledger()
-        self.devices = [
-            SimulatedDevice(r.device_id, r.credential, device_options, self.ledger) for r in registrations(options)
-        ]
         load_source = options.load_source
         if load_source == "household_trace" and not default_household_trace_csv().exists():
             # The real trace ships in the team's shared data, not in the package.
@@ -71,6 +71,11 @@ class Fleet:
             FleetConfig(n_devices=options.devices, seed=options.seed, load_source=load_source),  # type: ignore[arg-type]
             dt.datetime.now(dt.UTC),
         )
+        self.controller = FleetController(self.model)
+        self.devices = [
+            SimulatedDevice(r.device_id, r.credential, device_options, self.ledger, _DeviceCommands(self.controller, i))
+            for i, r in enumerate(registrations(options))
+        ]
         self._interval_ms = int(options.sample_interval_s * 1_000)
         # Device i samples at this offset into every interval (evenly spread, fixed per device).
         self._phase_ms = [i * self._interval_ms // options.devices for i in range(options.devices)]
@@ -128,6 +133,10 @@ class Fleet:
         now = dt.datetime.fromtimestamp(start_ms / 1_000, dt.UTC)
         dt_s = (start_ms - self._last_ts_ms) / 1_000 if self._last_ts_ms else self.options.sample_interval_s
         self._last_ts_ms = start_ms
+        for index, ack in self.controller.apply(start_ms):
+            device = self.devices[index]
+            device.post(pb.DeviceFrame(command_ack=ack))
+            device.post(pb.DeviceFrame(state_report=self.controller.state_report(index, start_ms)))
         snap = self.model.step(now, dt_s)
         return list(zip(
             snap.site_power_w.tolist(), snap.battery_power_w.tolist(), snap.solar_power_w.tolist(),
@@ -174,3 +183,17 @@ class Fleet:
 
     def inject_stuck_sensor(self, indices: Sequence[int]) -> None:
         self.model.inject_stuck_sensor(list(indices))
+
+
+@dataclass(frozen=True)
+class _DeviceCommands:
+    """One device's view of the fleet controller (simulator.device.CommandHandler)."""
+
+    controller: FleetController
+    index: int
+
+    def handle(self, command: pb.Command, now_ms: int) -> pb.CommandAck:
+        return self.controller.handle(self.index, command, now_ms)
+
+    def state_report(self, now_ms: int) -> pb.StateReport:
+        return self.controller.state_report(self.index, now_ms)

@@ -18,6 +18,8 @@ class Ledger:
     dropped_by_device: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # When the ack for a batch arrived, keyed by device: (newest sample ts, ack time) — latency
     ack_latency_ms: list[int] = field(default_factory=list)
+    # Command ids each device received, every delivery (a redelivered command appears twice)
+    commands_received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def generated_total(self) -> int:
         return sum(len(v) for v in self.generated.values())

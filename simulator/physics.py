@@ -394,6 +394,15 @@ class FleetModel:
             the deficit); a number is a battery power setpoint in W (> 0
             discharge, < 0 charge, possibly from the grid), still limited by the
             maximum power, by SOC 100 % and by the backup reserve.
+        backup_reserve_pct: per-device backup reserve, shape ``(n,)`` (starts at
+            ``config.backup_reserve_pct``): discharging never goes below it.
+        soc_floor_pct: per-device extra discharge floor (a control plan's), shape
+            ``(n,)``, default 0: discharging stops at max(floor, reserve).
+        soc_ceiling_pct: per-device charge ceiling (a plan's charge target), shape
+            ``(n,)``, default 100: charging stops there.
+
+    The control arrays are what simulator/control.py sets from control plans
+    and commands; the step applies them to every device at once.
     """
 
     def __init__(self, config: FleetConfig, start: dt.datetime) -> None:
@@ -430,10 +439,11 @@ class FleetModel:
         self._soc_pct = rng.uniform(*config.initial_soc_pct_range, n)
         self._sqrt_eff = math.sqrt(config.round_trip_efficiency)
         self._wh_per_pct = config.battery_nominal_energy_wh / 100.0
-        self._reserve_wh = config.backup_reserve_pct * self._wh_per_pct
-        self._full_wh = config.battery_nominal_energy_wh
 
         self.battery_setpoint_w: np.ndarray = np.full(n, np.nan)
+        self.backup_reserve_pct: np.ndarray = np.full(n, config.backup_reserve_pct)
+        self.soc_floor_pct: np.ndarray = np.zeros(n)
+        self.soc_ceiling_pct: np.ndarray = np.full(n, 100.0)
         self._grid_connected = np.ones(n, dtype=bool)
         self._negative_solar_w = np.full(n, np.nan)
         self._stuck = np.zeros(n, dtype=bool)
@@ -590,17 +600,19 @@ class FleetModel:
         energy_wh = self._soc_pct * self._wh_per_pct
         request_w = np.where(np.isnan(setpoint_w), load_w - solar_w, setpoint_w)
         max_w = cfg.battery_max_power_w
+        floor_wh = np.clip(np.maximum(self.backup_reserve_pct, self.soc_floor_pct), 0.0, 100.0) * self._wh_per_pct
+        ceiling_wh = np.clip(self.soc_ceiling_pct, 0.0, 100.0) * self._wh_per_pct
         if dt_s > 0.0:
             per_wh_w = _SECONDS_PER_HOUR / dt_s
             discharge_limit_w = np.minimum(
-                np.maximum(energy_wh - self._reserve_wh, 0.0) * (self._sqrt_eff * per_wh_w), max_w
+                np.maximum(energy_wh - floor_wh, 0.0) * (self._sqrt_eff * per_wh_w), max_w
             )
             charge_limit_w = np.minimum(
-                np.maximum(self._full_wh - energy_wh, 0.0) * (per_wh_w / self._sqrt_eff), max_w
+                np.maximum(ceiling_wh - energy_wh, 0.0) * (per_wh_w / self._sqrt_eff), max_w
             )
         else:
-            discharge_limit_w = np.where(energy_wh > self._reserve_wh, max_w, 0.0)
-            charge_limit_w = np.where(energy_wh < self._full_wh, max_w, 0.0)
+            discharge_limit_w = np.where(energy_wh > floor_wh, max_w, 0.0)
+            charge_limit_w = np.where(energy_wh < ceiling_wh, max_w, 0.0)
         battery_w = np.clip(request_w, -charge_limit_w, discharge_limit_w)
 
         stored_change_w = np.where(

@@ -4,6 +4,13 @@ directory and the broker. All protocol decisions are the session's; this module 
 Backpressure: a connection reads its next frame only after the previous one was handed to the
 producer and both the per-device and the gateway-wide in-flight bounds have room, so a slow
 broker stops socket reads and TCP pushes back on devices instead of memory growing.
+
+Commands (with a `SessionRegistry`): the gateway records which devices it holds in the session
+registry and reads the partition of the `commands` topic its id hashes to, keeping the
+GatewayCommandBatches addressed to it and sending each command to its device's socket (see
+services/control/routing.py for why commands are routed this way). It starts reading at the end
+of the partition: what was produced before it started belonged to sessions it does not hold, and
+the control service sends a reconnected device's pending commands again.
 """
 
 from __future__ import annotations
@@ -14,14 +21,15 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge, Histogram
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from gridtwin.api.control.v1 import control_pb2 as control_pb
 from gridtwin.settings import GatewaySettings, KafkaSettings
 from services.telemetry.capacity import Capacity
 from services.telemetry.close_codes import CloseCode
@@ -39,6 +47,9 @@ from services.telemetry.session import (
 )
 from services.telemetry.validation import Limits
 
+if TYPE_CHECKING:
+    from services.control.routing import SessionRegistry
+
 log = logging.getLogger(__name__)
 
 CONNECTIONS = Gauge("gridtwin_gateway_connections", "Open device sessions")
@@ -53,6 +64,7 @@ PRODUCE_LATENCY = Histogram(
     "gridtwin_gateway_produce_latency_seconds", "Produce → broker acknowledgement",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+COMMANDS = Counter("gridtwin_gateway_commands_total", "Commands from the control plane", ["result"])
 BATCH_SAMPLES = Histogram(
     "gridtwin_gateway_batch_samples", "Samples per accepted device batch",
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 2000),
@@ -76,9 +88,14 @@ class Gateway:
         kafka: KafkaSettings,
         authenticator: Authenticator,
         *,
+        registry: SessionRegistry | None = None,
         clock_ms: Callable[[], int] = _now_ms,
     ) -> None:
+        """`registry`: record sessions and deliver commands (None: telemetry only)."""
         self._settings = settings
+        self._registry = registry
+        self._commands: AIOKafkaConsumer | None = None
+        self._command_task: asyncio.Task[None] | None = None
         self._kafka = kafka
         self._authenticator = authenticator
         self._clock_ms = clock_ms
@@ -109,6 +126,8 @@ class Gateway:
             client_id=self._settings.gateway_id,
         )
         await self._producer.start()
+        if self._registry is not None:
+            await self._start_commands()
         self._server = await serve(
             self._handle,
             self._settings.host,
@@ -125,8 +144,74 @@ class Gateway:
         if self._server is not None:
             self._server.close(close_connections=True)  # 1001 going away: devices reconnect
             await self._server.wait_closed()
+        if self._command_task is not None:
+            self._command_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._command_task
+        if self._commands is not None:
+            await self._commands.stop()
+        if self._registry is not None:
+            await self._registry.stop()
         if self._producer is not None:
             await self._producer.stop()
+
+    # ------------------------------------------------------------ commands from the control plane
+
+    async def _start_commands(self) -> None:
+        from services.control.dispatcher import ensure_commands_topic
+        from services.control.routing import gateway_partition
+
+        assert self._registry is not None
+        await ensure_commands_topic(self._kafka)
+        topic = self._kafka.commands_topic
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, enable_auto_commit=False,
+                                    fetch_max_wait_ms=20, client_id=f"{self._settings.gateway_id}-commands")
+        await consumer.start()
+        self._commands = consumer
+        assert self._producer is not None
+        partitions = await self._producer.partitions_for(topic)   # waits for the topic's metadata
+        mine = TopicPartition(topic, gateway_partition(self._settings.gateway_id, len(partitions)))
+        consumer.assign([mine])
+        await consumer.seek_to_end(mine)
+        await consumer.position(mine)   # resolve the end now, before any device can register
+        await self._registry.start()
+        self._command_task = asyncio.create_task(self._command_loop(), name="gateway-commands")
+
+    async def _command_loop(self) -> None:
+        consumer = self._commands
+        assert consumer is not None
+        me = self._settings.gateway_id.encode()
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=100)
+            for records in batches.values():
+                for record in records:
+                    if dict(record.headers or ()).get("gateway") != me:
+                        continue   # another gateway whose id hashes to the same partition
+                    batch = control_pb.GatewayCommandBatch()
+                    try:
+                        batch.ParseFromString(record.value or b"")
+                    except Exception:
+                        log.warning("malformed command batch at offset %d", record.offset)
+                        continue
+                    await self._deliver(batch)
+
+    async def _deliver(self, batch: control_pb.GatewayCommandBatch) -> None:
+        now_ms = self._clock_ms()
+        sends = []
+        for entry in batch.commands:
+            connection = self._connections.get(entry.device_id)
+            if connection is None:
+                COMMANDS.labels("not_connected").inc()   # the control service retries on reconnect
+                continue
+            decisions = connection.session.deliver_command(entry.command, now_ms)
+            for decision in decisions:
+                if isinstance(decision, Rejected):
+                    COMMANDS.labels(decision.reason.removeprefix("command_")).inc()
+            if decisions and isinstance(decisions[0], SendFrame):
+                COMMANDS.labels("sent").inc()
+                sends.append(connection.execute(decisions))
+        # Concurrently: one device's full socket buffer must not hold up the others' commands.
+        await asyncio.gather(*sends, return_exceptions=True)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -153,12 +238,16 @@ class Gateway:
             identity = session.identity
             if identity and self._connections.get(identity.device_id) is connection:
                 del self._connections[identity.device_id]
+                if self._registry is not None:
+                    self._registry.closed(identity.device_id, session.session_id)
 
     async def _register(self, connection: _Connection, device_id: str) -> None:
         """Makes `connection` the device's only one, closing an older one (4004): commands for a
         device must have exactly one way to reach it."""
         older = self._connections.get(device_id)
         self._connections[device_id] = connection
+        if self._registry is not None:
+            self._registry.opened(device_id, connection.session.session_id)
         if older is not None and older is not connection:
             await older.execute(older.session.replaced())
 
@@ -209,8 +298,8 @@ class _Connection:
                     await self._authenticate(device_id, credential)
                 case ProduceBatch():
                     await self._produce(decision)
-                case ForwardDeviceEvent(kind, installation_id, payload):
-                    await self._forward(kind, installation_id, payload)
+                case ForwardDeviceEvent(kind, installation_id, payload, device_id):
+                    await self._forward(kind, installation_id, payload, device_id)
                 case Rejected(reason, samples):
                     REJECTS.labels(reason).inc(max(samples, 1))
 
@@ -272,8 +361,10 @@ class _Connection:
         self._gw._in_flight_total.release()
         self._per_device.release()
 
-    async def _forward(self, kind: str, installation_id: str, payload: bytes) -> None:
+    async def _forward(self, kind: str, installation_id: str, payload: bytes, device_id: str) -> None:
         producer = self._gw._producer
         assert producer is not None
         topic = self._gw._kafka.device_events_topic
-        await producer.send(topic, payload, key=installation_id.encode(), headers=[("kind", kind.encode())])
+        headers = [("kind", kind.encode()), ("device_id", device_id.encode()),
+                   ("installation_id", installation_id.encode())]
+        await producer.send(topic, payload, key=installation_id.encode(), headers=headers)

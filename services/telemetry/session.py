@@ -10,7 +10,10 @@ States: AWAITING_HELLO → AUTHENTICATING → OPEN → CLOSED. Guarantees:
   with SEQUENCE_NOT_INCREASING and produces nothing;
 - invalid samples are dropped and listed in the Ack; a batch with none valid is acknowledged
   without producing anything;
-- after a Close decision the session answers nothing but further Closes are not repeated.
+- after a Close decision the session answers nothing but further Closes are not repeated;
+- a command from the control plane reaches the device only on an open session and only before
+  its expiry (`deliver_command`); CommandAck and StateReport frames go to the control plane as
+  `ForwardDeviceEvent`s (topic device-events), with the device's id.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class ForwardDeviceEvent:
     kind: str
     installation_id: str
     payload: bytes
+    device_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class DeviceSession:
             return self._telemetry(frame.telemetry, now_ms)
         assert self.identity is not None
         payload = getattr(frame, kind).SerializeToString()
-        return [ForwardDeviceEvent(kind, self.identity.installation_id, payload)]
+        return [ForwardDeviceEvent(kind, self.identity.installation_id, payload, self.identity.device_id)]
 
     def authenticated(self, identity: DeviceIdentity, now_ms: int) -> list[Decision]:
         if self.state is not SessionState.AUTHENTICATING:
@@ -198,6 +202,15 @@ class DeviceSession:
     def produce_failed(self, sequence: int, error: str) -> list[Decision]:
         self._pending_acks.pop(sequence, None)
         return self._close(CloseCode.TRY_AGAIN_LATER, f"broker unavailable: {error}"[:120])
+
+    def deliver_command(self, command: pb.Command, now_ms: int) -> list[Decision]:
+        """A command from the control plane for this device: sent only on an open session and only
+        before its expiry (an expired command is never sent; the control store expires it)."""
+        if self.state is not SessionState.OPEN:
+            return [Rejected("command_session_not_open")]
+        if command.expires_unix_ms and now_ms >= command.expires_unix_ms:
+            return [Rejected("command_expired")]
+        return [SendFrame(pb.CloudFrame(command=command).SerializeToString())]
 
     def hello_timed_out(self) -> list[Decision]:
         if self.state is SessionState.AWAITING_HELLO:

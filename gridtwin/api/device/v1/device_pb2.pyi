@@ -283,7 +283,7 @@ class UpdateFirmware(_message.Message):
     def __init__(self, version: _Optional[str] = ..., url: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("command_id", "expires_unix_ms", "control_plan", "set_mode", "set_backup_reserve", "change_configuration", "update_firmware")
+    __slots__ = ("command_id", "expires_unix_ms", "control_plan", "set_mode", "set_backup_reserve", "change_configuration", "update_firmware", "issued_unix_ms")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     CONTROL_PLAN_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +291,7 @@ class Command(_message.Message):
     SET_BACKUP_RESERVE_FIELD_NUMBER: _ClassVar[int]
     CHANGE_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     expires_unix_ms: int
     control_plan: ControlPlan
@@ -298,7 +299,8 @@ class Command(_message.Message):
     set_backup_reserve: SetBackupReserve
     change_configuration: ChangeConfiguration
     update_firmware: UpdateFirmware
-    def __init__(self, command_id: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., control_plan: _Optional[_Union[ControlPlan, _Mapping]] = ..., set_mode: _Optional[_Union[SetMode, _Mapping]] = ..., set_backup_reserve: _Optional[_Union[SetBackupReserve, _Mapping]] = ..., change_configuration: _Optional[_Union[ChangeConfiguration, _Mapping]] = ..., update_firmware: _Optional[_Union[UpdateFirmware, _Mapping]] = ...) -> None: ...
+    issued_unix_ms: int
+    def __init__(self, command_id: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., control_plan: _Optional[_Union[ControlPlan, _Mapping]] = ..., set_mode: _Optional[_Union[SetMode, _Mapping]] = ..., set_backup_reserve: _Optional[_Union[SetBackupReserve, _Mapping]] = ..., change_configuration: _Optional[_Union[ChangeConfiguration, _Mapping]] = ..., update_firmware: _Optional[_Union[UpdateFirmware, _Mapping]] = ..., issued_unix_ms: _Optional[int] = ...) -> None: ...
 
 class CloudFrame(_message.Message):
     __slots__ = ("hello_reply", "ack", "batch_rejected", "command")
