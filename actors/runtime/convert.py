@@ -48,4 +48,5 @@ def twin_to_pb(view: dict[str, Any]) -> pb.Twin:
         open_alerts=[alert_dict_to_pb(a) for a in view["alerts"]],
         samples_applied=c["applied"], samples_ignored=c["ignored"], samples_rejected=c["rejected"],
         vpp_event_id=view["vpp"]["event_id"], stormwatch=pb.StormWatch(**view["stormwatch"]),
+        vpp=pb.VppParticipation(**view["vpp"]),
     )

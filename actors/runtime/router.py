@@ -27,6 +27,8 @@ from actors.runtime.batch import ShardBatch, split_by_shard
 from actors.runtime.routing import shard_name, shard_of
 from actors.runtime.singleton import ClusterSingleton
 from actors.twin import stormwatch as sw
+from actors.twin import vpp
+from actors.twin.model import ControlIntent
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 
 log = logging.getLogger(__name__)
@@ -120,12 +122,13 @@ class TwinRouter:
 
     # ------------------------------------------------------------------ StormWatch
 
-    async def storm(self, items: Sequence[tuple[str, sw.Event]]) -> None:
-        """StormWatch events to their twins, one call per shard, in order per twin; returns when
-        every shard stored what its twins decided. Same retry and re-layout rules as `deliver`."""
+    async def storm(self, items: Sequence[tuple[str, sw.Event | vpp.VppEvent]]) -> list[ControlIntent]:
+        """StormWatch and VPP events to their twins, one call per shard, in order per twin; returns
+        when every shard stored what its twins decided, with the control intents they decided.
+        Same retry and re-layout rules as `deliver` (a retried call decides nothing twice)."""
         while True:
             epoch, shards, count = self.epoch, self._shards, self.count
-            parts: dict[int, list[tuple[str, sw.Event]]] = {}
+            parts: dict[int, list[tuple[str, sw.Event | vpp.VppEvent]]] = {}
             for installation_id, event in items:
                 parts.setdefault(shard_of(installation_id, count), []).append((installation_id, event))
             try:
@@ -133,7 +136,7 @@ class TwinRouter:
                     self._call(lambda shard=shards[k], part=part, epoch=epoch: shard.storm.remote(epoch, part))
                     for k, part in parts.items()))
                 if not any(r["stale"] for r in results):
-                    return
+                    return [intent for r in results for intent in r["intents"]]
             except _StaleLayout:
                 pass
             await asyncio.sleep(0.1)

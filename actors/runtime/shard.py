@@ -37,6 +37,7 @@ from actors.runtime.publisher import AlertPublisher
 from actors.runtime.routing import shard_hash, shard_of
 from actors.runtime.store import Loaded, ReplayRow, TwinStore
 from actors.twin import stormwatch as sw
+from actors.twin import vpp
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, ControlIntent, CustomerNotice, Sample
 from actors.twin.twin import TwinState
@@ -172,10 +173,12 @@ class ShardCore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
 
-    async def storm(self, epoch: int, items: Sequence[tuple[str, sw.Event]]) -> dict[str, Any]:
-        """StormWatch events for twins of this shard (alert changes from the weather poller, an
-        opt-out from the app), in order. Returns once the twins' decisions and snapshots are
-        stored, so the sender may move on (the poller then saves its cursor)."""
+    async def storm(self, epoch: int, items: Sequence[tuple[str, sw.Event | vpp.VppEvent]]) -> dict[str, Any]:
+        """StormWatch and VPP events for twins of this shard (alert changes from the weather
+        poller, grid events from the VPP dispatcher, opt-outs from the app), in order. Returns once
+        the twins' decisions and snapshots are stored, so the sender may move on (the poller then
+        saves its cursor), with the control intents they decided (`intents`: for the caller to
+        carry out at once; they are in the outbox too)."""
         if self._retired or epoch != self.epoch:
             return {"stale": True, "epoch": self.epoch}
         self._in_flight += 1
@@ -191,18 +194,22 @@ class ShardCore:
                 if twin is None:
                     continue
                 try:
-                    twin.storm(event, now_ms, self._intents, self._notices)
+                    if isinstance(event, vpp.VppDispatch | vpp.VppCancel | vpp.VppOptOut):
+                        twin.vpp_event(event, now_ms, self._intents, self._notices)
+                    else:
+                        twin.storm(event, now_ms, self._intents, self._notices)
                 except Exception:
                     self.counters["errors"] += 1
                     log.exception("shard %d: StormWatch event for %s skipped", self.index, installation_id)
                     continue
                 self._dirty.add(installation_id)
                 self._touched[installation_id] = mono
-            intents, notices = len(self._intents) - before[0], len(self._notices) - before[1]
+            decided = self._intents[before[0]:]
+            notices = len(self._notices) - before[1]
             self.counters["storm_events"] += len(items)
             await self.flush_snapshots(ids)
             self._notify(ids)
-            return {"stale": False, "intents": intents, "notices": notices}
+            return {"stale": False, "intents": decided, "notices": notices}
         finally:
             self._in_flight -= 1
             if not self._in_flight:

@@ -200,12 +200,3 @@ class CustomerNotice:
     title: str
     body: str
     at_ms: int
-
-
-@dataclass
-class VppState:
-    """Room for the VPP issue: enrolled programs and the event being dispatched."""
-
-    programs: list[str] = field(default_factory=list)
-    event_id: str = ""
-    committed_power_w: float = 0.0

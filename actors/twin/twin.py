@@ -18,11 +18,12 @@ Guarantees:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
+from dataclasses import replace
 from typing import Any
 
 from actors.twin import stormwatch as sw
+from actors.twin import vpp
 from actors.twin.alerts import Track
 from actors.twin.config import RulesConfig
 from actors.twin.model import (
@@ -40,7 +41,6 @@ from actors.twin.model import (
     Sample,
     Severity,
     Violation,
-    VppState,
 )
 from actors.twin.rules import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE, SAMPLE_RULES, Rule, stale_violation
 
@@ -48,6 +48,7 @@ SNAPSHOT_FORMAT = 1
 _MS_PER_H = 3_600_000.0
 # Near full (empty), a battery that is not discharging (charging) marks a known energy level.
 _ANCHOR_IDLE_W = 50.0
+_COMPOSED_SOURCES = frozenset({"stormwatch", "vpp", "vpp+stormwatch"})
 _MODE_NAMES = {OperationMode.SELF_CONSUMPTION: "self_consumption", OperationMode.BACKUP: "backup",
                OperationMode.AUTONOMOUS: "autonomous"}
 
@@ -100,7 +101,7 @@ class TwinState:
         self.tracks: dict[RuleId, Track] = {}  # only rules with a run of violations or an open alert
         self.plan: ControlPlan | None = None
         self.stormwatch = sw.StormWatchState()
-        self.vpp = VppState()
+        self.vpp = vpp.VppState()
 
     # ------------------------------------------------------------------ samples
 
@@ -241,54 +242,110 @@ class TwinState:
     def open_alerts(self) -> list[Alert]:
         return [t.alert for t in self.tracks.values() if t.alert is not None]
 
-    # ------------------------------------------------------------------ StormWatch
+    # ------------------------------------------------------------------ StormWatch and VPP
+
+    def _prefs(self) -> sw.InstallationPrefs:
+        return sw.InstallationPrefs(self.facts.stormwatch_enabled, sw.Priority(self.facts.priority),
+                                    _MODE_NAMES.get(OperationMode(self.mode), "self_consumption"))
 
     def storm(self, event: sw.Event, now_ms: int, intents: list[ControlIntent],
-              notices: list[CustomerNotice]) -> None:
+              notices: list[CustomerNotice], source: str = "stormwatch") -> None:
         """Runs StormWatch on one event (an alert change, an opt-out, a VPP window, a Tick) and
-        carries out its decisions: the storm charge becomes the desired plan, and every decision
-        and customer notification is appended for the caller to store."""
+        carries out its decisions; every decision and customer notification is appended for the
+        caller to store. `source`: what caused it, for the intents."""
         now = dt.datetime.fromtimestamp(now_ms / 1_000, dt.UTC)
-        prefs = sw.InstallationPrefs(self.facts.stormwatch_enabled, sw.Priority(self.facts.priority),
-                                     _MODE_NAMES.get(OperationMode(self.mode), "self_consumption"))
-        after, decided, notes = sw.apply(self.stormwatch, event, prefs, now)
+        after, decided, notes = sw.apply(self.stormwatch, event, self._prefs(), now)
         if after == self.stormwatch and not decided and not notes:
             return
         self.stormwatch = after
         self.version += 1
+        restore = "self_consumption"
         for decision in decided:
-            intents.append(self._carry_out(decision))
+            if isinstance(decision, sw.DeclineVppEvent):
+                intents.append(ControlIntent(f"decline-{self.installation_id}-{decision.event_id}",
+                                             self.installation_id, "stormwatch", "decline_vpp_event",
+                                             {"event_id": decision.event_id, "reason": decision.reason}))
+                current = self.vpp.current
+                if current is not None and current.event_id == decision.event_id:
+                    self.vpp = replace(self.vpp, current=replace(current, status=vpp.Participation.DECLINED,
+                                                                 reason=decision.reason))
+            elif isinstance(decision, sw.RestoreOperationMode):
+                restore = decision.mode
+        self._notify(notes, notices)
+        self._replan(source, restore, intents)
+
+    def storm_tick(self, now_ms: int, intents: list[ControlIntent], notices: list[CustomerNotice]) -> None:
+        """Ends storms and VPP events whose time has passed; nothing to do without them."""
+        if self.stormwatch.storms or self.stormwatch.vpp is not None:
+            self.storm(sw.Tick(), now_ms, intents, notices)
+        current = self.vpp.current
+        if current is not None and current.end.timestamp() * 1_000 <= now_ms:
+            status = vpp.Participation.ENDED if current.status is vpp.Participation.ACCEPTED else current.status
+            self.vpp = vpp.finish(self.vpp, status)
+            self.version += 1
+            self._replan("vpp", self._prefs().operation_mode, intents)
+
+    def vpp_event(self, event: vpp.VppEvent, now_ms: int, intents: list[ControlIntent],
+                  notices: list[CustomerNotice]) -> None:
+        """A grid event for this installation (dispatch, cancel, the customer's opt-out), arbitrated
+        against StormWatch by the installation's priority; the plan is recomposed."""
+        state, current = self.vpp, self.vpp.current
+        if isinstance(event, vpp.VppDispatch):
+            if event.event_id in state.opted_out or state.status_of(event.event_id) in ("cancelled", "ended"):
+                return
+            if current is not None and current.event_id == event.event_id and current.revision >= event.revision:
+                return                                     # a duplicate, or older than what is held
+            if current is not None and current.event_id != event.event_id:
+                state = vpp.finish(state, vpp.Participation.CANCELLED)   # one event at a time: the newer wins
+            self.vpp = replace(state, current=vpp.Commitment(
+                event.event_id, event.revision, event.start, event.end, event.power_w, event.precharge_from,
+                vpp.Participation.ACCEPTED, program=event.program))
+            self.version += 1
+            # StormWatch decides its side of the conflict (and may decline: see `storm`).
+            self.storm(sw.VppEventStarted(event.event_id, event.start, event.end), now_ms, intents, notices, "vpp")
+            self._replan("vpp", self._prefs().operation_mode, intents)
+            return
+        if current is None or current.event_id != event.event_id:
+            if isinstance(event, vpp.VppOptOut) and event.event_id not in state.opted_out:
+                self.vpp = replace(state, opted_out=(*state.opted_out, event.event_id)[-vpp.MAX_REMEMBERED:])
+                self.version += 1
+            return
+        if isinstance(event, vpp.VppOptOut):
+            state = replace(state, opted_out=(*state.opted_out, event.event_id)[-vpp.MAX_REMEMBERED:])
+            self.vpp = vpp.finish(state, vpp.Participation.OPTED_OUT)
+        else:
+            self.vpp = vpp.finish(state, vpp.Participation.CANCELLED)
+        self.version += 1
+        self.storm(sw.VppEventEnded(event.event_id), now_ms, intents, notices, "vpp")
+        self._replan("vpp", self._prefs().operation_mode, intents)
+
+    def _notify(self, notes: tuple[sw.CustomerNotification, ...], notices: list[CustomerNotice]) -> None:
         for note in notes:
             notices.append(CustomerNotice(f"{self.installation_id}/{note.kind.value}/{note.alert_id or ''}",
                                           self.installation_id, note.kind.value, note.alert_id or "", note.title,
                                           note.body, int(note.at.timestamp() * 1_000)))
 
-    def storm_tick(self, now_ms: int, intents: list[ControlIntent], notices: list[CustomerNotice]) -> None:
-        """Ends storms (and VPP windows) whose time has passed; nothing to do without them."""
-        if self.stormwatch.storms or self.stormwatch.vpp is not None:
-            self.storm(sw.Tick(), now_ms, intents, notices)
-
-    def _carry_out(self, decision: sw.Intent) -> ControlIntent:
-        iid = self.installation_id
-        if isinstance(decision, sw.ScheduleStormCharge):
-            start, complete, hold = (int(t.timestamp() * 1_000) for t in
-                                     (decision.start_at, decision.complete_by, decision.hold_until))
-            key = f"{iid}|{','.join(decision.alert_ids)}|{start}|{complete}|{hold}|{decision.target_soc_pct}"
-            plan_id = "sw-" + hashlib.sha256(key.encode()).hexdigest()[:20]
-            steps = [PlanStep(start, complete, "charge_to", decision.target_soc_pct),
-                     PlanStep(complete, hold, "hold", decision.target_soc_pct)]
-            plan = ControlPlan(plan_id, "stormwatch", tuple(s for s in steps if s.start_ms < s.end_ms))
-            self.plan = plan
-            return ControlIntent(plan_id, iid, "stormwatch", "control_plan",
-                                 {"plan": _plan_to_dict(plan), "alert_ids": list(decision.alert_ids)})
-        if isinstance(decision, sw.RestoreOperationMode):
-            ended = self.plan.plan_id if self.plan is not None and self.plan.source == "stormwatch" else ""
-            if ended:
-                self.plan = None
-            return ControlIntent(f"restore-{ended or iid}", iid, "stormwatch", "restore_mode",
-                                 {"mode": decision.mode, "reason": decision.reason, "ends_plan_id": ended})
-        return ControlIntent(f"decline-{iid}-{decision.event_id}", iid, "stormwatch", "decline_vpp_event",
-                             {"event_id": decision.event_id, "reason": decision.reason})
+    def _replan(self, source: str, restore_mode: str, intents: list[ControlIntent]) -> None:
+        """Recomposes the desired plan; a changed plan becomes a control_plan intent, no plan
+        where there was one a restore_mode intent (the device drops the plan, back to its mode)."""
+        plan = vpp.compose(self.installation_id, self.stormwatch.charge, self.vpp.current,
+                           self.facts.backup_reserve_pct)
+        old = self.plan
+        if plan == old or (plan is None and (old is None or old.source not in _COMPOSED_SOURCES)):
+            return
+        self.plan = plan
+        self.version += 1
+        if plan is not None:
+            intents.append(ControlIntent(plan.plan_id, self.installation_id, source, "control_plan",
+                                         {"plan": _plan_to_dict(plan),
+                                          "alert_ids": [s.alert_id for s in self.stormwatch.storms],
+                                          "event_id": self.vpp.current.event_id if self.vpp.current else ""}))
+        else:
+            assert old is not None
+            payload = {"mode": restore_mode, "reason": f"{source} over", "ends_plan_id": old.plan_id}
+            payload = {"mode": restore_mode, "reason": f"{source} over", "ends_plan_id": old.plan_id}
+            intents.append(ControlIntent(f"restore-{old.plan_id}", self.installation_id, source, "restore_mode",
+                                         payload))
 
     # ------------------------------------------------------------------ views and snapshots
 
@@ -318,8 +375,7 @@ class TwinState:
             "alerts": [alert_to_dict(a) for a in self.open_alerts()],
             "counts": {"applied": self.applied, "ignored": self.ignored, "rejected": self.rejected},
             "stormwatch": sw.view_to_dict(sw.view(self.stormwatch)),
-            "vpp": {"programs": list(self.vpp.programs), "event_id": self.vpp.event_id,
-                    "committed_power_w": self.vpp.committed_power_w},
+            "vpp": vpp.view(self.vpp),
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -337,8 +393,7 @@ class TwinState:
                        for rule, t in self.tracks.items()},
             "plan": _plan_to_dict(self.plan),
             "stormwatch": sw.state_to_dict(self.stormwatch),
-            "vpp": {"programs": self.vpp.programs, "event_id": self.vpp.event_id,
-                    "committed_power_w": self.vpp.committed_power_w},
+            "vpp": vpp.state_to_dict(self.vpp),
         }
 
     @staticmethod
@@ -364,9 +419,7 @@ class TwinState:
             t.tracks[RuleId(rule_name)] = track
         t.plan = _plan_from_dict(data.get("plan"))
         t.stormwatch = sw.state_from_dict(data.get("stormwatch"))
-        vpp = data.get("vpp") or {}
-        t.vpp = VppState(list(vpp.get("programs", [])), vpp.get("event_id", ""),
-                         float(vpp.get("committed_power_w", 0.0)))
+        t.vpp = vpp.state_from_dict(data.get("vpp"))
         return t
 
 

@@ -208,7 +208,7 @@ def test_the_twin_carries_out_stormwatch_and_its_snapshot_keeps_it():
     twin.storm(alert(), now_ms, intents, notices)
     assert len(intents) == 1
     again: list = []
-    TwinState.restore("site-1", twin.facts, twin.config, {**twin.snapshot(), "stormwatch": None}).storm(
+    TwinState.restore("site-1", twin.facts, twin.config, {**twin.snapshot(), "stormwatch": None, "plan": None}).storm(
         alert(), now_ms, again, [])
     assert again[0].intent_id == plan.intent_id
 

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from gridtwin.api.device.v1 import device_pb2 as gridtwin_dot_device_dot_v1_dot_device__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$gridtwin/twins/v1/twin_service.proto\x12\x11gridtwin.twins.v1\x1a\x1fgridtwin/device/v1/device.proto\"\x94\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12-\n\x08severity\x18\x04 \x01(\x0e\x32\x1b.gridtwin.twins.v1.Severity\x12,\n\x05state\x18\x05 \x01(\x0e\x32\x1d.gridtwin.twins.v1.AlertState\x12\x1a\n\x12\x66irst_seen_unix_ms\x18\x06 \x01(\x03\x12\x19\n\x11last_seen_unix_ms\x18\x07 \x01(\x03\x12\x17\n\x0f\x63leared_unix_ms\x18\x08 \x01(\x03\x12\x0f\n\x07samples\x18\t \x01(\x04\x12\x14\n\x0c\x64\x65tails_json\x18\n \x01(\t\"\x9c\x02\n\rReportedState\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x19\n\x11timestamp_unix_ms\x18\x02 \x01(\x03\x12\x14\n\x0csite_power_w\x18\x03 \x01(\x01\x12\x17\n\x0f\x62\x61ttery_power_w\x18\x04 \x01(\x01\x12\x15\n\rsolar_power_w\x18\x05 \x01(\x01\x12\x14\n\x0cload_power_w\x18\x06 \x01(\x01\x12\x1b\n\x13state_of_charge_pct\x18\x07 \x01(\x01\x12\x33\n\x0bgrid_status\x18\x08 \x01(\x0e\x32\x1e.gridtwin.device.v1.GridStatus\x12/\n\x04mode\x18\t \x01(\x0e\x32!.gridtwin.device.v1.OperationMode\"o\n\x0c\x44\x65siredState\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x13\n\x0bplan_source\x18\x02 \x01(\t\x12\x15\n\ractive_action\x18\x03 \x01(\t\x12\"\n\x1atarget_state_of_charge_pct\x18\x04 \x01(\x01\"b\n\rBatteryEnergy\x12\x0e\n\x06\x61nchor\x18\x01 \x01(\t\x12\x16\n\x0e\x61nchor_unix_ms\x18\x02 \x01(\x03\x12\x12\n\nnet_out_wh\x18\x03 \x01(\x01\x12\x15\n\rthroughput_wh\x18\x04 \x01(\x01\"\x92\x03\n\x04Twin\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x32\n\x08reported\x18\x03 \x01(\x0b\x32 .gridtwin.twins.v1.ReportedState\x12\x30\n\x07\x64\x65sired\x18\x04 \x01(\x0b\x32\x1f.gridtwin.twins.v1.DesiredState\x12\x30\n\x06\x65nergy\x18\x05 \x01(\x0b\x32 .gridtwin.twins.v1.BatteryEnergy\x12-\n\x0bopen_alerts\x18\x06 \x03(\x0b\x32\x18.gridtwin.twins.v1.Alert\x12\x17\n\x0fsamples_applied\x18\x07 \x01(\x04\x12\x17\n\x0fsamples_ignored\x18\x08 \x01(\x04\x12\x18\n\x10samples_rejected\x18\t \x01(\x04\x12\x14\n\x0cvpp_event_id\x18\x0b \x01(\t\x12\x31\n\nstormwatch\x18\x0c \x01(\x0b\x32\x1d.gridtwin.twins.v1.StormWatchJ\x04\x08\n\x10\x0b\"\xb7\x01\n\nStormWatch\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x10\n\x08headline\x18\x04 \x01(\t\x12\x15\n\runtil_unix_ms\x18\x05 \x01(\x03\x12\"\n\x1a\x63harge_complete_by_unix_ms\x18\x06 \x01(\x03\x12\x18\n\x10\x64\x65\x66\x65rred_for_vpp\x18\x07 \x01(\x08\x12\x11\n\talert_ids\x18\x08 \x03(\t\")\n\x0eGetTwinRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\"E\n\x11StreamTwinRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x17\n\x0fmin_interval_ms\x18\x02 \x01(\r\"\xef\x01\n\x11ListAlertsRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x31\n\x0cmin_severity\x18\x03 \x01(\x0e\x32\x1b.gridtwin.twins.v1.Severity\x12-\n\x06states\x18\x04 \x03(\x0e\x32\x1d.gridtwin.twins.v1.AlertState\x12\x15\n\rstart_unix_ms\x18\x05 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x06 \x01(\x03\x12\x11\n\tpage_size\x18\x07 \x01(\r\x12\x12\n\npage_token\x18\x08 \x01(\t\"W\n\x12ListAlertsResponse\x12(\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x18.gridtwin.twins.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x15\x45xportAlertLogRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x03 \x01(\x03\x12/\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1f.gridtwin.twins.v1.ExportFormat\"1\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\"A\n\x14OptOutOfStormRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\"B\n\x18ListNotificationsRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"x\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x12\n\nat_unix_ms\x18\x06 \x01(\x03\"S\n\x19ListNotificationsResponse\x12\x36\n\rnotifications\x18\x01 \x03(\x0b\x32\x1f.gridtwin.twins.v1.Notification*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03*s\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LERT_STATE_RAISED\x10\x01\x12\x17\n\x13\x41LERT_STATE_ONGOING\x10\x02\x12\x17\n\x13\x41LERT_STATE_CLEARED\x10\x03*\\\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_FORMAT_CSV\x10\x01\x12\x16\n\x12\x45XPORT_FORMAT_JSON\x10\x02\x32\x9f\x04\n\x0bTwinService\x12\x45\n\x07GetTwin\x12!.gridtwin.twins.v1.GetTwinRequest\x1a\x17.gridtwin.twins.v1.Twin\x12M\n\nStreamTwin\x12$.gridtwin.twins.v1.StreamTwinRequest\x1a\x17.gridtwin.twins.v1.Twin0\x01\x12Y\n\nListAlerts\x12$.gridtwin.twins.v1.ListAlertsRequest\x1a%.gridtwin.twins.v1.ListAlertsResponse\x12\\\n\x0e\x45xportAlertLog\x12(.gridtwin.twins.v1.ExportAlertLogRequest\x1a\x1e.gridtwin.twins.v1.ExportChunk0\x01\x12Q\n\rOptOutOfStorm\x12\'.gridtwin.twins.v1.OptOutOfStormRequest\x1a\x17.gridtwin.twins.v1.Twin\x12n\n\x11ListNotifications\x12+.gridtwin.twins.v1.ListNotificationsRequest\x1a,.gridtwin.twins.v1.ListNotificationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$gridtwin/twins/v1/twin_service.proto\x12\x11gridtwin.twins.v1\x1a\x1fgridtwin/device/v1/device.proto\"\x94\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12-\n\x08severity\x18\x04 \x01(\x0e\x32\x1b.gridtwin.twins.v1.Severity\x12,\n\x05state\x18\x05 \x01(\x0e\x32\x1d.gridtwin.twins.v1.AlertState\x12\x1a\n\x12\x66irst_seen_unix_ms\x18\x06 \x01(\x03\x12\x19\n\x11last_seen_unix_ms\x18\x07 \x01(\x03\x12\x17\n\x0f\x63leared_unix_ms\x18\x08 \x01(\x03\x12\x0f\n\x07samples\x18\t \x01(\x04\x12\x14\n\x0c\x64\x65tails_json\x18\n \x01(\t\"\x9c\x02\n\rReportedState\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x19\n\x11timestamp_unix_ms\x18\x02 \x01(\x03\x12\x14\n\x0csite_power_w\x18\x03 \x01(\x01\x12\x17\n\x0f\x62\x61ttery_power_w\x18\x04 \x01(\x01\x12\x15\n\rsolar_power_w\x18\x05 \x01(\x01\x12\x14\n\x0cload_power_w\x18\x06 \x01(\x01\x12\x1b\n\x13state_of_charge_pct\x18\x07 \x01(\x01\x12\x33\n\x0bgrid_status\x18\x08 \x01(\x0e\x32\x1e.gridtwin.device.v1.GridStatus\x12/\n\x04mode\x18\t \x01(\x0e\x32!.gridtwin.device.v1.OperationMode\"o\n\x0c\x44\x65siredState\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x13\n\x0bplan_source\x18\x02 \x01(\t\x12\x15\n\ractive_action\x18\x03 \x01(\t\x12\"\n\x1atarget_state_of_charge_pct\x18\x04 \x01(\x01\"b\n\rBatteryEnergy\x12\x0e\n\x06\x61nchor\x18\x01 \x01(\t\x12\x16\n\x0e\x61nchor_unix_ms\x18\x02 \x01(\x03\x12\x12\n\nnet_out_wh\x18\x03 \x01(\x01\x12\x15\n\rthroughput_wh\x18\x04 \x01(\x01\"\xc4\x03\n\x04Twin\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x32\n\x08reported\x18\x03 \x01(\x0b\x32 .gridtwin.twins.v1.ReportedState\x12\x30\n\x07\x64\x65sired\x18\x04 \x01(\x0b\x32\x1f.gridtwin.twins.v1.DesiredState\x12\x30\n\x06\x65nergy\x18\x05 \x01(\x0b\x32 .gridtwin.twins.v1.BatteryEnergy\x12-\n\x0bopen_alerts\x18\x06 \x03(\x0b\x32\x18.gridtwin.twins.v1.Alert\x12\x17\n\x0fsamples_applied\x18\x07 \x01(\x04\x12\x17\n\x0fsamples_ignored\x18\x08 \x01(\x04\x12\x18\n\x10samples_rejected\x18\t \x01(\x04\x12\x14\n\x0cvpp_event_id\x18\x0b \x01(\t\x12\x31\n\nstormwatch\x18\x0c \x01(\x0b\x32\x1d.gridtwin.twins.v1.StormWatch\x12\x30\n\x03vpp\x18\r \x01(\x0b\x32#.gridtwin.twins.v1.VppParticipationJ\x04\x08\n\x10\x0b\"\x92\x01\n\x10VppParticipation\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x03 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x04 \x01(\x03\x12\x0f\n\x07power_w\x18\x05 \x01(\x01\x12\x0f\n\x07program\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xb7\x01\n\nStormWatch\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x10\n\x08headline\x18\x04 \x01(\t\x12\x15\n\runtil_unix_ms\x18\x05 \x01(\x03\x12\"\n\x1a\x63harge_complete_by_unix_ms\x18\x06 \x01(\x03\x12\x18\n\x10\x64\x65\x66\x65rred_for_vpp\x18\x07 \x01(\x08\x12\x11\n\talert_ids\x18\x08 \x03(\t\")\n\x0eGetTwinRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\"E\n\x11StreamTwinRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x17\n\x0fmin_interval_ms\x18\x02 \x01(\r\"\xef\x01\n\x11ListAlertsRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x31\n\x0cmin_severity\x18\x03 \x01(\x0e\x32\x1b.gridtwin.twins.v1.Severity\x12-\n\x06states\x18\x04 \x03(\x0e\x32\x1d.gridtwin.twins.v1.AlertState\x12\x15\n\rstart_unix_ms\x18\x05 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x06 \x01(\x03\x12\x11\n\tpage_size\x18\x07 \x01(\r\x12\x12\n\npage_token\x18\x08 \x01(\t\"W\n\x12ListAlertsResponse\x12(\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x18.gridtwin.twins.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x15\x45xportAlertLogRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x03 \x01(\x03\x12/\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1f.gridtwin.twins.v1.ExportFormat\"1\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\"A\n\x14OptOutOfStormRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\"B\n\x18ListNotificationsRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"x\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x12\n\nat_unix_ms\x18\x06 \x01(\x03\"S\n\x19ListNotificationsResponse\x12\x36\n\rnotifications\x18\x01 \x03(\x0b\x32\x1f.gridtwin.twins.v1.Notification*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03*s\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LERT_STATE_RAISED\x10\x01\x12\x17\n\x13\x41LERT_STATE_ONGOING\x10\x02\x12\x17\n\x13\x41LERT_STATE_CLEARED\x10\x03*\\\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_FORMAT_CSV\x10\x01\x12\x16\n\x12\x45XPORT_FORMAT_JSON\x10\x02\x32\x9f\x04\n\x0bTwinService\x12\x45\n\x07GetTwin\x12!.gridtwin.twins.v1.GetTwinRequest\x1a\x17.gridtwin.twins.v1.Twin\x12M\n\nStreamTwin\x12$.gridtwin.twins.v1.StreamTwinRequest\x1a\x17.gridtwin.twins.v1.Twin0\x01\x12Y\n\nListAlerts\x12$.gridtwin.twins.v1.ListAlertsRequest\x1a%.gridtwin.twins.v1.ListAlertsResponse\x12\\\n\x0e\x45xportAlertLog\x12(.gridtwin.twins.v1.ExportAlertLogRequest\x1a\x1e.gridtwin.twins.v1.ExportChunk0\x01\x12Q\n\rOptOutOfStorm\x12\'.gridtwin.twins.v1.OptOutOfStormRequest\x1a\x17.gridtwin.twins.v1.Twin\x12n\n\x11ListNotifications\x12+.gridtwin.twins.v1.ListNotificationsRequest\x1a,.gridtwin.twins.v1.ListNotificationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridtwin.twins.v1.twin_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEVERITY']._serialized_start=2444
-  _globals['_SEVERITY']._serialized_end=2544
-  _globals['_ALERTSTATE']._serialized_start=2546
-  _globals['_ALERTSTATE']._serialized_end=2661
-  _globals['_EXPORTFORMAT']._serialized_start=2663
-  _globals['_EXPORTFORMAT']._serialized_end=2755
+  _globals['_SEVERITY']._serialized_start=2643
+  _globals['_SEVERITY']._serialized_end=2743
+  _globals['_ALERTSTATE']._serialized_start=2745
+  _globals['_ALERTSTATE']._serialized_end=2860
+  _globals['_EXPORTFORMAT']._serialized_start=2862
+  _globals['_EXPORTFORMAT']._serialized_end=2954
   _globals['_ALERT']._serialized_start=93
   _globals['_ALERT']._serialized_end=369
   _globals['_REPORTEDSTATE']._serialized_start=372
@@ -47,29 +47,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATTERYENERGY']._serialized_start=771
   _globals['_BATTERYENERGY']._serialized_end=869
   _globals['_TWIN']._serialized_start=872
-  _globals['_TWIN']._serialized_end=1274
-  _globals['_STORMWATCH']._serialized_start=1277
-  _globals['_STORMWATCH']._serialized_end=1460
-  _globals['_GETTWINREQUEST']._serialized_start=1462
-  _globals['_GETTWINREQUEST']._serialized_end=1503
-  _globals['_STREAMTWINREQUEST']._serialized_start=1505
-  _globals['_STREAMTWINREQUEST']._serialized_end=1574
-  _globals['_LISTALERTSREQUEST']._serialized_start=1577
-  _globals['_LISTALERTSREQUEST']._serialized_end=1816
-  _globals['_LISTALERTSRESPONSE']._serialized_start=1818
-  _globals['_LISTALERTSRESPONSE']._serialized_end=1905
-  _globals['_EXPORTALERTLOGREQUEST']._serialized_start=1908
-  _globals['_EXPORTALERTLOGREQUEST']._serialized_end=2049
-  _globals['_EXPORTCHUNK']._serialized_start=2051
-  _globals['_EXPORTCHUNK']._serialized_end=2100
-  _globals['_OPTOUTOFSTORMREQUEST']._serialized_start=2102
-  _globals['_OPTOUTOFSTORMREQUEST']._serialized_end=2167
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=2169
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=2235
-  _globals['_NOTIFICATION']._serialized_start=2237
-  _globals['_NOTIFICATION']._serialized_end=2357
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=2359
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=2442
-  _globals['_TWINSERVICE']._serialized_start=2758
-  _globals['_TWINSERVICE']._serialized_end=3301
+  _globals['_TWIN']._serialized_end=1324
+  _globals['_VPPPARTICIPATION']._serialized_start=1327
+  _globals['_VPPPARTICIPATION']._serialized_end=1473
+  _globals['_STORMWATCH']._serialized_start=1476
+  _globals['_STORMWATCH']._serialized_end=1659
+  _globals['_GETTWINREQUEST']._serialized_start=1661
+  _globals['_GETTWINREQUEST']._serialized_end=1702
+  _globals['_STREAMTWINREQUEST']._serialized_start=1704
+  _globals['_STREAMTWINREQUEST']._serialized_end=1773
+  _globals['_LISTALERTSREQUEST']._serialized_start=1776
+  _globals['_LISTALERTSREQUEST']._serialized_end=2015
+  _globals['_LISTALERTSRESPONSE']._serialized_start=2017
+  _globals['_LISTALERTSRESPONSE']._serialized_end=2104
+  _globals['_EXPORTALERTLOGREQUEST']._serialized_start=2107
+  _globals['_EXPORTALERTLOGREQUEST']._serialized_end=2248
+  _globals['_EXPORTCHUNK']._serialized_start=2250
+  _globals['_EXPORTCHUNK']._serialized_end=2299
+  _globals['_OPTOUTOFSTORMREQUEST']._serialized_start=2301
+  _globals['_OPTOUTOFSTORMREQUEST']._serialized_end=2366
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=2368
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=2434
+  _globals['_NOTIFICATION']._serialized_start=2436
+  _globals['_NOTIFICATION']._serialized_end=2556
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=2558
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=2641
+  _globals['_TWINSERVICE']._serialized_start=2957
+  _globals['_TWINSERVICE']._serialized_end=3500
 # @@protoc_insertion_point(module_scope)

@@ -110,7 +110,7 @@ class BatteryEnergy(_message.Message):
     def __init__(self, anchor: _Optional[str] = ..., anchor_unix_ms: _Optional[int] = ..., net_out_wh: _Optional[float] = ..., throughput_wh: _Optional[float] = ...) -> None: ...
 
 class Twin(_message.Message):
-    __slots__ = ("installation_id", "version", "reported", "desired", "energy", "open_alerts", "samples_applied", "samples_ignored", "samples_rejected", "vpp_event_id", "stormwatch")
+    __slots__ = ("installation_id", "version", "reported", "desired", "energy", "open_alerts", "samples_applied", "samples_ignored", "samples_rejected", "vpp_event_id", "stormwatch", "vpp")
     INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REPORTED_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +122,7 @@ class Twin(_message.Message):
     SAMPLES_REJECTED_FIELD_NUMBER: _ClassVar[int]
     VPP_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     STORMWATCH_FIELD_NUMBER: _ClassVar[int]
+    VPP_FIELD_NUMBER: _ClassVar[int]
     installation_id: str
     version: int
     reported: ReportedState
@@ -133,7 +134,26 @@ class Twin(_message.Message):
     samples_rejected: int
     vpp_event_id: str
     stormwatch: StormWatch
-    def __init__(self, installation_id: _Optional[str] = ..., version: _Optional[int] = ..., reported: _Optional[_Union[ReportedState, _Mapping]] = ..., desired: _Optional[_Union[DesiredState, _Mapping]] = ..., energy: _Optional[_Union[BatteryEnergy, _Mapping]] = ..., open_alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., samples_applied: _Optional[int] = ..., samples_ignored: _Optional[int] = ..., samples_rejected: _Optional[int] = ..., vpp_event_id: _Optional[str] = ..., stormwatch: _Optional[_Union[StormWatch, _Mapping]] = ...) -> None: ...
+    vpp: VppParticipation
+    def __init__(self, installation_id: _Optional[str] = ..., version: _Optional[int] = ..., reported: _Optional[_Union[ReportedState, _Mapping]] = ..., desired: _Optional[_Union[DesiredState, _Mapping]] = ..., energy: _Optional[_Union[BatteryEnergy, _Mapping]] = ..., open_alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., samples_applied: _Optional[int] = ..., samples_ignored: _Optional[int] = ..., samples_rejected: _Optional[int] = ..., vpp_event_id: _Optional[str] = ..., stormwatch: _Optional[_Union[StormWatch, _Mapping]] = ..., vpp: _Optional[_Union[VppParticipation, _Mapping]] = ...) -> None: ...
+
+class VppParticipation(_message.Message):
+    __slots__ = ("event_id", "status", "start_unix_ms", "end_unix_ms", "power_w", "program", "reason")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    START_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    END_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    POWER_W_FIELD_NUMBER: _ClassVar[int]
+    PROGRAM_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    status: str
+    start_unix_ms: int
+    end_unix_ms: int
+    power_w: float
+    program: str
+    reason: str
+    def __init__(self, event_id: _Optional[str] = ..., status: _Optional[str] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., power_w: _Optional[float] = ..., program: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class StormWatch(_message.Message):
     __slots__ = ("active", "alert_id", "event", "headline", "until_unix_ms", "charge_complete_by_unix_ms", "deferred_for_vpp", "alert_ids")

@@ -1,0 +1,154 @@
+"""VPP participation of one installation, and the arbitration that turns StormWatch and VPP into
+the one plan a device runs. Pure: times are passed in, decisions returned as values.
+
+Priority (fixed, as the architecture says; the customer adjusts StormWatch vs VPP):
+  safety (never below the backup reserve) > customer opt-out > StormWatch > VPP > economics.
+- An opted-out event is declined, whatever else holds.
+- A storm watched with `stormwatch_first` declines the event (StormWatch emits DeclineVppEvent);
+  with `vpp_first` the event runs and StormWatch charges after it (StormWatch moves its start).
+- Otherwise the event is accepted: charge toward full off-peak before it (from `precharge_from`),
+  discharge at this installation's share of the power during it, down to the backup reserve.
+- When an event ends (window over, cancelled, opted out) the plan is recomposed from what is left,
+  so the battery reverts to the storm plan or to its usual mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from actors.twin.model import ControlPlan, PlanStep
+from actors.twin.stormwatch import ScheduleStormCharge
+
+MAX_REMEMBERED = 64
+
+
+class Participation(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"        # StormWatch has priority, or the installation cannot take part
+    OPTED_OUT = "opted_out"
+    CANCELLED = "cancelled"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class VppDispatch:
+    """A grid event for this installation (a new one, or a newer revision of it)."""
+
+    event_id: str
+    revision: int
+    start: dt.datetime
+    end: dt.datetime
+    power_w: float                       # this installation's share of the discharge
+    precharge_from: dt.datetime | None = None
+    program: str = ""
+
+
+@dataclass(frozen=True)
+class VppCancel:
+    event_id: str
+
+
+@dataclass(frozen=True)
+class VppOptOut:
+    event_id: str
+
+
+VppEvent = VppDispatch | VppCancel | VppOptOut
+
+
+@dataclass(frozen=True)
+class Commitment:
+    event_id: str
+    revision: int
+    start: dt.datetime
+    end: dt.datetime
+    power_w: float
+    precharge_from: dt.datetime | None
+    status: Participation
+    reason: str = ""
+    program: str = ""
+
+
+@dataclass(frozen=True)
+class VppState:
+    current: Commitment | None = None
+    opted_out: tuple[str, ...] = ()
+    finished: tuple[tuple[str, str], ...] = ()     # (event id, final status), newest last, bounded
+
+    def status_of(self, event_id: str) -> str:
+        if self.current is not None and self.current.event_id == event_id:
+            return self.current.status.value
+        return next((s for e, s in reversed(self.finished) if e == event_id), "")
+
+
+def finish(state: VppState, status: Participation) -> VppState:
+    """The current event leaves with `status`."""
+    if state.current is None:
+        return state
+    done = (*state.finished, (state.current.event_id, status.value))[-MAX_REMEMBERED:]
+    return replace(state, current=None, finished=done)
+
+
+def _ms(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1_000)
+
+
+def compose(installation_id: str, storm: ScheduleStormCharge | None, vpp: Commitment | None,
+            reserve_pct: float) -> ControlPlan | None:
+    """The one plan for the device: the accepted VPP event's steps and the storm charge, storm
+    first where they would overlap. None when neither asks for anything."""
+    storm_steps: list[PlanStep] = []
+    if storm is not None:
+        storm_steps = [PlanStep(_ms(storm.start_at), _ms(storm.complete_by), "charge_to", storm.target_soc_pct),
+                       PlanStep(_ms(storm.complete_by), _ms(storm.hold_until), "hold", storm.target_soc_pct)]
+    vpp_steps: list[PlanStep] = []
+    if vpp is not None and vpp.status is Participation.ACCEPTED:
+        if vpp.precharge_from is not None and vpp.precharge_from < vpp.start:
+            vpp_steps.append(PlanStep(_ms(vpp.precharge_from), _ms(vpp.start), "charge_to", 100.0))
+        vpp_steps.append(PlanStep(_ms(vpp.start), _ms(vpp.end), "discharge", reserve_pct, vpp.power_w))
+    busy = [(s.start_ms, s.end_ms) for s in storm_steps if s.start_ms < s.end_ms]
+    kept = [s for s in vpp_steps if not any(s.start_ms < e and b < s.end_ms for b, e in busy)]
+    steps = sorted((s for s in [*storm_steps, *kept] if s.start_ms < s.end_ms), key=lambda s: s.start_ms)
+    if not steps:
+        return None
+    source = "+".join(n for n, part in (("vpp", kept), ("stormwatch", storm_steps)) if part)
+    key = f"{installation_id}|" + "|".join(f"{s.start_ms},{s.end_ms},{s.action},{s.target_soc_pct},{s.power_w}"
+                                           for s in steps)
+    return ControlPlan("plan-" + hashlib.sha256(key.encode()).hexdigest()[:20], source, tuple(steps))
+
+
+# ------------------------------------------------------------------ snapshots and the app's view
+
+def _time(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1_000, dt.UTC)
+
+
+def state_to_dict(s: VppState) -> dict[str, Any]:
+    c = s.current
+    return {"current": None if c is None else [
+                c.event_id, c.revision, _ms(c.start), _ms(c.end), c.power_w,
+                _ms(c.precharge_from) if c.precharge_from is not None else None, c.status.value, c.reason, c.program],
+            "opted_out": list(s.opted_out), "finished": [list(f) for f in s.finished]}
+
+
+def state_from_dict(d: dict[str, Any] | None) -> VppState:
+    if not d or "current" not in d:      # absent, or the placeholder of older snapshots
+        return VppState()
+    c = d["current"]
+    current = None if c is None else Commitment(
+        c[0], int(c[1]), _time(c[2]), _time(c[3]), float(c[4]), _time(c[5]) if c[5] is not None else None,
+        Participation(c[6]), c[7], c[8])
+    return VppState(current, tuple(d.get("opted_out", ())), tuple((e, st) for e, st in d.get("finished", ())))
+
+
+def view(s: VppState) -> dict[str, Any]:
+    c = s.current
+    if c is None:
+        return {"event_id": "", "status": "", "start_unix_ms": 0, "end_unix_ms": 0, "power_w": 0.0, "program": "",
+                "reason": ""}
+    return {"event_id": c.event_id, "status": c.status.value, "start_unix_ms": _ms(c.start),
+            "end_unix_ms": _ms(c.end), "power_w": c.power_w, "program": c.program, "reason": c.reason}
