@@ -162,7 +162,8 @@ def check_schema(body: Any, schema_name: str = "eventRequest") -> None:
     """`SchemaViolation` listing every violation (up to MAX_PROBLEMS) of the spec's schema."""
     errors = sorted(_validator(schema_name).iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        raise SchemaViolation([Problem(_pointer(list(e.absolute_path)), _short(e.message)) for e in errors[:MAX_PROBLEMS]])
+        raise SchemaViolation([Problem(_pointer(list(e.absolute_path)), _short(e.message))
+                               for e in errors[:MAX_PROBLEMS]])
 
 
 def _short(message: str, limit: int = 300) -> str:
@@ -370,7 +371,8 @@ def _intervals(body: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime, list[
     ordered = sorted(spans)
     for (_, prev_end), (next_start, _) in zip(ordered, ordered[1:], strict=False):
         if next_start != prev_end:
-            raise _error("/intervals", f"the intervals leave a gap or overlap at {min(prev_end, next_start).isoformat()}; "
+            at = min(prev_end, next_start).isoformat()
+            raise _error("/intervals", f"the intervals leave a gap or overlap at {at}; "
                                        "a dispatch is one contiguous window")
     if "duration" in body and body["duration"] is not None:
         try:
@@ -430,7 +432,8 @@ async def to_grid_event(
         raise _error("", str(exc)) from exc
 
 
-def to_openadr(event_id: str, request: Mapping[str, Any], created: dt.datetime, modified: dt.datetime) -> dict[str, Any]:
+def to_openadr(event_id: str, request: Mapping[str, Any], created: dt.datetime, modified: dt.datetime
+               ) -> dict[str, Any]:
     """The OpenADR `event` a VEN reads back: the request plus the server's metadata."""
     return {
         **request, "id": event_id, "objectType": "EVENT",
