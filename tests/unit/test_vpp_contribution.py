@@ -43,7 +43,8 @@ def test_sums_at_several_depths() -> None:
     assert index.node("utility").installations_reporting == 4
     assert index.node("utility.pge").discharge_w == pytest.approx(4_100.0)
     assert index.node("utility.pge.north.f1").installations_reporting == 2
-    assert index.node("utility.pge.north.f2").discharge_w == 0 and index.node("utility.pge.north.f2").installations_reporting == 1
+    f2 = index.node("utility.pge.north.f2")
+    assert f2.discharge_w == 0 and f2.installations_reporting == 1
     assert index.node("program.ca_vpp").discharge_w == pytest.approx(3_100.0)
     assert index.node("utility").newest_sample_ms == 1_500
     assert index.node("nowhere").installations_reporting == 0 and index.node("nowhere").newest_sample_ms is None

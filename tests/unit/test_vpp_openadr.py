@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from services.control.vpp.openadr import (
     parse_duration,
     to_grid_event,
 )
+from tests.data import SHARED_DATA
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "openadr" / "openadr3_1_0_user_guide_event_examples.json"
+EXAMPLES = SHARED_DATA / "openadr" / "openadr3_1_0_user_guide_event_examples.json"
 UTC = dt.UTC
 
 
