@@ -16,6 +16,7 @@ from gridtwin import infra, processes
 from gridtwin.settings import Settings
 from services.analytics import cli as analytics_cli
 from services.assets import cli as assets_cli
+from services.control import cli as control_cli
 from services.weather import cli as weather_cli
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -29,6 +30,7 @@ app.add_typer(assets_cli.app, name="assets")
 app.add_typer(weather_cli.app, name="weather")
 app.add_typer(twins_cli.app, name="twins")
 app.add_typer(analytics_cli.app, name="analytics")
+app.add_typer(control_cli.app, name="control")
 
 
 @app.callback()
@@ -45,6 +47,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "weather": ("weather", "serve"),
     "twins": ("twins", "serve"),
     "analytics": ("analytics", "serve"),
+    "control": ("control", "serve"),
 }
 DEMO_PREFIX = "demo"
 
@@ -232,7 +235,9 @@ def _print_status(settings: Settings) -> None:
         "assets": f"gRPC {settings.assets.host}:{settings.assets.port}  metrics :{settings.assets.metrics_port}",
         "analytics": f"gRPC {settings.analytics.host}:{settings.analytics.port}  "
                      f"metrics :{settings.analytics.metrics_port}",
+        "control": f"gRPC {settings.control.host}:{settings.control.port}  metrics :{settings.control.metrics_port}",
         "simulator": f"{settings.simulator.gateway_url}",
+        "weather": f"gRPC {settings.weather.host}:{settings.weather.port}  metrics :{settings.weather.metrics_port}",
         "broker": settings.kafka.bootstrap_servers,
         "twins": f"gRPC {settings.twins.host}:{settings.twins.port}  metrics :{settings.twins.metrics_port}  "
                  f"Ray {settings.twins.ray_address}",

@@ -55,12 +55,16 @@ async def _postgres(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @asynccontextmanager
 async def gateway(settings: Settings) -> AsyncIterator[object]:
     from services.assets.credentials import CredentialDirectory
+    from services.control.routing import SessionRegistry
     from services.telemetry.gateway import Gateway
 
     serve_metrics(settings.gateway.metrics_port)
     async with _postgres(settings) as pool:
         directory = CredentialDirectory(pool, settings.gateway.auth_cache_s)
-        async with Gateway(settings.gateway, settings.kafka, directory) as gw:
+        registry = SessionRegistry(pool, settings.gateway.gateway_id,
+                                   flush_interval_s=settings.gateway.registry_flush_interval_s,
+                                   heartbeat_interval_s=settings.gateway.heartbeat_interval_s)
+        async with Gateway(settings.gateway, settings.kafka, directory, registry=registry) as gw:
             yield gw
 
 
@@ -162,6 +166,34 @@ async def weather(settings: Settings) -> AsyncIterator[object]:
         poller = WeatherPoller(store, None, providers, None, PollerSettings(interval_s=ws.poll_interval_s))
         async with WeatherApi(ws.host, ws.port, store, stream_poll_s=ws.stream_poll_s) as server, poller:
             yield server
+
+
+@asynccontextmanager
+async def control(settings: Settings) -> AsyncIterator[object]:
+    """ControlService gRPC, the dispatcher (store → commands topic → gateways) and the consumer
+    of device acknowledgements (device-events → store)."""
+    from services.assets.database import create_engine
+    from services.control.api import ControlApi
+    from services.control.dispatcher import AckConsumer, Dispatcher, DispatcherOptions
+    from services.control.lifecycle import RetryPolicy
+    from services.control.service import Control
+    from services.control.store import CommandStore
+
+    cs = settings.control
+    serve_metrics(cs.metrics_port)
+    engine = create_engine(settings.postgres)
+    try:
+        async with _postgres(settings) as pool:
+            store = CommandStore(pool, retry=RetryPolicy(cs.retry_base_delay_s, cs.retry_max_delay_s, cs.max_attempts))
+            options = DispatcherOptions(claim_batch=cs.claim_batch, idle_poll_s=cs.idle_poll_s,
+                                        max_commands_per_message=cs.max_commands_per_message,
+                                        gateway_stale_s=cs.gateway_stale_s)
+            async with Dispatcher(store, settings.kafka, settings.postgres.url, options), \
+                    AckConsumer(store, settings.kafka, cs.ack_group_id), \
+                    ControlApi(cs, Control(store), engine) as server:
+                yield server
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager

@@ -41,6 +41,7 @@ from services.control.model import (
     FanOutId,
     FanOutProgress,
     InstallationId,
+    InvalidArgument,
     NotFound,
     Outcome,
     kind_of,
@@ -130,13 +131,13 @@ class Submitted:
 class Refusal:
     """An item of a batch that was not stored, and why (the error a single submission raises)."""
 
-    error: NotFound | Conflict
+    error: InvalidArgument | NotFound | Conflict
 
 
 SubmitResult = Submitted | Refusal
 
 
-def _request_hash(target: str, spec_body: bytes, ttl_s: float) -> bytes:
+def request_hash(target: str, spec_body: bytes, ttl_s: float) -> bytes:
     return hashlib.sha256(b"%s\x00%s\x00%r" % (target.encode(), spec_body, ttl_s)).digest()
 
 
@@ -237,7 +238,7 @@ class CommandStore:
                     installation_id=InstallationId(installation),
                     kind=kind_of(item.spec), state=CommandState.QUEUED, created_ms=now_ms,
                     expires_ms=now_ms + max(1, int(item.ttl_s * 1_000)))
-                rows.append((index, record, body, item.idempotency_key, _request_hash(target, body, item.ttl_s)))
+                rows.append((index, record, body, item.idempotency_key, request_hash(target, body, item.ttl_s)))
             inserted = set(await con.fetchval("""
                 WITH ins AS (
                     INSERT INTO control_commands (command_id, device_id, installation_id, kind, state, body, source,
@@ -260,13 +261,13 @@ class CommandStore:
                                              "WHERE c.idempotency_key = ANY($1::text[])", [r[3] for r in duplicates])
                 existing = {row["idempotency_key"]: row for row in found_rows}
             fresh: list[CommandRecord] = []
-            for index, record, _body, key, request_hash in rows:
+            for index, record, _body, key, item_hash in rows:
                 if record.command_id in inserted:
                     fresh.append(record)
                     results[index] = Submitted(Command(record, items[index].spec, source, key, fanout_id))
                     continue
                 row = existing.get(key or "")
-                if row is None or row["request_sha256"] != request_hash:
+                if row is None or row["request_sha256"] != item_hash:
                     results[index] = Refusal(Conflict(
                         f"idempotency key {key!r} was used for a different request"))
                 else:
