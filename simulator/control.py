@@ -129,7 +129,12 @@ class FleetController:
     def _take_plan(self, index: int, device: _Device, command: pb.Command, now_ms: int, ack) -> pb.CommandAck:  # type: ignore[no-untyped-def]
         plan = command.control_plan
         steps = list(plan.steps)
-        if not steps or any(s.start_unix_ms >= s.end_unix_ms or s.WhichOneof("action") is None for s in steps):
+        if not steps:   # an empty plan replaces the running one with nothing: back to the device's mode
+            device.plan = None
+            self.executions[index] += 1
+            self._refresh(index, now_ms)
+            return ack(pb.COMMAND_OUTCOME_COMPLETED, "plan cleared")
+        if any(s.start_unix_ms >= s.end_unix_ms or s.WhichOneof("action") is None for s in steps):
             return ack(pb.COMMAND_OUTCOME_REJECTED, "plan steps need an action and start < end")
         if any(b.start_unix_ms < a.end_unix_ms for a, b in zip(steps, steps[1:], strict=False)):
             return ack(pb.COMMAND_OUTCOME_REJECTED, "plan steps overlap or are out of order")

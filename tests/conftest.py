@@ -77,7 +77,8 @@ async def pool(platform: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def clean_db(pool: asyncpg.Pool) -> asyncpg.Pool:
     await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, devices, installations, customers, "
-                       "hierarchy_groups, programs, group_memberships, enrollment_audit, api_principals")
+                       "hierarchy_groups, programs, vpp_program_terms, group_memberships, enrollment_audit, "
+                       "api_principals")
     return pool
 
 

@@ -1,0 +1,228 @@
+"""Grid events from creation to the devices: store the event, resolve its participants (enrolled
+in the program, inside the target group, with a battery that can discharge, not opted out),
+share the target power among them by their discharge capability, send each twin the event (the
+twin arbitrates against StormWatch and the customer's settings and decides its plan), and carry
+the twins' decisions out as commands in one fan-out whose progress is the event's delivery.
+
+All steps are batched: one SQL statement resolves every participant, one twin call per shard
+per chunk, one command submission per chunk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from actors.runtime.router import TwinRouter
+from actors.twin import vpp as twin_vpp
+from services.control.model import CommandKind, FanOutId, FanOutProgress
+from services.control.store import CommandStore
+from services.control.vpp.intents import IntentRelay
+from services.control.vpp.model import EventState, GridEventSpec, InvalidEvent, Source, validate
+
+CHUNK = 5_000
+
+
+class UnknownTarget(LookupError):
+    """The program, group or event does not exist."""
+
+
+@dataclass(frozen=True)
+class GridEvent:
+    event_id: str
+    spec: GridEventSpec
+    state: EventState
+    revision: int
+    rate_per_kwh: Decimal
+    fanout_id: str
+    participants: int
+    created: dt.datetime
+
+
+_RESOLVE = """
+SELECT m.installation_id, coalesce(i.max_discharge_power_w, 0) AS max_w
+  FROM group_memberships m JOIN installations i USING (installation_id)
+ WHERE m.program = $1::text::ltree AND m.enrollment_state = 'enrolled'
+   AND coalesce(i.battery_nominal_energy_wh, 0) > 0 AND coalesce(i.max_discharge_power_w, 0) > 0
+   AND ($2 = '' OR EXISTS (SELECT 1 FROM group_memberships g
+                            WHERE g.installation_id = m.installation_id AND g.path <@ $2::text::ltree))
+ ORDER BY m.installation_id
+"""
+_EVENT_COLUMNS = ("event_id, program::text, coalesce(target_group::text, '') AS target_group, name, source, "
+                  "external_id, control_ms(start_at) AS start_ms, control_ms(end_at) AS end_ms, precharge_s, "
+                  "target_power_w, rate_per_kwh, state, revision, coalesce(fanout_id, '') AS fanout_id, "
+                  "control_ms(created_at) AS created_ms, "
+                  "(SELECT count(*) FROM vpp_participants p WHERE p.event_id = e.event_id) AS participants")
+
+
+def share(target_w: float, capabilities: Sequence[float]) -> list[float]:
+    """The target split in proportion to each battery's discharge limit, none above its limit."""
+    total = sum(capabilities)
+    if total <= 0:
+        return [0.0] * len(capabilities)
+    factor = min(1.0, target_w / total)
+    return [c * factor for c in capabilities]
+
+
+def _ms(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1_000)
+
+
+def _time(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1_000, dt.UTC)
+
+
+def _event(row: asyncpg.Record) -> GridEvent:
+    spec = GridEventSpec(row["program"], row["target_group"], _time(row["start_ms"]), _time(row["end_ms"]),
+                         row["target_power_w"], row["precharge_s"], float(row["rate_per_kwh"]), row["name"],
+                         row["external_id"], Source(row["source"]))
+    return GridEvent(row["event_id"], spec, EventState(row["state"]), row["revision"], row["rate_per_kwh"],
+                     row["fanout_id"], row["participants"], _time(row["created_ms"]))
+
+
+class VppDispatcher:
+    def __init__(self, pool: asyncpg.Pool, router: TwinRouter, commands: CommandStore, relay: IntentRelay) -> None:
+        self._pool = pool     # any timestamp codec: times cross as ms (control_ts / control_ms)
+        self._router = router
+        self._commands = commands
+        self._relay = relay
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, event_id: str) -> GridEvent:
+        row = await self._pool.fetchrow(f"SELECT {_EVENT_COLUMNS} FROM vpp_events e WHERE event_id = $1", event_id)
+        if row is None:
+            raise UnknownTarget(f"no event {event_id!r}")
+        return _event(row)
+
+    async def list_events(self, *, include_ended: bool = False, limit: int = 100) -> list[GridEvent]:
+        where = "" if include_ended else "WHERE state IN ('scheduled', 'active') AND end_at > now()"
+        rows = await self._pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM vpp_events e {where} "
+                                      "ORDER BY start_at DESC LIMIT $1", limit)
+        return [_event(r) for r in rows]
+
+    async def participants(self, event_id: str) -> list[asyncpg.Record]:
+        return await self._pool.fetch(  # type: ignore[no-any-return]
+            "SELECT installation_id, power_w, status, reason, coalesce(command_id, '') AS command_id "
+            "FROM vpp_participants WHERE event_id = $1 ORDER BY installation_id", event_id)
+
+    async def progress(self, event_id: str) -> FanOutProgress | None:
+        event = await self.get(event_id)
+        return await self._commands.progress(event.fanout_id) if event.fanout_id else None
+
+    # ------------------------------------------------------------------ changes
+
+    async def create(self, spec: GridEventSpec, *, event_id: str = "", now: dt.datetime | None = None) -> GridEvent:
+        """Stores, resolves and dispatches a new event (an existing external id: that event)."""
+        now = now or dt.datetime.now(dt.UTC)
+        validate(spec, now)
+        if spec.external_id:
+            existing = await self._pool.fetchval("SELECT event_id FROM vpp_events WHERE source = $1 AND "
+                                                 "external_id = $2", spec.source.value, spec.external_id)
+            if existing is not None:
+                return await self.get(existing)
+        async with self._pool.acquire() as con:
+            rate = await con.fetchval(
+                "SELECT coalesce(t.rate_per_kwh, 0) FROM programs p LEFT JOIN vpp_program_terms t "
+                "ON t.program = p.path WHERE p.path = $1::text::ltree", spec.program)
+            if rate is None:
+                raise UnknownTarget(f"no program {spec.program!r}")
+            if spec.target_group and not await con.fetchval(
+                    "SELECT true FROM hierarchy_groups WHERE path = $1::text::ltree", spec.target_group):
+                raise UnknownTarget(f"no group {spec.target_group!r}")
+        event_id = event_id or f"ev-{uuid.uuid4().hex[:16]}"
+        fanout_id, _ = await self._commands.create_fanout(
+            source="vpp", kind=CommandKind.CONTROL_PLAN, group_path=spec.target_group or spec.program,
+            idempotency_key=f"vpp:{event_id}", now_ms=time.time_ns() // 1_000_000)
+        rate = Decimal(str(spec.rate_per_kwh)) if spec.rate_per_kwh is not None else rate
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute(
+                "INSERT INTO vpp_events (event_id, program, target_group, name, source, external_id, start_at, end_at, "
+                "precharge_s, target_power_w, rate_per_kwh, state, fanout_id) VALUES ($1, $2::text::ltree, "
+                "nullif($3, '')::ltree, $4, $5, $6, control_ts($7), control_ts($8), $9, $10, $11, 'scheduled', $12)",
+                event_id, spec.program, spec.target_group, spec.name, spec.source.value, spec.external_id,
+                _ms(spec.start), _ms(spec.end), spec.precharge_s, spec.target_power_w, rate, fanout_id)
+            rows = await con.fetch(_RESOLVE, spec.program, spec.target_group)
+            shares = share(spec.target_power_w, [r["max_w"] for r in rows])
+            await con.execute(
+                "INSERT INTO vpp_participants (event_id, installation_id, power_w, status) "
+                "SELECT $1, i, w, 'dispatched' FROM unnest($2::text[], $3::float8[]) AS x(i, w)",
+                event_id, [r["installation_id"] for r in rows], shares)
+        await self._send(event_id, 1, spec, list(zip((r["installation_id"] for r in rows), shares, strict=True)),
+                         FanOutId(fanout_id))
+        return await self.get(event_id)
+
+    async def update(self, event_id: str, spec: GridEventSpec, now: dt.datetime | None = None) -> GridEvent:
+        """A new window or power for a scheduled or active event: every participant is sent the new revision."""
+        now = now or dt.datetime.now(dt.UTC)
+        event = await self.get(event_id)
+        if event.state in (EventState.CANCELLED, EventState.COMPLETED):
+            raise InvalidEvent(f"event {event_id} is {event.state.value}")
+        if (spec.program, spec.target_group) != (event.spec.program, event.spec.target_group):
+            raise InvalidEvent("an update cannot move an event to another program or group; cancel and create")
+        validate(spec, now)
+        rows = await self._pool.fetch("SELECT installation_id, power_w FROM vpp_participants WHERE event_id = $1 "
+                                      "AND status NOT IN ('opted_out', 'cancelled') ORDER BY installation_id", event_id)
+        factor = spec.target_power_w / event.spec.target_power_w
+        pairs = [(r["installation_id"], r["power_w"] * factor) for r in rows]
+        revision = event.revision + 1
+        await self._pool.execute(
+            "UPDATE vpp_events SET start_at = control_ts($2), end_at = control_ts($3), precharge_s = $4, "
+            "target_power_w = $5, revision = $6, name = $7, updated_at = now() WHERE event_id = $1",
+            event_id, _ms(spec.start), _ms(spec.end), spec.precharge_s, spec.target_power_w, revision,
+            spec.name or event.spec.name)
+        await self._pool.execute(
+            "UPDATE vpp_participants p SET power_w = x.w, updated_at = now() FROM unnest($2::text[], $3::float8[]) "
+            "AS x(i, w) WHERE p.event_id = $1 AND p.installation_id = x.i", event_id, [p[0] for p in pairs],
+            [p[1] for p in pairs])
+        await self._send(event_id, revision, spec, pairs, FanOutId(event.fanout_id) if event.fanout_id else None)
+        return await self.get(event_id)
+
+    async def cancel(self, event_id: str) -> GridEvent:
+        event = await self.get(event_id)
+        if event.state is EventState.CANCELLED:
+            return event
+        ids = [r["installation_id"] for r in await self.participants(event_id)]
+        await self._pool.execute("UPDATE vpp_events SET state = 'cancelled', updated_at = now() WHERE event_id = $1",
+                                 event_id)
+        await self._pool.execute("UPDATE vpp_participants SET status = 'cancelled', updated_at = now() "
+                                 "WHERE event_id = $1 AND status NOT IN ('opted_out', 'declined')", event_id)
+        await self._to_twins([(i, twin_vpp.VppCancel(event_id)) for i in ids], None)
+        return await self.get(event_id)
+
+    async def opt_out(self, event_id: str, installation_id: str) -> None:
+        """The customer leaves one event (before or during it): the twin drops its part."""
+        await self.get(event_id)
+        updated = await self._pool.fetchval(
+            "UPDATE vpp_participants SET status = 'opted_out', reason = 'customer opted out', updated_at = now() "
+            "WHERE event_id = $1 AND installation_id = $2 RETURNING true", event_id, installation_id)
+        if not updated:
+            raise UnknownTarget(f"installation {installation_id!r} does not take part in {event_id}")
+        await self._to_twins([(installation_id, twin_vpp.VppOptOut(event_id))], None)
+
+    # ------------------------------------------------------------------ to the twins and devices
+
+    async def _send(self, event_id: str, revision: int, spec: GridEventSpec, pairs: list[tuple[str, float]],
+                    fanout_id: FanOutId | None) -> None:
+        precharge = spec.start - dt.timedelta(seconds=spec.precharge_s) if spec.precharge_s else None
+        await self._to_twins([(i, twin_vpp.VppDispatch(event_id, revision, spec.start, spec.end, w, precharge,
+                                                       spec.program)) for i, w in pairs], fanout_id)
+
+    async def _to_twins(self, items: list[tuple[str, Any]], fanout_id: FanOutId | None) -> None:
+        for k in range(0, len(items), CHUNK):
+            intents = await self._router.storm(items[k:k + CHUNK])
+            commands = await self._relay.carry_out(intents, fanout_id=fanout_id)
+            accepted = [(i.payload.get("event_id", ""), i.installation_id, commands[i.intent_id])
+                        for i in intents if i.intent_id in commands and i.kind == "control_plan"]
+            if accepted:
+                await self._pool.execute(
+                    "UPDATE vpp_participants p SET status = 'accepted', command_id = x.c, updated_at = now() "
+                    "FROM unnest($1::text[], $2::text[], $3::text[]) AS x(e, i, c) "
+                    "WHERE p.event_id = x.e AND p.installation_id = x.i AND p.status = 'dispatched'",
+                    *map(list, zip(*accepted, strict=True)))
