@@ -51,7 +51,8 @@ def test_a_queued_command_is_sent_and_scheduled_for_a_retry():
 
 def test_a_sent_command_waits_for_its_retry_time_then_goes_again():
     sent = lifecycle.decide_send(record(), "s1", "gw-0", NOW, POLICY, random.Random(1)).record  # type: ignore[union-attr]
-    assert isinstance(lifecycle.decide_send(sent, "s1", "gw-0", sent.next_attempt_ms - 1, POLICY, random.Random()), Wait)
+    early = lifecycle.decide_send(sent, "s1", "gw-0", sent.next_attempt_ms - 1, POLICY, random.Random())
+    assert isinstance(early, Wait)
     again = lifecycle.decide_send(sent, "s1", "gw-0", sent.next_attempt_ms, POLICY, random.Random())
     assert isinstance(again, Send) and again.record.attempts == 2
 
