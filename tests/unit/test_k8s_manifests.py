@@ -295,7 +295,7 @@ def test_the_keda_scaled_object_watches_the_ingest_group(target: str) -> None:
 def test_the_hpa_alternative_reads_the_metric_ingest_exports() -> None:
     from services.telemetry.ingest import LAG
 
-    exported = LAG.describe()[0]
+    [exported] = list(LAG.describe())
     assert exported.name == LAG_METRIC
     assert set(LAG._labelnames) == {"topic", "partition"}
     component = K8S / "components" / "autoscale-hpa"
