@@ -91,7 +91,8 @@ def independent(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 async def loaded(pool):
     await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, devices, installations, customers, "
-                       "hierarchy_groups, programs, group_memberships, enrollment_audit, api_principals")
+                       "hierarchy_groups, programs, vpp_program_terms, group_memberships, enrollment_audit, "
+                       "api_principals")
     await pool.execute("INSERT INTO installations (installation_id, time_zone) VALUES ($1, $2)",
                        SITE.installation_id, SITE.time_zone)
     frame = household()
