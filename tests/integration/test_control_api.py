@@ -120,34 +120,36 @@ async def test_access(world):
 
 
 @pytest.mark.parametrize(("request_", "code", "detail"), [
-    (pb.SubmitCommandRequest(device_id="nobody", spec=plan_spec(charge(0, 60)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="nobody", spec=plan_spec(charge(0, 60)), ttl_s=60),
      grpc.StatusCode.NOT_FOUND, "device 'nobody' does not exist"),
-    (pb.SubmitCommandRequest(installation_id="nowhere", spec=plan_spec(charge(0, 60)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(installation_id="nowhere", spec=plan_spec(charge(0, 60)), ttl_s=60),
      grpc.StatusCode.NOT_FOUND, "installation 'nowhere' does not exist"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(0, 60)), ttl_s=0),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(0, 60)), ttl_s=0),
      grpc.StatusCode.INVALID_ARGUMENT, "ttl_s"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(0, 60)), ttl_s=-5),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(0, 60)), ttl_s=-5),
      grpc.StatusCode.INVALID_ARGUMENT, "ttl_s"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(discharge(0, 60, -3_000)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(discharge(0, 60, -3_000)), ttl_s=60),
      grpc.StatusCode.INVALID_ARGUMENT, "discharge.power_w"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(60, 120), charge(0, 60)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", ttl_s=60,
+                                     spec=plan_spec(charge(60, 120), charge(0, 60))),
      grpc.StatusCode.INVALID_ARGUMENT, "time order"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(-7_200, -3_600)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(-7_200, -3_600)), ttl_s=60),
      grpc.StatusCode.INVALID_ARGUMENT, "in the past"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(0, 60, target=150)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", spec=plan_spec(charge(0, 60, target=150)), ttl_s=60),
      grpc.StatusCode.INVALID_ARGUMENT, "target_state_of_charge_pct"),
-    (pb.SubmitCommandRequest(device_id="bad id!", spec=plan_spec(charge(0, 60)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="bad id!", spec=plan_spec(charge(0, 60)), ttl_s=60),
      grpc.StatusCode.INVALID_ARGUMENT, "device_id"),
-    (pb.SubmitCommandRequest(spec=plan_spec(charge(0, 60)), ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(spec=plan_spec(charge(0, 60)), ttl_s=60),
      grpc.StatusCode.INVALID_ARGUMENT, "target"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", ttl_s=60),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", ttl_s=60),
      grpc.StatusCode.INVALID_ARGUMENT, "spec"),
-    (pb.SubmitCommandRequest(device_id="api-dev-00000", ttl_s=60, spec=pb.CommandSpec(set_mode=dpb.SetMode())),
+    (lambda: pb.SubmitCommandRequest(device_id="api-dev-00000", ttl_s=60, spec=pb.CommandSpec(set_mode=dpb.SetMode())),
      grpc.StatusCode.INVALID_ARGUMENT, "set_mode.mode"),
 ])
 async def test_bad_submissions_are_refused_clearly_and_store_nothing(world, request_, code, detail):
     stub, tokens, pool = world
-    got_code, got_detail = await refused(stub.SubmitCommand, request_, tokens["root"])
+    # built now, not at collection: plan times are relative to the moment of the call
+    got_code, got_detail = await refused(stub.SubmitCommand, request_(), tokens["root"])
     assert got_code == code and detail in got_detail
     assert await pool.fetchval("SELECT count(*) FROM control_commands") == 0
 
