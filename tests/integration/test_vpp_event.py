@@ -54,7 +54,7 @@ async def test_an_event_is_dispatched_arbitrated_delivered_and_executed(twins: T
                                now + 30 * 3600 * S)
     await twins.runtime.router.storm([(sites[2], storm)])
 
-    async with Stack(isolated, clean_db) as stack:
+    async with Stack(isolated, clean_db, ingest=True) as stack:
         relay = IntentRelay(clean_db, stack.store)
         vpp = VppDispatcher(clean_db, twins.runtime.router, stack.store, relay)
         fleet = fleet_of(stack, 4, "vp")
