@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,9 +97,7 @@ class ShardCore:
     async def deliver(self, epoch: int, batch: ShardBatch) -> dict[str, Any]:
         if self._retired or epoch != self.epoch:
             return {"stale": True, "epoch": self.epoch}
-        self._in_flight += 1
-        self._idle.clear()
-        try:
+        async with self._busy():
             await self._flush_pending()
             ids = batch.installation_ids
             await self.ensure_resident(ids)
@@ -108,6 +106,14 @@ class ShardCore:
             await self._persist(events)
             self._notify(ids)
             return {"stale": False, "samples": batch.samples, "alert_changes": len(events)}
+
+    @contextlib.asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        """A message in progress: `retire` waits until none is."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -181,9 +187,7 @@ class ShardCore:
         carry out at once; they are in the outbox too)."""
         if self._retired or epoch != self.epoch:
             return {"stale": True, "epoch": self.epoch}
-        self._in_flight += 1
-        self._idle.clear()
-        try:
+        async with self._busy():
             ids = list(dict.fromkeys(installation_id for installation_id, _ in items))
             await self.ensure_resident(ids)
             now_ms = time.time_ns() // 1_000_000
@@ -210,10 +214,6 @@ class ShardCore:
             await self.flush_snapshots(ids)
             self._notify(ids)
             return {"stale": False, "intents": decided, "notices": notices}
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
 
     def _notify(self, ids: Iterable[str]) -> None:
         if not self._watchers:

@@ -63,7 +63,7 @@ class RayMatcher:
                 for c in matching.refine_chunks(found, self._chunk)))
             refined = matching.Refined(tuple(i for p in parts for i in p.inside),
                                        tuple(i for p in parts for i in p.boundary))
-        return [*refined.inside, *await matching.resolve_boundary(self._pool, area_wkt, refined.boundary)]
+        return await matching.settle(self._pool, refined, area_wkt)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from gridtwin.unixtime import from_ms, to_ms
 from services.assets.model import Priority
 from services.weather.model import AlertChange, AlertId, ChangeKind
 
@@ -334,26 +335,21 @@ def apply(state: StormWatchState, event: Event, prefs: InstallationPrefs, now: d
 
 # ------------------------------------------------------------------ snapshots (JSON values, times in Unix ms)
 
-def _ms(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1_000)
-
-
-def _time(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1_000, dt.UTC)
 
 
 def _charge_to_dict(c: ScheduleStormCharge) -> list[Any]:
-    return [list(c.alert_ids), c.target_soc_pct, _ms(c.start_at), _ms(c.complete_by), _ms(c.hold_until)]
+    return [list(c.alert_ids), c.target_soc_pct, to_ms(c.start_at), to_ms(c.complete_by), to_ms(c.hold_until)]
 
 
 def state_to_dict(s: StormWatchState) -> dict[str, Any]:
     return {
-        "storms": [[list(w.thread), w.event, _ms(w.sent), _ms(w.onset), _ms(w.end), w.headline] for w in s.storms],
+        "storms": [[list(w.thread), w.event, to_ms(w.sent), to_ms(w.onset), to_ms(w.end), w.headline]
+                   for w in s.storms],
         "previous_mode": s.previous_mode,
-        "vpp": [s.vpp.event_id, _ms(s.vpp.start), _ms(s.vpp.end)] if s.vpp is not None else None,
+        "vpp": [s.vpp.event_id, to_ms(s.vpp.start), to_ms(s.vpp.end)] if s.vpp is not None else None,
         "deferred_for_vpp": s.deferred_for_vpp, "opted_out": list(s.opted_out), "ended": list(s.ended),
         "charge": _charge_to_dict(s.charge) if s.charge is not None else None,
-        "since": _ms(s.since) if s.since is not None else None,
+        "since": to_ms(s.since) if s.since is not None else None,
     }
 
 
@@ -363,22 +359,22 @@ def state_from_dict(d: dict[str, Any] | None) -> StormWatchState:
     charge = d.get("charge")
     vpp = d.get("vpp")
     return StormWatchState(
-        storms=tuple(WatchedStorm(tuple(AlertId(a) for a in thread), event, _time(sent), _time(onset), _time(end),
+        storms=tuple(WatchedStorm(tuple(AlertId(a) for a in thread), event, from_ms(sent), from_ms(onset), from_ms(end),
                                   headline) for thread, event, sent, onset, end, headline in d["storms"]),
         previous_mode=d.get("previous_mode"),
-        vpp=VppWindow(vpp[0], _time(vpp[1]), _time(vpp[2])) if vpp else None,
+        vpp=VppWindow(vpp[0], from_ms(vpp[1]), from_ms(vpp[2])) if vpp else None,
         deferred_for_vpp=bool(d.get("deferred_for_vpp")),
         opted_out=tuple(AlertId(a) for a in d.get("opted_out", ())),
         ended=tuple(AlertId(a) for a in d.get("ended", ())),
-        charge=ScheduleStormCharge(tuple(AlertId(a) for a in charge[0]), charge[1], _time(charge[2]),
-                                   _time(charge[3]), _time(charge[4])) if charge else None,
-        since=_time(d["since"]) if d.get("since") is not None else None,
+        charge=ScheduleStormCharge(tuple(AlertId(a) for a in charge[0]), charge[1], from_ms(charge[2]),
+                                   from_ms(charge[3]), from_ms(charge[4])) if charge else None,
+        since=from_ms(d["since"]) if d.get("since") is not None else None,
     )
 
 
 def view_to_dict(v: StormWatchView) -> dict[str, Any]:
     """The app's view as plain values (times in Unix ms, 0 = none)."""
     return {"active": v.active, "alert_id": v.alert_id, "event": v.event, "headline": v.headline,
-            "until_unix_ms": _ms(v.until) if v.until else 0,
-            "charge_complete_by_unix_ms": _ms(v.charge_complete_by) if v.charge_complete_by else 0,
+            "until_unix_ms": to_ms(v.until) if v.until else 0,
+            "charge_complete_by_unix_ms": to_ms(v.charge_complete_by) if v.charge_complete_by else 0,
             "deferred_for_vpp": v.deferred_for_vpp, "alert_ids": list(v.alert_ids)}

@@ -17,7 +17,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import replace
 from typing import Any
@@ -43,6 +42,7 @@ from actors.twin.model import (
     Violation,
 )
 from actors.twin.rules import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE, SAMPLE_RULES, Rule, stale_violation
+from gridtwin.unixtime import from_ms, to_ms
 
 SNAPSHOT_FORMAT = 1
 _MS_PER_H = 3_600_000.0
@@ -253,7 +253,7 @@ class TwinState:
         """Runs StormWatch on one event (an alert change, an opt-out, a VPP window, a Tick) and
         carries out its decisions; every decision and customer notification is appended for the
         caller to store. `source`: what caused it, for the intents."""
-        now = dt.datetime.fromtimestamp(now_ms / 1_000, dt.UTC)
+        now = from_ms(now_ms)
         after, decided, notes = sw.apply(self.stormwatch, event, self._prefs(), now)
         if after == self.stormwatch and not decided and not notes:
             return
@@ -279,7 +279,7 @@ class TwinState:
         if self.stormwatch.storms or self.stormwatch.vpp is not None:
             self.storm(sw.Tick(), now_ms, intents, notices)
         current = self.vpp.current
-        if current is not None and current.end.timestamp() * 1_000 <= now_ms:
+        if current is not None and to_ms(current.end) <= now_ms:
             status = vpp.Participation.ENDED if current.status is vpp.Participation.ACCEPTED else current.status
             self.vpp = vpp.finish(self.vpp, status)
             self.version += 1
@@ -307,12 +307,11 @@ class TwinState:
             return
         if current is None or current.event_id != event.event_id:
             if isinstance(event, vpp.VppOptOut) and event.event_id not in state.opted_out:
-                self.vpp = replace(state, opted_out=(*state.opted_out, event.event_id)[-vpp.MAX_REMEMBERED:])
+                self.vpp = vpp.opt_out(state, event.event_id)
                 self.version += 1
             return
         if isinstance(event, vpp.VppOptOut):
-            state = replace(state, opted_out=(*state.opted_out, event.event_id)[-vpp.MAX_REMEMBERED:])
-            self.vpp = vpp.finish(state, vpp.Participation.OPTED_OUT)
+            self.vpp = vpp.finish(vpp.opt_out(state, event.event_id), vpp.Participation.OPTED_OUT)
         else:
             self.vpp = vpp.finish(state, vpp.Participation.CANCELLED)
         self.version += 1
@@ -323,7 +322,7 @@ class TwinState:
         for note in notes:
             notices.append(CustomerNotice(f"{self.installation_id}/{note.kind.value}/{note.alert_id or ''}",
                                           self.installation_id, note.kind.value, note.alert_id or "", note.title,
-                                          note.body, int(note.at.timestamp() * 1_000)))
+                                          note.body, to_ms(note.at)))
 
     def _replan(self, source: str, restore_mode: str, intents: list[ControlIntent]) -> None:
         """Recomposes the desired plan; a changed plan becomes a control_plan intent, no plan

@@ -22,6 +22,7 @@ from typing import Any
 
 from actors.twin.model import ControlPlan, PlanStep
 from actors.twin.stormwatch import ScheduleStormCharge
+from gridtwin.unixtime import from_ms, to_ms
 
 MAX_REMEMBERED = 64
 
@@ -85,6 +86,11 @@ class VppState:
         return next((s for e, s in reversed(self.finished) if e == event_id), "")
 
 
+def opt_out(state: VppState, event_id: str) -> VppState:
+    """The customer will not take part in `event_id` (remembered, bounded)."""
+    return replace(state, opted_out=(*state.opted_out, event_id)[-MAX_REMEMBERED:])
+
+
 def finish(state: VppState, status: Participation) -> VppState:
     """The current event leaves with `status`."""
     if state.current is None:
@@ -93,9 +99,6 @@ def finish(state: VppState, status: Participation) -> VppState:
     return replace(state, current=None, finished=done)
 
 
-def _ms(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1_000)
-
 
 def compose(installation_id: str, storm: ScheduleStormCharge | None, vpp: Commitment | None,
             reserve_pct: float) -> ControlPlan | None:
@@ -103,13 +106,13 @@ def compose(installation_id: str, storm: ScheduleStormCharge | None, vpp: Commit
     first where they would overlap. None when neither asks for anything."""
     storm_steps: list[PlanStep] = []
     if storm is not None:
-        storm_steps = [PlanStep(_ms(storm.start_at), _ms(storm.complete_by), "charge_to", storm.target_soc_pct),
-                       PlanStep(_ms(storm.complete_by), _ms(storm.hold_until), "hold", storm.target_soc_pct)]
+        storm_steps = [PlanStep(to_ms(storm.start_at), to_ms(storm.complete_by), "charge_to", storm.target_soc_pct),
+                       PlanStep(to_ms(storm.complete_by), to_ms(storm.hold_until), "hold", storm.target_soc_pct)]
     vpp_steps: list[PlanStep] = []
     if vpp is not None and vpp.status is Participation.ACCEPTED:
         if vpp.precharge_from is not None and vpp.precharge_from < vpp.start:
-            vpp_steps.append(PlanStep(_ms(vpp.precharge_from), _ms(vpp.start), "charge_to", 100.0))
-        vpp_steps.append(PlanStep(_ms(vpp.start), _ms(vpp.end), "discharge", reserve_pct, vpp.power_w))
+            vpp_steps.append(PlanStep(to_ms(vpp.precharge_from), to_ms(vpp.start), "charge_to", 100.0))
+        vpp_steps.append(PlanStep(to_ms(vpp.start), to_ms(vpp.end), "discharge", reserve_pct, vpp.power_w))
     busy = [(s.start_ms, s.end_ms) for s in storm_steps if s.start_ms < s.end_ms]
     kept = [s for s in vpp_steps if not any(s.start_ms < e and b < s.end_ms for b, e in busy)]
     steps = sorted((s for s in [*storm_steps, *kept] if s.start_ms < s.end_ms), key=lambda s: s.start_ms)
@@ -123,15 +126,12 @@ def compose(installation_id: str, storm: ScheduleStormCharge | None, vpp: Commit
 
 # ------------------------------------------------------------------ snapshots and the app's view
 
-def _time(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1_000, dt.UTC)
-
 
 def state_to_dict(s: VppState) -> dict[str, Any]:
     c = s.current
     return {"current": None if c is None else [
-                c.event_id, c.revision, _ms(c.start), _ms(c.end), c.power_w,
-                _ms(c.precharge_from) if c.precharge_from is not None else None, c.status.value, c.reason, c.program],
+                c.event_id, c.revision, to_ms(c.start), to_ms(c.end), c.power_w,
+                to_ms(c.precharge_from) if c.precharge_from is not None else None, c.status.value, c.reason, c.program],
             "opted_out": list(s.opted_out), "finished": [list(f) for f in s.finished]}
 
 
@@ -140,7 +140,7 @@ def state_from_dict(d: dict[str, Any] | None) -> VppState:
         return VppState()
     c = d["current"]
     current = None if c is None else Commitment(
-        c[0], int(c[1]), _time(c[2]), _time(c[3]), float(c[4]), _time(c[5]) if c[5] is not None else None,
+        c[0], int(c[1]), from_ms(c[2]), from_ms(c[3]), float(c[4]), from_ms(c[5]) if c[5] is not None else None,
         Participation(c[6]), c[7], c[8])
     return VppState(current, tuple(d.get("opted_out", ())), tuple((e, st) for e, st in d.get("finished", ())))
 
@@ -150,5 +150,5 @@ def view(s: VppState) -> dict[str, Any]:
     if c is None:
         return {"event_id": "", "status": "", "start_unix_ms": 0, "end_unix_ms": 0, "power_w": 0.0, "program": "",
                 "reason": ""}
-    return {"event_id": c.event_id, "status": c.status.value, "start_unix_ms": _ms(c.start),
-            "end_unix_ms": _ms(c.end), "power_w": c.power_w, "program": c.program, "reason": c.reason}
+    return {"event_id": c.event_id, "status": c.status.value, "start_unix_ms": to_ms(c.start),
+            "end_unix_ms": to_ms(c.end), "power_w": c.power_w, "program": c.program, "reason": c.reason}

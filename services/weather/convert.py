@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
+from gridtwin.unixtime import from_ms, to_ms
 from services.weather.model import (
     Alert,
     AlertChange,
@@ -28,11 +29,11 @@ _KINDS_BACK = {v: k for k, v in _KINDS.items()}
 
 
 def ms(value: dt.datetime | None) -> int:
-    return 0 if value is None else int(value.timestamp() * 1000)
+    return 0 if value is None else to_ms(value)
 
 
 def time_of(unix_ms: int) -> dt.datetime | None:
-    return None if unix_ms == 0 else dt.datetime.fromtimestamp(unix_ms / 1000, dt.UTC)
+    return None if unix_ms == 0 else from_ms(unix_ms)
 
 
 def alert_pb(a: Alert) -> pb.Alert:

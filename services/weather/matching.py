@@ -134,14 +134,18 @@ def refine_chunks(found: Candidates, chunk_size: int) -> list[Candidates]:
                        found.latitudes_deg[i:i + chunk_size]) for i in range(0, len(found), chunk_size)]
 
 
+async def settle(con: asyncpg.Pool | asyncpg.Connection, refined: Refined, area_wkt: str) -> list[InstallationId]:
+    """The refined result as the affected set: the certain ones plus what PostGIS says of the boundary."""
+    if not refined.boundary:
+        return list(refined.inside)
+    return [*refined.inside, *await resolve_boundary(con, area_wkt, refined.boundary)]
+
+
 async def affected(con: asyncpg.Pool | asyncpg.Connection, area: BaseGeometry,
                    area_wkt: str | None = None) -> list[InstallationId]:
     """Both steps in this process (`area_wkt`: the area's full-precision WKT, if at hand)."""
     refined = refine(area, await candidates(con, area))
-    if not refined.boundary:
-        return list(refined.inside)
-    wkt = area_wkt or shapely.to_wkt(area, rounding_precision=-1)
-    return [*refined.inside, *await resolve_boundary(con, wkt, refined.boundary)]
+    return await settle(con, refined, area_wkt or shapely.to_wkt(area, rounding_precision=-1))
 
 
 async def affected_direct(con: asyncpg.Pool | asyncpg.Connection, area_wkt: str) -> list[InstallationId]:

@@ -21,6 +21,7 @@ import asyncpg
 
 from actors.runtime.router import TwinRouter
 from actors.twin import vpp as twin_vpp
+from gridtwin.unixtime import from_ms, to_ms
 from services.control.model import CommandKind, FanOutId, FanOutProgress
 from services.control.store import CommandStore
 from services.control.vpp.intents import IntentRelay
@@ -70,20 +71,14 @@ def share(target_w: float, capabilities: Sequence[float]) -> list[float]:
     return [c * factor for c in capabilities]
 
 
-def _ms(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1_000)
-
-
-def _time(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1_000, dt.UTC)
 
 
 def _event(row: asyncpg.Record) -> GridEvent:
-    spec = GridEventSpec(row["program"], row["target_group"], _time(row["start_ms"]), _time(row["end_ms"]),
+    spec = GridEventSpec(row["program"], row["target_group"], from_ms(row["start_ms"]), from_ms(row["end_ms"]),
                          row["target_power_w"], row["precharge_s"], float(row["rate_per_kwh"]), row["name"],
                          row["external_id"], Source(row["source"]))
     return GridEvent(row["event_id"], spec, EventState(row["state"]), row["revision"], row["rate_per_kwh"],
-                     row["fanout_id"], row["participants"], _time(row["created_ms"]))
+                     row["fanout_id"], row["participants"], from_ms(row["created_ms"]))
 
 
 class VppDispatcher:
@@ -147,7 +142,7 @@ class VppDispatcher:
                 "precharge_s, target_power_w, rate_per_kwh, state, fanout_id) VALUES ($1, $2::text::ltree, "
                 "nullif($3, '')::ltree, $4, $5, $6, control_ts($7), control_ts($8), $9, $10, $11, 'scheduled', $12)",
                 event_id, spec.program, spec.target_group, spec.name, spec.source.value, spec.external_id,
-                _ms(spec.start), _ms(spec.end), spec.precharge_s, spec.target_power_w, rate, fanout_id)
+                to_ms(spec.start), to_ms(spec.end), spec.precharge_s, spec.target_power_w, rate, fanout_id)
             rows = await con.fetch(_RESOLVE, spec.program, spec.target_group)
             shares = share(spec.target_power_w, [r["max_w"] for r in rows])
             await con.execute(
@@ -175,7 +170,7 @@ class VppDispatcher:
         await self._pool.execute(
             "UPDATE vpp_events SET start_at = control_ts($2), end_at = control_ts($3), precharge_s = $4, "
             "target_power_w = $5, revision = $6, name = $7, updated_at = now() WHERE event_id = $1",
-            event_id, _ms(spec.start), _ms(spec.end), spec.precharge_s, spec.target_power_w, revision,
+            event_id, to_ms(spec.start), to_ms(spec.end), spec.precharge_s, spec.target_power_w, revision,
             spec.name or event.spec.name)
         await self._pool.execute(
             "UPDATE vpp_participants p SET power_w = x.w, updated_at = now() FROM unnest($2::text[], $3::float8[]) "

@@ -18,7 +18,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
@@ -116,8 +115,7 @@ class IntentRelay:
         return commands
 
     async def sweep(self) -> int:
-        rows = await self._pool.fetch(_OPEN, self._sweep_after_s, self._batch)
-        intents = [ControlIntent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        intents = [intent_from_row(r) for r in await self._pool.fetch(_OPEN, self._sweep_after_s, self._batch)]
         if intents:
             await self.carry_out(intents)
         return len(intents)
@@ -142,5 +140,5 @@ class IntentRelay:
             self._task = None
 
 
-def intent_from_row(row: Any) -> ControlIntent:
+def intent_from_row(row: asyncpg.Record) -> ControlIntent:
     return ControlIntent(row[0], row[1], row[2], row[3], json.loads(row[4]))
