@@ -147,6 +147,7 @@ async def _run_driver(job: dict[str, Any]) -> dict[str, Any]:
 async def _drive(job: dict[str, Any]) -> dict[str, Any]:
     import ray
     from prometheus_client import REGISTRY
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from actors.runtime.cluster import start_runtime
     from actors.runtime.routing import shard_of
@@ -154,6 +155,10 @@ async def _drive(job: dict[str, Any]) -> dict[str, Any]:
 
     settings = Settings(**job["settings"])
     var_dir, head_pid, node_pid = Path(job["var_dir"]), job["head_pid"], job["node_pid"]
+
+    @ray.remote(num_cpus=0)
+    def node_id() -> str:
+        return ray.get_runtime_context().get_node_id()  # type: ignore[no-any-return]
 
     def alive_nodes() -> int:
         return sum(1 for n in ray.nodes() if n["Alive"])
@@ -166,6 +171,11 @@ async def _drive(job: dict[str, Any]) -> dict[str, Any]:
     while alive_nodes() < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     nodes_before = alive_nodes()
+    # The GCS knowing a node is not the head's scheduler knowing it: until its resource view has the
+    # new node, SPREAD places everything on the head (it did, on a loaded CI machine). A task pinned
+    # to each node returns only once the scheduler can place work there.
+    await asyncio.gather(*(asyncio.wait_for(node_id.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        n["NodeID"], soft=False)).remote(), 30) for n in ray.nodes() if n["Alive"]))
     runtime = await start_runtime(settings)
     router = runtime.router
     before = [{"index": s["index"], "pid": s["pid"], "node": node_of(s["pid"])} for s in await router.stats()]
