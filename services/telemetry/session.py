@@ -166,8 +166,11 @@ class DeviceSession:
             if kind != "hello":
                 return self._close(CloseCode.PROTOCOL_VIOLATION, f"{kind} before hello")
             return self._hello(frame.hello)
-        if self.state is SessionState.AUTHENTICATING or kind == "hello":
+        if kind == "hello":
             return self._close(CloseCode.PROTOCOL_VIOLATION, "second hello")
+        if self.state is SessionState.AUTHENTICATING:
+            # The gateway reads nothing while it authenticates; a frame here is a protocol breach.
+            return self._close(CloseCode.PROTOCOL_VIOLATION, f"{kind} before the hello was answered")
         if kind == "telemetry":
             return self._telemetry(frame.telemetry, now_ms)
         assert self.identity is not None
