@@ -50,7 +50,10 @@ def parse_time(value: object, now: dt.datetime) -> dt.datetime | None:
     if match:
         sign, amount, unit = match.groups()
         offset_s = 0 if amount is None else int(amount) * _UNITS_S[unit.lower()] * (-1 if sign == "-" else 1)
-        return (now + dt.timedelta(seconds=offset_s)).astimezone(dt.UTC)
+        try:
+            return (now + dt.timedelta(seconds=offset_s)).astimezone(dt.UTC)
+        except OverflowError:
+            raise _Reject(f"time {value!r} lies outside the calendar") from None
     try:
         parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -61,8 +64,17 @@ def parse_time(value: object, now: dt.datetime) -> dt.datetime | None:
 
 
 def _text(properties: Mapping[str, Any], key: str, default: str = "") -> str:
+    # Postgres text cannot hold NUL; a NUL in a headline must not cost the feed its alerts.
     value = properties.get(key)
-    return value if isinstance(value, str) else default
+    return value.replace("\x00", "") if isinstance(value, str) else default
+
+
+def _identifier(value: str, what: str) -> str:
+    """An id as given, refused when it holds a NUL (Postgres text cannot store it, and a stripped
+    id would name a different alert)."""
+    if "\x00" in value:
+        raise _Reject(f"{what} {value!r} contains a NUL character")
+    return value
 
 
 def _area(feature: Mapping[str, Any], zones: Mapping[ZoneCode, BaseGeometry],
@@ -96,7 +108,9 @@ def parse_feature(feature: Mapping[str, Any], *, now: dt.datetime,
     alert_id = properties.get("id") or feature.get("id")
     if not isinstance(alert_id, str) or not alert_id.strip():
         raise _Reject("feature has no alert id")
-    alert_id = alert_id.rsplit("/alerts/", 1)[-1].strip()
+    alert_id = _identifier(alert_id.rsplit("/alerts/", 1)[-1].strip(), "alert id")
+    if not alert_id:
+        raise _Reject("feature has no alert id")
     status = _text(properties, "status", "Actual")
     if status != "Actual":
         raise _Reject(f"status {status!r} is not Actual (tests and exercises are not acted on)")
@@ -113,11 +127,13 @@ def parse_feature(feature: Mapping[str, Any], *, now: dt.datetime,
     references = properties.get("references") or []
     if not isinstance(references, list):
         raise _Reject("references is not a list")
-    ref_ids = tuple(AlertId(r["identifier"]) for r in references if isinstance(r, dict)
+    ref_ids = tuple(AlertId(_identifier(r["identifier"], "reference")) for r in references if isinstance(r, dict)
                     and isinstance(r.get("identifier"), str))
     geocode = properties.get("geocode") or {}
-    raw_codes = geocode.get("UGC", []) if isinstance(geocode, dict) else []
-    codes = tuple(ZoneCode(c.strip().upper()) for c in raw_codes if isinstance(c, str))
+    raw_codes = (geocode.get("UGC") or []) if isinstance(geocode, dict) else []
+    if not isinstance(raw_codes, list):   # a bare string would be read as one zone per character
+        raise _Reject(f"geocode.UGC is not a list of zone codes: {raw_codes!r:.80}")
+    codes = tuple(ZoneCode(_identifier(c.strip().upper(), "zone code")) for c in raw_codes if isinstance(c, str))
     area, note, unresolved = _area(feature, zones, codes)
     onset = parse_time(properties.get("onset"), now) or parse_time(properties.get("effective"), now)
     return Alert(
@@ -132,6 +148,10 @@ def parse_feature(feature: Mapping[str, Any], *, now: dt.datetime,
     )
 
 
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def parse_feed(data: str | bytes | Mapping[str, Any], *, now: dt.datetime,
                zones: Mapping[ZoneCode, BaseGeometry] | None = None, source: str = "nws") -> ParseResult:
     """A whole `/alerts` document. Raises FeedError when it is not a FeatureCollection."""
@@ -140,6 +160,8 @@ def parse_feed(data: str | bytes | Mapping[str, Any], *, now: dt.datetime,
             doc = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FeedError(f"{source}: not JSON: {exc}") from None
+        except RecursionError:   # arrays or objects nested thousands deep: no feed looks like that
+            raise FeedError(f"{source}: not JSON this service reads: nested too deeply") from None
     else:
         doc = data
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
@@ -156,7 +178,8 @@ def parse_feed(data: str | bytes | Mapping[str, Any], *, now: dt.datetime,
         except ValueError as exc:
             props = feature.get("properties")
             alert_id = (props.get("id") if isinstance(props, dict) else None) or feature.get("id") or f"#{index}"
-            rejections.append(Rejection(source, str(alert_id), str(exc)))
+            # Bounded: a reason quotes the offending value, which a hostile feed makes megabytes long.
+            rejections.append(Rejection(source, str(alert_id)[:256], _short(str(exc))))
     return ParseResult(tuple(alerts), tuple(rejections))
 
 

@@ -36,6 +36,7 @@ from typing import Protocol
 
 import asyncpg
 import shapely
+from prometheus_client import Counter
 from shapely.geometry.base import BaseGeometry
 
 from actors.twin.stormwatch import StormAlertEvent
@@ -46,6 +47,9 @@ from services.weather.providers import AlertProvider, ProviderError
 from services.weather.store import IngestResult, LoggedChange
 
 log = logging.getLogger(__name__)
+
+FEED_REJECTIONS = Counter("gridtwin_weather_feed_rejections_total",
+                          "Alert feed parts refused (the rest of the feed goes on)", ["part"])
 
 CURSOR = "stormwatch"
 
@@ -146,8 +150,11 @@ class WeatherPoller:
                                             zones=self._zones, source=document.source)
                 except nws.FeedError as exc:
                     parsed = nws.ParseResult((), (Rejection(document.source, "(document)", str(exc)),))
+                    FEED_REJECTIONS.labels("document").inc()
+                else:
+                    FEED_REJECTIONS.labels("entry").inc(len(parsed.rejections))
                 if parsed.rejections:
-                    log.warning("%s: %d entries rejected, e.g. %s: %s", document.source, len(parsed.rejections),
+                    log.warning("%s: %d entries rejected, e.g. %r: %s", document.source, len(parsed.rejections),
                                 parsed.rejections[0].alert_id, parsed.rejections[0].reason)
                     await self._store.record_rejections(parsed.rejections)
                 result = await self._store.ingest(parsed.alerts, now, document.source)

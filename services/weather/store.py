@@ -88,6 +88,11 @@ SELECT c.seq, {_us_sql('c.at', 'change_at')}, c.kind, c.replaces, c.reason, c.ca
 """
 
 
+def _storable(text: str) -> str:
+    """Text Postgres accepts: a rejection quotes what a feed sent, which may hold NUL characters."""
+    return text.replace("\x00", "\\x00")
+
+
 def _alert(row: Mapping[str, Any]) -> Alert:
     sent = _time(row["sent"])
     assert sent is not None
@@ -188,7 +193,7 @@ class AlertStore:
         if rejections:
             await self._pool.executemany(
                 "INSERT INTO weather_rejections (source, alert_id, reason) VALUES ($1, $2, $3)",
-                [(r.source, r.alert_id[:256], r.reason) for r in rejections])
+                [(_storable(r.source), _storable(r.alert_id[:256]), _storable(r.reason)) for r in rejections])
 
     async def load_cursor(self, name: str) -> int:
         return int(await self._pool.fetchval("SELECT coalesce(max(seq), 0) FROM weather_cursors WHERE name = $1",
