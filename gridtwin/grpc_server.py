@@ -21,6 +21,9 @@ from prometheus_client import Counter, Histogram
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# The largest request a server reads; larger ones end RESOURCE_EXHAUSTED before any handler runs.
+# gRPC's own default is the same 4 MiB, but set here explicitly so no server depends on a default.
+MAX_RECEIVE_MESSAGE_BYTES = 4 * 2**20
 
 
 class GrpcServer:
@@ -32,11 +35,14 @@ class GrpcServer:
         register: Callable[[grpc.aio.Server], None],
         *,
         options: Sequence[tuple[str, object]] = (),
+        max_receive_message_bytes: int = MAX_RECEIVE_MESSAGE_BYTES,
     ) -> None:
         """`services`: full names of the services `register` adds to the server; `options`: gRPC
         channel arguments such as ("grpc.max_send_message_length", n)."""
         self._address = f"{host}:{port}"
-        self._options = list(options)
+        self.max_receive_message_bytes = max_receive_message_bytes
+        self._options = [("grpc.max_receive_message_length", max_receive_message_bytes),
+                         *(o for o in options if o[0] != "grpc.max_receive_message_length")]
         self._services = tuple(services)
         self._register = register
         self._health = health.aio.HealthServicer()
