@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -50,7 +51,7 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=self._options)
+        server = grpc.aio.server(options=self._options, interceptors=[RefuseUndecodableRequests()])
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection([*self._services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
@@ -71,6 +72,68 @@ class GrpcServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the handler can refuse it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class RefuseUndecodableRequests(grpc.aio.ServerInterceptor):
+    """A request that is not a valid message of its type (e.g. a string field with invalid UTF-8)
+    ends INVALID_ARGUMENT, the client's fault, instead of grpc's UNKNOWN from a failed deserializer."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        parse = handler.request_deserializer
+
+        def deserialize(data: bytes) -> object:
+            try:
+                return parse(data)
+            except Exception as exc:   # DecodeError, and whatever a deserializer may raise
+                return _Undecodable(exc)
+
+        async def refuse(request: _Undecodable, context: grpc.aio.ServicerContext) -> None:
+            log.info("%s: undecodable request: %s", handler_call_details.method, request.error)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request does not decode: {request.error}")
+
+        if handler.response_streaming:
+            stream = handler.unary_stream
+            # The wrapper keeps the handler's kind: grpc treats an async generator and a coroutine
+            # that calls context.write differently.
+            if inspect.isasyncgenfunction(stream):
+                async def generate(request: object, context: grpc.aio.ServicerContext) -> AsyncIterator[object]:
+                    if isinstance(request, _Undecodable):
+                        await refuse(request, context)
+                    async for response in stream(request, context):
+                        yield response
+                behavior: Callable[..., object] = generate
+            else:
+                async def write(request: object, context: grpc.aio.ServicerContext) -> None:
+                    if isinstance(request, _Undecodable):
+                        await refuse(request, context)
+                    await stream(request, context)
+                behavior = write
+            return grpc.unary_stream_rpc_method_handler(
+                behavior, request_deserializer=deserialize, response_serializer=handler.response_serializer)
+
+        unary = handler.unary_unary
+
+        async def unary_unary(request: object, context: grpc.aio.ServicerContext) -> object:
+            if isinstance(request, _Undecodable):
+                await refuse(request, context)
+            return await unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, request_deserializer=deserialize, response_serializer=handler.response_serializer)
 
 
 class Refused(Exception):

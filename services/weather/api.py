@@ -84,6 +84,8 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
     async def GetAlert(self, request: pb.GetAlertRequest, context: grpc.aio.ServicerContext) -> pb.StoredAlert:
         if not 0 < len(request.alert_id) <= 512:
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must be 1-512 characters")
+        if "\x00" in request.alert_id:   # no stored id has one (Postgres text cannot hold it)
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must not contain NUL characters")
         stored = await self._store.get(request.alert_id)
         if stored is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id!r}")
