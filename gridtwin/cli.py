@@ -17,6 +17,7 @@ from gridtwin.settings import Settings
 from services.analytics import cli as analytics_cli
 from services.assets import cli as assets_cli
 from services.control import cli as control_cli
+from services.control.vpp import cli as vpp_cli
 from services.weather import cli as weather_cli
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -31,6 +32,7 @@ app.add_typer(weather_cli.app, name="weather")
 app.add_typer(twins_cli.app, name="twins")
 app.add_typer(analytics_cli.app, name="analytics")
 app.add_typer(control_cli.app, name="control")
+app.add_typer(vpp_cli.app, name="vpp")
 
 
 @app.callback()
@@ -48,6 +50,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "twins": ("twins", "serve"),
     "analytics": ("analytics", "serve"),
     "control": ("control", "serve"),
+    "vpp": ("vpp", "serve"),
 }
 DEMO_PREFIX = "demo"
 
@@ -236,6 +239,8 @@ def _print_status(settings: Settings) -> None:
         "analytics": f"gRPC {settings.analytics.host}:{settings.analytics.port}  "
                      f"metrics :{settings.analytics.metrics_port}",
         "control": f"gRPC {settings.control.host}:{settings.control.port}  metrics :{settings.control.metrics_port}",
+        "vpp": f"gRPC {settings.vpp.host}:{settings.vpp.port}  OpenADR http://{settings.vpp.rest_host}:"
+               f"{settings.vpp.rest_port}/openadr3/events  metrics :{settings.vpp.metrics_port}",
         "simulator": f"{settings.simulator.gateway_url}",
         "weather": f"gRPC {settings.weather.host}:{settings.weather.port}  metrics :{settings.weather.metrics_port}",
         "broker": settings.kafka.bootstrap_servers,

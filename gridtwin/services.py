@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
@@ -192,6 +192,52 @@ async def control(settings: Settings) -> AsyncIterator[object]:
                     AckConsumer(store, settings.kafka, cs.ack_group_id), \
                     ControlApi(cs, Control(store), engine) as server:
                 yield server
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def vpp(settings: Settings) -> AsyncIterator[object]:
+    """VppService gRPC and the OpenADR 3 REST endpoint over one dispatcher (grid events → twins on
+    Ray → commands), the relay sweeping the twins' outbox, and the live contribution tracker."""
+    from aiohttp import web
+
+    from actors.runtime.cluster import start_runtime
+    from services.assets.api import Authenticator
+    from services.assets.database import create_engine
+    from services.assets.repository import AssetRepository
+    from services.control.store import CommandStore
+    from services.control.vpp.api import VppApi
+    from services.control.vpp.contribution import ContributionTracker
+    from services.control.vpp.dispatch import VppDispatcher
+    from services.control.vpp.intents import IntentRelay
+    from services.control.vpp.rest import openadr_app
+    from services.control.vpp.vtn import VppEvents, token_authorizer
+
+    vs = settings.vpp
+    serve_metrics(vs.metrics_port)
+    runtime = await start_runtime(settings)
+    engine = create_engine(settings.postgres)
+    authenticator = Authenticator(AssetRepository(engine), cache_s=vs.auth_cache_s)
+    try:
+        async with _postgres(settings) as pool, AsyncExitStack() as stack:
+            commands = CommandStore(pool)
+            relay = IntentRelay(pool, commands, sweep_s=vs.intent_sweep_s)
+            dispatcher = VppDispatcher(pool, runtime.router, commands, relay)
+            # Every replica sums every partition: no consumer group (see ContributionTracker).
+            tracker = await stack.enter_async_context(ContributionTracker(
+                bootstrap_servers=settings.kafka.bootstrap_servers, topic=settings.kafka.telemetry_topic,
+                group_id=None, pool=pool, stale_after_s=vs.contribution_stale_s,
+                reload_interval_s=vs.contribution_reload_s))
+            await relay.start()
+            stack.push_async_callback(relay.stop)
+            events = VppEvents(dispatcher, pool)
+            runner = web.AppRunner(openadr_app(events, resolve_program=events.program, resolve_group=events.group,
+                                               authorize=token_authorizer(authenticator)), access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            await web.TCPSite(runner, vs.rest_host, vs.rest_port).start()
+            yield await stack.enter_async_context(VppApi(vs, dispatcher, tracker, pool, engine, authenticator))
     finally:
         await engine.dispose()
 

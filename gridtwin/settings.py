@@ -162,6 +162,23 @@ class ControlSettings(BaseModel):
     stream_interval_s: float = 0.5     # StreamFanOutProgress: at most one update per interval
 
 
+class VppSettings(BaseModel):
+    """The VPP service: grid events (gRPC VppService and the OpenADR 3 REST endpoint), the relay
+    of the twins' decisions to commands, and the live contribution."""
+
+    host: str = "127.0.0.1"
+    port: int = 50057                  # gRPC VppService
+    rest_host: str = "127.0.0.1"
+    rest_port: int = 8766              # OpenADR 3: /openadr3/events
+    metrics_port: int = 9110
+    auth_cache_s: float = 10.0         # as AssetsSettings: tokens are the AssetService's
+    stream_interval_s: float = 1.0     # StreamContribution: one update per interval by default
+    contribution_stale_s: float = 30.0   # a home silent this long drops out of the live sums
+    contribution_reload_s: float = 60.0  # how often enrollments are reloaded into the sums
+    intent_sweep_s: float = 2.0        # the outbox of twin decisions not yet carried out
+    max_gap_s: float = 300.0           # the report never integrates across a longer silence
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -186,6 +203,7 @@ class Settings(BaseSettings):
     twins: TwinsSettings = TwinsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     control: ControlSettings = ControlSettings()
+    vpp: VppSettings = VppSettings()
 
     @model_validator(mode="after")
     def _fetch_wait_for_broker(self) -> Settings:

@@ -55,6 +55,22 @@ _WRITES = {"SubmitCommand", "SubmitGroupCommand", "CancelCommand", "CancelFanOut
 Handler = Callable[[Any, Any, Principal, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
+async def check_installation(pool: asyncpg.Pool, principal: Principal, installation_id: str) -> None:
+    """PermissionDenied unless the installation is a member of a group within the token's."""
+    vis = access.visibility(principal)
+    if vis.everything:
+        return
+    if vis.installation_id is not None:
+        seen = vis.installation_id == installation_id
+    else:
+        seen = await pool.fetchval("""
+            SELECT EXISTS (SELECT 1 FROM group_memberships WHERE installation_id = $1
+                           AND path <@ ANY($2::text[]::ltree[]))
+        """, installation_id, list(vis.paths))
+    if not seen:
+        raise PermissionDenied(f"installation {installation_id!r} is outside this token's groups")
+
+
 def _rpc(*, timed: bool = True) -> Callable[[Handler], Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]]:
     """Authenticates, checks the scope, runs, maps errors to status codes, counts and times."""
 
@@ -106,15 +122,7 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
     # ------------------------------------------------------------ access to targets
 
     async def _check_installation(self, principal: Principal, installation_id: str) -> None:
-        vis = access.visibility(principal)
-        if vis.everything:
-            return
-        seen = await self.control.store.pool.fetchval("""
-            SELECT EXISTS (SELECT 1 FROM group_memberships WHERE installation_id = $1
-                           AND path <@ ANY($2::text[]::ltree[]))
-        """, installation_id, list(vis.paths))
-        if not seen:
-            raise PermissionDenied(f"installation {installation_id!r} is outside this token's groups")
+        await check_installation(self.control.store.pool, principal, installation_id)
 
     async def _check_device(self, principal: Principal, device_id: str) -> None:
         installation = await self.control.store.pool.fetchval(

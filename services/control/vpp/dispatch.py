@@ -10,9 +10,10 @@ per chunk, one command submission per chunk."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from services.control.model import CommandKind, FanOutId, FanOutProgress
 from services.control.store import CommandStore
 from services.control.vpp.intents import IntentRelay
 from services.control.vpp.model import EventState, GridEventSpec, InvalidEvent, Source, validate
+from services.control.vpp.report import DEFAULT_MAX_GAP_S, EnergyReport, Settlement, event_energy, settle
 
 CHUNK = 5_000
 
@@ -44,6 +46,9 @@ class GridEvent:
     fanout_id: str
     participants: int
     created: dt.datetime
+    updated: dt.datetime
+    currency: str = "USD"
+    openadr_request: Mapping[str, Any] | None = None   # the OpenADR event body it came as
 
 
 _RESOLVE = """
@@ -55,10 +60,17 @@ SELECT m.installation_id, coalesce(i.max_discharge_power_w, 0) AS max_w
                             WHERE g.installation_id = m.installation_id AND g.path <@ $2::text::ltree))
  ORDER BY m.installation_id
 """
+# The stored state says what was decided (scheduled or cancelled); the clock says how far a
+# scheduled event has got, so nothing has to flip states when a window opens or closes.
 _EVENT_COLUMNS = ("event_id, program::text, coalesce(target_group::text, '') AS target_group, name, source, "
                   "external_id, control_ms(start_at) AS start_ms, control_ms(end_at) AS end_ms, precharge_s, "
-                  "target_power_w, rate_per_kwh, state, revision, coalesce(fanout_id, '') AS fanout_id, "
-                  "control_ms(created_at) AS created_ms, "
+                  "target_power_w, rate_per_kwh, revision, coalesce(fanout_id, '') AS fanout_id, "
+                  "CASE WHEN state IN ('scheduled', 'active') AND end_at <= now() THEN 'completed' "
+                  "     WHEN state = 'scheduled' AND start_at <= now() THEN 'active' ELSE state END AS state, "
+                  "control_ms(created_at) AS created_ms, control_ms(updated_at) AS updated_ms, "
+                  "openadr_request::text AS openadr_request, "
+                  "coalesce((SELECT t.currency FROM vpp_program_terms t WHERE t.program = e.program), 'USD') "
+                  "AS currency, "
                   "(SELECT count(*) FROM vpp_participants p WHERE p.event_id = e.event_id) AS participants")
 
 
@@ -77,8 +89,10 @@ def _event(row: asyncpg.Record) -> GridEvent:
     spec = GridEventSpec(row["program"], row["target_group"], from_ms(row["start_ms"]), from_ms(row["end_ms"]),
                          row["target_power_w"], row["precharge_s"], float(row["rate_per_kwh"]), row["name"],
                          row["external_id"], Source(row["source"]))
+    request = json.loads(row["openadr_request"]) if row["openadr_request"] is not None else None
     return GridEvent(row["event_id"], spec, EventState(row["state"]), row["revision"], row["rate_per_kwh"],
-                     row["fanout_id"], row["participants"], from_ms(row["created_ms"]))
+                     row["fanout_id"], row["participants"], from_ms(row["created_ms"]), from_ms(row["updated_ms"]),
+                     row["currency"], request)
 
 
 class VppDispatcher:
@@ -96,10 +110,15 @@ class VppDispatcher:
             raise UnknownTarget(f"no event {event_id!r}")
         return _event(row)
 
-    async def list_events(self, *, include_ended: bool = False, limit: int = 100) -> list[GridEvent]:
-        where = "" if include_ended else "WHERE state IN ('scheduled', 'active') AND end_at > now()"
-        rows = await self._pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM vpp_events e {where} "
-                                      "ORDER BY start_at DESC LIMIT $1", limit)
+    async def list_events(self, *, include_ended: bool = False, limit: int = 100, offset: int = 0,
+                          program: str | None = None, source: Source | None = None) -> list[GridEvent]:
+        """Newest window first; only scheduled and active events unless `include_ended`."""
+        where = ["($3::text IS NULL OR program = $3::text::ltree)", "($4::text IS NULL OR source = $4)"]
+        if not include_ended:
+            where.append("state IN ('scheduled', 'active') AND end_at > now()")
+        rows = await self._pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM vpp_events e WHERE {' AND '.join(where)} "
+                                      "ORDER BY start_at DESC, event_id LIMIT $1 OFFSET $2", limit, offset,
+                                      program, source.value if source else None)
         return [_event(r) for r in rows]
 
     async def participants(self, event_id: str) -> list[asyncpg.Record]:
@@ -111,9 +130,22 @@ class VppDispatcher:
         event = await self.get(event_id)
         return await self._commands.progress(event.fanout_id) if event.fanout_id else None
 
+    async def report(self, event_id: str, *, max_gap_s: float = DEFAULT_MAX_GAP_S,
+                     now: dt.datetime | None = None) -> tuple[GridEvent, Settlement]:
+        """The event and its settlement: energy per participant over the window so far (all of
+        it once the window is over) and what each earns."""
+        now = now or dt.datetime.now(dt.UTC)
+        event = await self.get(event_id)
+        statuses = {r["installation_id"]: r["status"] for r in await self.participants(event_id)}
+        start, end = event.spec.start, min(event.spec.end, now)
+        energy = (await event_energy(self._pool, list(statuses), start, end, max_gap_s=max_gap_s) if end > start
+                  else {i: EnergyReport(i, 0.0, 0.0, 0, 0.0, 0.0) for i in statuses})
+        return event, settle(energy, statuses, event.rate_per_kwh, start, event.spec.end, now)
+
     # ------------------------------------------------------------------ changes
 
-    async def create(self, spec: GridEventSpec, *, event_id: str = "", now: dt.datetime | None = None) -> GridEvent:
+    async def create(self, spec: GridEventSpec, *, event_id: str = "", now: dt.datetime | None = None,
+                     openadr_request: Mapping[str, Any] | None = None) -> GridEvent:
         """Stores, resolves and dispatches a new event (an existing external id: that event)."""
         now = now or dt.datetime.now(dt.UTC)
         validate(spec, now)
@@ -139,10 +171,12 @@ class VppDispatcher:
         async with self._pool.acquire() as con, con.transaction():
             await con.execute(
                 "INSERT INTO vpp_events (event_id, program, target_group, name, source, external_id, start_at, end_at, "
-                "precharge_s, target_power_w, rate_per_kwh, state, fanout_id) VALUES ($1, $2::text::ltree, "
-                "nullif($3, '')::ltree, $4, $5, $6, control_ts($7), control_ts($8), $9, $10, $11, 'scheduled', $12)",
+                "precharge_s, target_power_w, rate_per_kwh, state, fanout_id, openadr_request) VALUES ($1, "
+                "$2::text::ltree, nullif($3, '')::ltree, $4, $5, $6, control_ts($7), control_ts($8), $9, $10, $11, "
+                "'scheduled', $12, $13::text::jsonb)",
                 event_id, spec.program, spec.target_group, spec.name, spec.source.value, spec.external_id,
-                to_ms(spec.start), to_ms(spec.end), spec.precharge_s, spec.target_power_w, rate, fanout_id)
+                to_ms(spec.start), to_ms(spec.end), spec.precharge_s, spec.target_power_w, rate, fanout_id,
+                json.dumps(openadr_request) if openadr_request is not None else None)
             rows = await con.fetch(_RESOLVE, spec.program, spec.target_group)
             shares = share(spec.target_power_w, [r["max_w"] for r in rows])
             await con.execute(
@@ -153,7 +187,8 @@ class VppDispatcher:
                          FanOutId(fanout_id))
         return await self.get(event_id)
 
-    async def update(self, event_id: str, spec: GridEventSpec, now: dt.datetime | None = None) -> GridEvent:
+    async def update(self, event_id: str, spec: GridEventSpec, now: dt.datetime | None = None, *,
+                     openadr_request: Mapping[str, Any] | None = None) -> GridEvent:
         """A new window or power for a scheduled or active event: every participant is sent the new revision."""
         now = now or dt.datetime.now(dt.UTC)
         event = await self.get(event_id)
@@ -169,9 +204,10 @@ class VppDispatcher:
         revision = event.revision + 1
         await self._pool.execute(
             "UPDATE vpp_events SET start_at = control_ts($2), end_at = control_ts($3), precharge_s = $4, "
-            "target_power_w = $5, revision = $6, name = $7, updated_at = now() WHERE event_id = $1",
+            "target_power_w = $5, revision = $6, name = $7, openadr_request = coalesce($8::text::jsonb, "
+            "openadr_request), updated_at = now() WHERE event_id = $1",
             event_id, to_ms(spec.start), to_ms(spec.end), spec.precharge_s, spec.target_power_w, revision,
-            spec.name or event.spec.name)
+            spec.name or event.spec.name, json.dumps(openadr_request) if openadr_request is not None else None)
         await self._pool.execute(
             "UPDATE vpp_participants p SET power_w = x.w, updated_at = now() FROM unnest($2::text[], $3::float8[]) "
             "AS x(i, w) WHERE p.event_id = $1 AND p.installation_id = x.i", event_id, [p[0] for p in pairs],
@@ -183,6 +219,8 @@ class VppDispatcher:
         event = await self.get(event_id)
         if event.state is EventState.CANCELLED:
             return event
+        if event.state is EventState.COMPLETED:
+            raise InvalidEvent(f"event {event_id} is over; there is nothing left to cancel")
         ids = [r["installation_id"] for r in await self.participants(event_id)]
         await self._pool.execute("UPDATE vpp_events SET state = 'cancelled', updated_at = now() WHERE event_id = $1",
                                  event_id)

@@ -18,7 +18,8 @@ from enum import StrEnum
 MAX_EVENT_S = 24 * 3600.0
 MAX_TARGET_POWER_W = 10e9        # 10 GW: more than any fleet; beyond it the request is a unit mistake
 MAX_PRECHARGE_S = 12 * 3600.0
-_LTREE = re.compile(r"[A-Za-z0-9_]{1,256}(\.[A-Za-z0-9_]{1,256}){0,63}")
+DEFAULT_PRECHARGE_S = 4 * 3600.0
+LTREE = re.compile(r"[A-Za-z0-9_]{1,256}(\.[A-Za-z0-9_]{1,256}){0,63}")
 
 
 class InvalidEvent(ValueError):
@@ -46,7 +47,7 @@ class GridEventSpec:
     start: dt.datetime             # timezone-aware
     end: dt.datetime
     target_power_w: float          # the whole group's discharge, W (> 0)
-    precharge_s: float = 4 * 3600.0   # charge off-peak during this long before the start (0: no)
+    precharge_s: float = DEFAULT_PRECHARGE_S   # charge off-peak during this long before the start (0: no)
     rate_per_kwh: float | None = None  # None: the program's rate
     name: str = ""
     external_id: str = ""          # the OpenADR event id, when it came that way
@@ -55,9 +56,9 @@ class GridEventSpec:
 
 def validate(spec: GridEventSpec, now: dt.datetime) -> GridEventSpec:
     """The spec, if it can be dispatched at `now`; otherwise `InvalidEvent`."""
-    if not _LTREE.fullmatch(spec.program):
+    if not LTREE.fullmatch(spec.program):
         raise InvalidEvent(f"program {spec.program!r} is not a hierarchy path (labels of [A-Za-z0-9_] joined by '.')")
-    if spec.target_group and not _LTREE.fullmatch(spec.target_group):
+    if spec.target_group and not LTREE.fullmatch(spec.target_group):
         raise InvalidEvent(f"target group {spec.target_group!r} is not a hierarchy path")
     if spec.start.tzinfo is None or spec.end.tzinfo is None:
         raise InvalidEvent("start and end need a time zone")

@@ -149,3 +149,44 @@ def compensation(energy_wh: float, rate_per_kwh: Decimal | float | str) -> Decim
     if not energy.is_finite() or not rate.is_finite() or energy < 0 or rate < 0:
         raise ValueError("energy and rate must be non-negative, finite amounts")
     return (energy / 1000 * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class ParticipantSettlement:
+    installation_id: str
+    status: str                 # the participant's status (only "accepted" ones are paid)
+    energy: EnergyReport
+    compensation: Decimal
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What an event's participants discharged in its window and what they earn."""
+
+    start: dt.datetime
+    end: dt.datetime
+    rate_per_kwh: Decimal
+    complete: bool              # the window is over: the figures are final
+    participants: tuple[ParticipantSettlement, ...]
+
+    @property
+    def discharged_wh(self) -> float:
+        return sum(p.energy.discharged_wh for p in self.participants if p.status == PAID_STATUS)
+
+    @property
+    def compensation(self) -> Decimal:
+        return sum((p.compensation for p in self.participants), Decimal("0.00"))
+
+
+PAID_STATUS = "accepted"
+
+
+def settle(energy: dict[str, EnergyReport], statuses: dict[str, str], rate_per_kwh: Decimal,
+           start: dt.datetime, end: dt.datetime, now: dt.datetime) -> Settlement:
+    """Each participant's energy with its pay: accepted participants at `rate_per_kwh` per kWh
+    discharged; the others (declined, opted out, cancelled) earn nothing for what they did."""
+    return Settlement(start, end, rate_per_kwh, now >= end, tuple(
+        ParticipantSettlement(i, status, energy[i],
+                              compensation(energy[i].discharged_wh, rate_per_kwh) if status == PAID_STATUS
+                              else Decimal("0.00"))
+        for i, status in sorted(statuses.items())))

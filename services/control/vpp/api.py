@@ -1,0 +1,238 @@
+"""The VppService gRPC API (`gridtwin.control.v1.VppService`): grid events, participants,
+opt-outs, delivery progress, the live contribution stream and the event report.
+
+Access is the AssetService's tokens, as for the ControlService: changing events and opting out
+need the command scope, reading the read scope; devices are refused. An event is visible to a
+token when its target group (or, for a whole-program event, its program) lies within the
+token's groups; an installation when it is a member of one of them. Order of checks:
+UNAUTHENTICATED → PERMISSION_DENIED (scope) → INVALID_ARGUMENT → NOT_FOUND / PERMISSION_DENIED.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import grpc
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gridtwin.api.control.v1 import vpp_pb2 as pb
+from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
+from gridtwin.grpc_server import GrpcServer, Refused, observing
+from gridtwin.settings import VppSettings
+from services.assets import access
+from services.assets.access import DevicePrincipal, Principal, Scope
+from services.assets.api import Authenticator
+from services.assets.errors import AssetError, PermissionDenied, Unauthenticated
+from services.assets.model import GroupPath
+from services.assets.repository import AssetRepository
+from services.control.api import check_installation
+from services.control.convert import progress_to_pb
+from services.control.vpp.contribution import ContributionTracker
+from services.control.vpp.convert import contribution_to_pb, event_to_pb, participant_to_pb, report_to_pb, spec_from_pb
+from services.control.vpp.dispatch import GridEvent, UnknownTarget, VppDispatcher
+from services.control.vpp.model import LTREE, InvalidEvent
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["VppService"].full_name
+RPCS = Counter("gridtwin_vpp_rpcs_total", "VPP RPCs finished, by method and status code", ["method", "code"])
+LATENCY = Histogram("gridtwin_vpp_rpc_latency_seconds", "VPP RPC latency", ["method"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+_WRITES = {"CreateEvent", "UpdateEvent", "CancelEvent", "OptOut"}
+_STATUS = {InvalidEvent: grpc.StatusCode.INVALID_ARGUMENT, UnknownTarget: grpc.StatusCode.NOT_FOUND,
+           Unauthenticated: grpc.StatusCode.UNAUTHENTICATED, PermissionDenied: grpc.StatusCode.PERMISSION_DENIED}
+MAX_PAGE = 1_000
+MIN_INTERVAL_MS = 100
+
+observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnectionError),
+                     unavailable_detail="VPP storage unavailable")
+
+
+def _refused(error: Exception) -> Refused:
+    return Refused(_STATUS.get(type(error), grpc.StatusCode.INVALID_ARGUMENT), str(error))
+
+
+def _event_id(value: str) -> str:
+    if not 0 < len(value) <= 128:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "event_id must be 1-128 characters")
+    return value
+
+
+class VppServicer(pb_grpc.VppServiceServicer):
+    def __init__(self, vpp: VppDispatcher, contribution: ContributionTracker, pool: asyncpg.Pool,
+                 authenticator: Authenticator, *, stream_interval_s: float = 1.0, max_gap_s: float = 300.0) -> None:
+        self.vpp = vpp
+        self.contribution = contribution
+        self.authenticator = authenticator
+        self._pool = pool
+        self._stream_interval_s = stream_interval_s
+        self._max_gap_s = max_gap_s
+
+    # ------------------------------------------------------------ access
+
+    async def _principal(self, context: grpc.aio.ServicerContext, method: str) -> Principal:
+        try:
+            principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
+        except AssetError as error:
+            raise _refused(error) from error
+        if isinstance(principal, DevicePrincipal):
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED, "devices cannot use the VppService")
+        needed = Scope.COMMAND if method in _WRITES else Scope.READ
+        if needed not in access.effective_scopes(principal.scopes):
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED, f"{method} needs the {needed.value} scope")
+        return principal
+
+    @staticmethod
+    def _check_path(principal: Principal, path: str) -> None:
+        denied = access.check_path(principal, GroupPath(path))
+        if denied is not None:
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED, denied.reason)
+
+    def _check_event(self, principal: Principal, event: GridEvent) -> GridEvent:
+        self._check_path(principal, event.spec.target_group or event.spec.program)
+        return event
+
+    async def _event(self, principal: Principal, event_id: str) -> GridEvent:
+        try:
+            return self._check_event(principal, await self.vpp.get(_event_id(event_id)))
+        except UnknownTarget as error:
+            raise _refused(error) from error
+
+    async def _check_installation(self, principal: Principal, installation_id: str) -> None:
+        try:
+            await check_installation(self._pool, principal, installation_id)
+        except PermissionDenied as error:
+            raise _refused(error) from error
+
+    # ------------------------------------------------------------ events
+
+    @observed("CreateEvent")
+    async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
+        principal = await self._principal(context, "CreateEvent")
+        try:
+            spec = spec_from_pb(request.spec)
+            if LTREE.fullmatch(spec.program) and (not spec.target_group or LTREE.fullmatch(spec.target_group)):
+                self._check_path(principal, spec.target_group or spec.program)
+            return event_to_pb(await self.vpp.create(spec))
+        except (InvalidEvent, UnknownTarget) as error:
+            raise _refused(error) from error
+
+    @observed("UpdateEvent")
+    async def UpdateEvent(self, request: pb.UpdateEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
+        principal = await self._principal(context, "UpdateEvent")
+        await self._event(principal, request.event_id)
+        try:
+            return event_to_pb(await self.vpp.update(request.event_id, spec_from_pb(request.spec)))
+        except (InvalidEvent, UnknownTarget) as error:
+            raise _refused(error) from error
+
+    @observed("CancelEvent")
+    async def CancelEvent(self, request: pb.CancelEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
+        principal = await self._principal(context, "CancelEvent")
+        await self._event(principal, request.event_id)
+        try:
+            return event_to_pb(await self.vpp.cancel(request.event_id))
+        except (InvalidEvent, UnknownTarget) as error:
+            raise _refused(error) from error
+
+    @observed("GetEvent")
+    async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
+        principal = await self._principal(context, "GetEvent")
+        return event_to_pb(await self._event(principal, request.event_id))
+
+    @observed("ListEvents")
+    async def ListEvents(self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.ListEventsResponse:
+        principal = await self._principal(context, "ListEvents")
+        if request.page_size > MAX_PAGE:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
+        events = await self.vpp.list_events(include_ended=request.include_ended, limit=request.page_size or 100)
+        visible = [e for e in events
+                   if access.check_path(principal, GroupPath(e.spec.target_group or e.spec.program)) is None]
+        return pb.ListEventsResponse(events=[event_to_pb(e) for e in visible])
+
+    @observed("ListParticipants")
+    async def ListParticipants(self, request: pb.ListParticipantsRequest, context: grpc.aio.ServicerContext
+                               ) -> pb.ListParticipantsResponse:
+        principal = await self._principal(context, "ListParticipants")
+        await self._event(principal, request.event_id)
+        rows = await self.vpp.participants(request.event_id)
+        return pb.ListParticipantsResponse(participants=[participant_to_pb(r) for r in rows])
+
+    @observed("OptOut")
+    async def OptOut(self, request: pb.OptOutRequest, context: grpc.aio.ServicerContext) -> pb.Participant:
+        principal = await self._principal(context, "OptOut")
+        if not 0 < len(request.installation_id) <= 128:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "installation_id must be 1-128 characters")
+        event = await self._event(principal, request.event_id)
+        await self._check_installation(principal, request.installation_id)
+        try:
+            await self.vpp.opt_out(event.event_id, request.installation_id)
+        except UnknownTarget as error:
+            raise _refused(error) from error
+        rows = {r["installation_id"]: r for r in await self.vpp.participants(event.event_id)}
+        return participant_to_pb(rows[request.installation_id])
+
+    @observed("GetEventProgress")
+    async def GetEventProgress(self, request: pb.GetEventProgressRequest, context: grpc.aio.ServicerContext
+                               ) -> object:
+        principal = await self._principal(context, "GetEventProgress")
+        event = await self._event(principal, request.event_id)
+        progress = await self.vpp.progress(event.event_id)
+        if progress is None:
+            raise Refused(grpc.StatusCode.NOT_FOUND, f"event {event.event_id} has no commands")
+        return progress_to_pb(progress)
+
+    @observed("GetEventReport")
+    async def GetEventReport(self, request: pb.GetEventReportRequest, context: grpc.aio.ServicerContext
+                             ) -> pb.EventReport:
+        principal = await self._principal(context, "GetEventReport")
+        await self._event(principal, request.event_id)
+        event, settlement = await self.vpp.report(request.event_id, max_gap_s=self._max_gap_s)
+        return report_to_pb(event, settlement)
+
+    # ------------------------------------------------------------ live contribution
+
+    @observed("StreamContribution", timed=False)
+    async def StreamContribution(self, request: pb.StreamContributionRequest,
+                                 context: grpc.aio.ServicerContext) -> None:
+        principal = await self._principal(context, "StreamContribution")
+        if not LTREE.fullmatch(request.path):
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "path must be a hierarchy path (labels of "
+                                                            "[A-Za-z0-9_] joined by '.')")
+        if request.interval_ms and request.interval_ms < MIN_INTERVAL_MS:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"interval_ms is at least {MIN_INTERVAL_MS}")
+        self._check_path(principal, request.path)
+        if request.installation_id:
+            await self._check_installation(principal, request.installation_id)
+        interval_s = request.interval_ms / 1_000 if request.interval_ms else self._stream_interval_s
+        async for snapshot in self.contribution.watch(request.path, request.installation_id or None, interval_s):
+            await context.write(contribution_to_pb(snapshot))
+
+
+class VppApi:
+    """The gRPC server: VppService, health checking and reflection. `async with` or start()/stop();
+    `port` is the bound port (settings port 0 = ephemeral)."""
+
+    def __init__(self, settings: VppSettings, vpp: VppDispatcher, contribution: ContributionTracker,
+                 pool: asyncpg.Pool, engine: AsyncEngine, authenticator: Authenticator | None = None) -> None:
+        self.authenticator = authenticator or Authenticator(AssetRepository(engine), cache_s=settings.auth_cache_s)
+        servicer = VppServicer(vpp, contribution, pool, self.authenticator,
+                               stream_interval_s=settings.stream_interval_s, max_gap_s=settings.max_gap_s)
+        self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
+                                  lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server))
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await self._server.stop(grace_s)
+
+    async def __aenter__(self) -> VppApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
