@@ -41,6 +41,7 @@ SERVICES = {
     "analytics": (["analytics", "serve"], "analytics"),
     "weather": (["weather", "serve"], "weather"),
     "control": (["control", "serve"], "control"),
+    "vpp": (["vpp", "serve"], "vpp"),
 }
 LAG_METRIC = "gridtwin_ingest_consumer_lag"
 
