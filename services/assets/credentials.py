@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.assets.validation import ID
 from services.telemetry.session import DeviceIdentity
 
 
@@ -83,6 +84,10 @@ class CredentialDirectory:
     async def authenticate(self, device_id: str, credential: str) -> DeviceIdentity | str:
         """The device's identity, or the reason it is refused: "unknown_device" or
         "bad_credential" (for metrics; the device is told only that authentication failed)."""
+        if not ID.fullmatch(device_id):
+            # No stored device has such an id (the table constrains them), and Postgres would refuse
+            # a NUL outright: that error must not read as "directory down, try again" (1013).
+            return "unknown_device"
         entry = self._cache.get(device_id)
         if entry is None or entry[0] < time.monotonic():
             row = await self._pool.fetchrow(
