@@ -274,6 +274,9 @@ def parse_dispatch(body: Any) -> ParsedDispatch:
                           f"(a discharge of 500 kW is a setpoint of -500 KW)")
     name = body.get("eventName") or ""
     event_id = body.get("id")
+    for key, text in (("eventName", name), ("id", event_id)):
+        if isinstance(text, str) and "\x00" in text:   # stored as Postgres text, which cannot hold NUL
+            raise _error(f"/{key}", "NUL characters are not allowed", SchemaViolation)
     return ParsedDispatch(str(body["programID"]), target, start, end, power_w, str(name),
                           str(event_id) if event_id is not None else None)
 
@@ -362,8 +365,15 @@ def _intervals(body: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime, list[
                                     "a zero duration is no window to discharge in"))
             cursor = None
             continue
-        spans.append((start, start + duration))
-        cursor = start + duration
+        try:
+            end = start + duration
+        except OverflowError:   # e.g. a start in 9999 plus days: no window a battery can serve
+            problems.append(Problem(base if "duration" in own else "/intervalPeriod", "the interval ends beyond "
+                                    "the last representable date"))
+            cursor = None
+            continue
+        spans.append((start, end))
+        cursor = end
     if problems:
         raise OpenAdrError(problems)
     if not spans:

@@ -194,6 +194,8 @@ class _Routes:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise web.HTTPBadRequest(reason="Bad Request", text=f"the body is not JSON: {exc}") from exc
+        except RecursionError as exc:   # arrays or objects nested thousands deep (fits in 64 KiB)
+            raise web.HTTPBadRequest(reason="Bad Request", text="the body is nested too deeply") from exc
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(reason="Bad Request", text="an event is a JSON object")
         return body
