@@ -120,6 +120,28 @@ def targets() -> list[Target]:
     return found
 
 
+# Services this file does not start, each with why; any other service must be in MODULES.
+NOT_ATTACKED_HERE = {
+    "gridtwin.twins.v1.TwinService": "needs a Ray cluster; its ids go through the same validators",
+    "gridtwin.control.v1.VppService": "new (services/control/vpp, another engineer's work in progress)",
+}
+
+
+def test_every_grpc_service_is_attacked_or_excused() -> None:
+    import importlib
+    import pkgutil
+
+    import gridtwin.api
+
+    found = set()
+    for module_info in pkgutil.walk_packages(gridtwin.api.__path__, "gridtwin.api."):
+        if module_info.name.endswith("_pb2"):
+            module = importlib.import_module(module_info.name)
+            found |= {s.full_name for s in module.DESCRIPTOR.services_by_name.values()}
+    attacked = {s.full_name for m in MODULES.values() for s in m.DESCRIPTOR.services_by_name.values()}
+    assert found - attacked <= set(NOT_ATTACKED_HERE), found - attacked - set(NOT_ATTACKED_HERE)
+
+
 def test_the_attack_surface_is_every_text_field() -> None:
     """The descriptor walk finds the fields we know are there (a guard on the walk itself)."""
     found = {(t.method.name, t.path) for t in targets()}
