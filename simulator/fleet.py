@@ -26,7 +26,7 @@ from simulator.physics import FleetConfig, FleetModel, default_household_trace_c
 
 log = logging.getLogger(__name__)
 
-_SLICES = 10  # the fleet's samples of one interval are handed out in this many steps
+SLICE_MS = 100  # the fleet's samples are handed out in steps this long: no sample waits longer to be sent
 
 
 @dataclass(frozen=True)
@@ -159,16 +159,18 @@ class Fleet:
 
     async def _tick_loop(self) -> None:
         """Each device samples at its own phase within the interval, as unsynchronized real devices
-        do, so the fleet's load is spread over the interval instead of arriving in one burst."""
+        do, so the fleet's load is spread over the interval instead of arriving in one burst. A
+        slice is handed out once its last phase has passed: no sample is sent before its time."""
         n = len(self.devices)
         while True:
             start_ms = time.time_ns() // 1_000_000 // self._interval_ms * self._interval_ms
             if start_ms > self._last_ts_ms:
                 rows = self._step(start_ms)
-                for k in range(_SLICES):
-                    slice_ms = start_ms + k * self._interval_ms // _SLICES
+                slices = max(1, self._interval_ms // SLICE_MS)
+                for k in range(slices):
+                    slice_ms = start_ms + (k + 1) * self._interval_ms // slices
                     await asyncio.sleep(max(0.0, (slice_ms - time.time_ns() // 1_000_000) / 1_000))
-                    self._emit(start_ms, rows, k * n // _SLICES, (k + 1) * n // _SLICES)
+                    self._emit(start_ms, rows, k * n // slices, (k + 1) * n // slices)
             next_ms = start_ms + self._interval_ms
             await asyncio.sleep(max(0.0, (next_ms - time.time_ns() // 1_000_000) / 1_000))
 
