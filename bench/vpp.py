@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -57,6 +59,7 @@ from simulator.fleet import Fleet, FleetOptions, registrations
 console = Console(width=140)
 PROGRAM = "bench.vpp"
 SAMPLE_AGE = "gridtwin_vpp_contribution_sample_age_seconds"
+STAGES = "gridtwin_vpp_dispatch_stage_seconds"
 
 
 def _now_ms() -> int:
@@ -102,7 +105,7 @@ class Platform:
             "GRIDTWIN_TWINS__RAY_ADDRESS": self.ray.address,
             "GRIDTWIN_TWINS__NAMESPACE": f"bench-vpp-{uuid.uuid4().hex[:6]}",
             "GRIDTWIN_TWINS__SHARDS": "2",
-            "GRIDTWIN_LOG_LEVEL": "WARNING",
+            "GRIDTWIN_LOG_LEVEL": os.environ.get("GRIDTWIN_LOG_LEVEL", "WARNING"),
             **infra.ray_auth_env(),
         }
         cli = [sys.executable, "-m", "gridtwin.cli"]
@@ -119,11 +122,21 @@ class Platform:
         if self.ray is not None:
             infra.stop_ray_node(self.var_dir, "bench-ray")
 
+    def _metrics(self) -> list[Any]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.vpp_metrics_port}/metrics", timeout=5).read().decode()
+        return list(text_string_to_metric_families(text))
+
     def sample_age_buckets(self) -> dict[float, float]:
         """The tracker's histogram now: upper bound (s) → cumulative count."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.vpp_metrics_port}/metrics", timeout=5).read().decode()
-        return {float(s.labels["le"]): s.value for f in text_string_to_metric_families(text) if f.name == SAMPLE_AGE
+        return {float(s.labels["le"]): s.value for f in self._metrics() if f.name == SAMPLE_AGE
                 for s in f.samples if s.name == f"{SAMPLE_AGE}_bucket"}
+
+    def dispatch_stages(self) -> dict[str, tuple[float, float]]:
+        """Where an event's dispatch spent its time: stage → (seconds in total, chunks)."""
+        values = {(s.name, s.labels.get("stage")): s.value for f in self._metrics() if f.name == STAGES
+                  for s in f.samples}
+        return {stage: (values[(f"{STAGES}_sum", stage)], values[(f"{STAGES}_count", stage)])
+                for _, stage in values if stage}
 
 
 def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
@@ -228,6 +241,7 @@ async def run(platform: Platform, pool: asyncpg.Pool, token: str, args: argparse
         stop.set()
         await asyncio.wait_for(watcher, 10)
         ages = platform.sample_age_buckets()
+        stages = platform.dispatch_stages()
     lag50, lag99, lag_max = _quantiles(lags_ms)
     age50, age99 = (histogram_quantile(q, ages_before, ages) * 1_000 for q in (0.5, 0.99))
     applied = ages.get(float("inf"), 0.0) - ages_before.get(float("inf"), 0.0)
@@ -240,6 +254,9 @@ async def run(platform: Platform, pool: asyncpg.Pool, token: str, args: argparse
         table.add_row(str(f["round"]), f"{f['participants']:,}", f"{f['create_ms']:.0f} ms", f"{f['p50_ms']:.0f} ms",
                       f"{f['p99_ms']:.0f} ms", f"{f['max_ms']:.0f} ms", f"{f['acked']:,}", str(f["failed"]))
     console.print(table)
+    console.print("dispatch stages over all rounds (chunks of twins deciding, overlapped with storing the previous "
+                  "chunk's commands): " + ", ".join(f"{stage} {total:.2f} s in {count:.0f} chunks"
+                                                    for stage, (total, count) in sorted(stages.items())))
     console.print(f"live contribution behind telemetry (goal < 2 s), while the rounds ran:\n"
                   f"  StreamContribution, message time − newest sample in it ({len(lags_ms)} messages every 250 ms): "
                   f"p50 {lag50:.0f} ms, p99 {lag99:.0f} ms, max {lag_max:.0f} ms\n"
