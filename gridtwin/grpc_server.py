@@ -19,6 +19,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
+from gridtwin.settings import TlsSettings
+from gridtwin.tls import grpc_server_credentials
+
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -37,9 +40,12 @@ class GrpcServer:
         *,
         options: Sequence[tuple[str, object]] = (),
         max_receive_message_bytes: int = MAX_RECEIVE_MESSAGE_BYTES,
+        tls: TlsSettings | None = None,
     ) -> None:
         """`services`: full names of the services `register` adds to the server; `options`: gRPC
-        channel arguments such as ("grpc.max_send_message_length", n)."""
+        channel arguments such as ("grpc.max_send_message_length", n); `tls`: serve TLS when
+        enabled (plaintext otherwise)."""
+        self._tls = tls
         self._address = f"{host}:{port}"
         self.max_receive_message_bytes = max_receive_message_bytes
         self._options = [("grpc.max_receive_message_length", max_receive_message_bytes),
@@ -55,12 +61,17 @@ class GrpcServer:
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection([*self._services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
-        self.port = server.add_insecure_port(self._address)
+        credentials = grpc_server_credentials(self._tls)
+        if credentials is None:
+            self.port = server.add_insecure_port(self._address)
+        else:
+            self.port = server.add_secure_port(self._address, credentials)
         await server.start()
         for name in ("", *self._services):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
-        log.info("%s listening on port %d", ", ".join(self._services), self.port)
+        log.info("%s listening on port %d (%s)", ", ".join(self._services), self.port,
+                 "plaintext" if credentials is None else "TLS")
 
     async def stop(self, grace_s: float) -> None:
         """Reports NOT_SERVING, then lets RPCs in flight finish for up to `grace_s`."""

@@ -15,6 +15,32 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class TlsSettings(BaseModel):
+    """TLS for every gRPC server and the device gateway (wss://), and for the clients between them.
+
+    Off by default (the single-machine platform speaks plaintext on loopback). With `enabled`, the
+    servers present `cert_file`/`key_file`; clients (services calling services, the CLI, the
+    simulator's devices) verify servers against `ca_file` (empty: the system's CAs) and present
+    `cert_file`/`key_file` when given. `require_client_cert` makes the gRPC servers demand a
+    client certificate signed by `ca_file` (mutual TLS between services); devices never need
+    one, they authenticate with their credential. Paths are PEM files, read when a server starts.
+    """
+
+    enabled: bool = False
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    require_client_cert: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsSettings:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("tls: cert_file and key_file go together")
+        if self.require_client_cert and not self.ca_file:
+            raise ValueError("tls: require_client_cert needs ca_file (the CA that signs client certificates)")
+        return self
+
+
 class PostgresSettings(BaseModel):
     url: str = "postgresql://gridtwin:gridtwin@127.0.0.1:55432/gridtwin"
     pool_min_size: int = 1
@@ -204,6 +230,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = AnalyticsSettings()
     control: ControlSettings = ControlSettings()
     vpp: VppSettings = VppSettings()
+    tls: TlsSettings = TlsSettings()   # GRIDTWIN_TLS__ENABLED=true, GRIDTWIN_TLS__CERT_FILE=…
 
     @model_validator(mode="after")
     def _fetch_wait_for_broker(self) -> Settings:
