@@ -41,10 +41,12 @@ class GrpcServer:
         options: Sequence[tuple[str, object]] = (),
         max_receive_message_bytes: int = MAX_RECEIVE_MESSAGE_BYTES,
         tls: TlsSettings | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         """`services`: full names of the services `register` adds to the server; `options`: gRPC
         channel arguments such as ("grpc.max_send_message_length", n); `tls`: serve TLS when
-        enabled (plaintext otherwise)."""
+        enabled (plaintext otherwise); `interceptors` run before the server's own (an access
+        guard refuses credentials before the request is looked at)."""
         self._tls = tls
         self._address = f"{host}:{port}"
         self.max_receive_message_bytes = max_receive_message_bytes
@@ -52,12 +54,14 @@ class GrpcServer:
                          *(o for o in options if o[0] != "grpc.max_receive_message_length")]
         self._services = tuple(services)
         self._register = register
+        self._interceptors = tuple(interceptors)
         self._health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=self._options, interceptors=[RefuseUndecodableRequests()])
+        server = grpc.aio.server(options=self._options,
+                                 interceptors=[*self._interceptors, RefuseUndecodableRequests()])
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection([*self._services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
