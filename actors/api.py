@@ -33,7 +33,7 @@ from actors.twin.model import Alert
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
-from gridtwin.settings import TwinsSettings
+from gridtwin.settings import TlsSettings, TwinsSettings
 from services.weather.model import AlertId
 
 log = logging.getLogger(__name__)
@@ -218,13 +218,15 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
 class TwinApi:
     """The gRPC server: TwinService, health and reflection. `async with` or `start()`/`stop()`."""
 
-    def __init__(self, settings: TwinsSettings, pool: asyncpg.Pool, router: TwinRouter) -> None:
+    def __init__(self, settings: TwinsSettings, pool: asyncpg.Pool, router: TwinRouter, *,
+                 tls: TlsSettings | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self._router = router
         servicer = TwinServicer(pool, router, stream_min_interval_s=settings.stream_min_interval_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_TwinServiceServicer_to_server(servicer, server))
+                                  lambda server: pb_grpc.add_TwinServiceServicer_to_server(servicer, server),
+                                  tls=tls)
 
     @property
     def port(self) -> int:

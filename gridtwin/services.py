@@ -64,7 +64,7 @@ async def gateway(settings: Settings) -> AsyncIterator[object]:
         registry = SessionRegistry(pool, settings.gateway.gateway_id,
                                    flush_interval_s=settings.gateway.registry_flush_interval_s,
                                    heartbeat_interval_s=settings.gateway.heartbeat_interval_s)
-        async with Gateway(settings.gateway, settings.kafka, directory, registry=registry) as gw:
+        async with Gateway(settings.gateway, settings.kafka, directory, registry=registry, tls=settings.tls) as gw:
             yield gw
 
 
@@ -99,7 +99,7 @@ async def assets(settings: Settings) -> AsyncIterator[object]:
     serve_metrics(settings.assets.metrics_port)
     engine = create_engine(settings.postgres)
     try:
-        async with AssetApi(settings.assets, engine) as server:
+        async with AssetApi(settings.assets, engine, tls=settings.tls) as server:
             yield server
     finally:
         await engine.dispose()
@@ -114,7 +114,7 @@ async def analytics(settings: Settings) -> AsyncIterator[object]:
     engine = create_engine(settings.postgres)
     try:
         async with _postgres(settings) as pool, AnalyticsApi(
-                settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s) as server:
+                settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s, tls=settings.tls) as server:
             yield server
     finally:
         await engine.dispose()
@@ -135,7 +135,7 @@ async def twins(settings: Settings) -> AsyncIterator[object]:
     pool = await create_pool(settings.postgres.url, settings.postgres.pool_max_size)
     try:
         await supervisor.start()
-        async with TwinApi(settings.twins, pool, runtime.router) as server:
+        async with TwinApi(settings.twins, pool, runtime.router, tls=settings.tls) as server:
             yield server
     finally:
         await supervisor.stop()
@@ -164,7 +164,8 @@ async def weather(settings: Settings) -> AsyncIterator[object]:
     async with _postgres(settings) as pool:
         store = AlertStore(pool)
         poller = WeatherPoller(store, None, providers, None, PollerSettings(interval_s=ws.poll_interval_s))
-        async with WeatherApi(ws.host, ws.port, store, stream_poll_s=ws.stream_poll_s) as server, poller:
+        async with WeatherApi(ws.host, ws.port, store, stream_poll_s=ws.stream_poll_s, tls=settings.tls) as server, \
+                poller:
             yield server
 
 
@@ -190,7 +191,7 @@ async def control(settings: Settings) -> AsyncIterator[object]:
                                         gateway_stale_s=cs.gateway_stale_s)
             async with Dispatcher(store, settings.kafka, settings.postgres.url, options), \
                     AckConsumer(store, settings.kafka, cs.ack_group_id), \
-                    ControlApi(cs, Control(store), engine) as server:
+                    ControlApi(cs, Control(store), engine, tls=settings.tls) as server:
                 yield server
     finally:
         await engine.dispose()
@@ -203,6 +204,7 @@ async def vpp(settings: Settings) -> AsyncIterator[object]:
     from aiohttp import web
 
     from actors.runtime.cluster import start_runtime
+    from gridtwin.tls import server_ssl_context
     from services.assets.api import Authenticator
     from services.assets.database import create_engine
     from services.assets.repository import AssetRepository
@@ -236,8 +238,9 @@ async def vpp(settings: Settings) -> AsyncIterator[object]:
                                                authorize=token_authorizer(authenticator)), access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, vs.rest_host, vs.rest_port).start()
-            yield await stack.enter_async_context(VppApi(vs, dispatcher, tracker, pool, engine, authenticator))
+            await web.TCPSite(runner, vs.rest_host, vs.rest_port, ssl_context=server_ssl_context(settings.tls)).start()
+            yield await stack.enter_async_context(VppApi(vs, dispatcher, tracker, pool, engine, authenticator,
+                                                         tls=settings.tls))
     finally:
         await engine.dispose()
 
@@ -249,7 +252,9 @@ async def simulator(settings: Settings, devices: int, prefix: str) -> AsyncItera
 
     options = FleetOptions(devices=devices, fleet_secret=settings.simulator.fleet_secret, id_prefix=prefix,
                            sample_interval_s=settings.simulator.sample_interval_s)
-    async with Fleet(options, DeviceOptions(url=settings.simulator.gateway_url)) as fleet:
+    # wss:// URLs verify the gateway against the platform's CA (GRIDTWIN_TLS__CA_FILE; empty: the system's)
+    device_options = DeviceOptions(url=settings.simulator.gateway_url, ca_file=settings.tls.ca_file)
+    async with Fleet(options, device_options) as fleet:
         yield fleet
 
 

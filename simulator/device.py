@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from gridtwin.api.device.v1 import device_pb2 as pb
+from gridtwin.tls import client_ssl_context
 from services.telemetry.close_codes import CloseCode
 from simulator.ledger import Ledger
 
@@ -57,6 +60,16 @@ class DeviceOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     connect_timeout_s: float = 10.0
+    ca_file: str = ""     # wss:// URLs: the CA the gateway's certificate must chain to (empty: the system's)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return _ssl_context(self.ca_file) if self.url.startswith("wss://") else None
+
+
+@functools.cache
+def _ssl_context(ca_file: str) -> ssl.SSLContext:
+    """One context per CA for the whole fleet: 10,000 devices need not read the CA file each."""
+    return client_ssl_context(ca_file)
 
 
 class SimulatedDevice:
@@ -121,7 +134,7 @@ class SimulatedDevice:
             try:
                 async with connect(
                     self._options.url, compression=None, open_timeout=self._options.connect_timeout_s,
-                    max_size=2**22, ping_interval=20, ping_timeout=20,
+                    max_size=2**22, ping_interval=20, ping_timeout=20, ssl=self._options.ssl_context(),
                 ) as ws:
                     self._ws = ws
                     if await self._hello(ws):

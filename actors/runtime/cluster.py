@@ -58,7 +58,7 @@ def poller_config(settings: Settings) -> PollerConfig:
     return PollerConfig(
         postgres_url=settings.postgres.url, weather_api=t.stormwatch_weather_api or f"{w.host}:{w.port}",
         namespace=t.namespace, coordinator=COORDINATOR, shard_config=shard_config(settings),
-        default_shards=t.shards, interval_s=t.stormwatch_poll_interval_s)
+        default_shards=t.shards, interval_s=t.stormwatch_poll_interval_s, weather_tls=settings.tls)
 
 
 async def start_runtime(settings: Settings, *, with_poller: bool = False) -> TwinRuntime:

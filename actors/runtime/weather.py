@@ -28,6 +28,7 @@ from actors.runtime.actor import TwinCoordinator
 from actors.runtime.router import StormSink, TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
+from gridtwin.settings import TlsSettings
 from services.assets.model import InstallationId
 from services.weather import matching
 from services.weather.client import WeatherClient
@@ -77,6 +78,7 @@ class PollerConfig:
     interval_s: float = 10.0
     deliver_batch: int = 5_000
     refine_chunk: int = 20_000         # candidates per exact-polygon task
+    weather_tls: TlsSettings | None = None   # TLS to the Weather API (PEM paths as seen on the poller's node)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
@@ -102,7 +104,7 @@ class WeatherPollerActor:
                 await router.start()
                 poller = WeatherPoller(AlertStore(pool), RayMatcher(pool, c.refine_chunk), [], StormSink(router),
                                        PollerSettings(interval_s=c.interval_s, deliver_batch=c.deliver_batch),
-                                       feed=WeatherClient(c.weather_api))
+                                       feed=WeatherClient(c.weather_api, tls=c.weather_tls))
                 await poller.start()
                 self._poller = poller
                 log.info("weather poller following %s (pid %d)", c.weather_api, os.getpid())

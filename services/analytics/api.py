@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin.api.analytics.v1 import analytics_pb2 as pb
 from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer
-from gridtwin.settings import AnalyticsSettings
+from gridtwin.settings import AnalyticsSettings, TlsSettings
 from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, Fit
 from services.analytics.flows import Flows
 from services.analytics.localtime import ZoneError
@@ -293,7 +293,7 @@ class AnalyticsApi:
     `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
 
     def __init__(self, settings: AnalyticsSettings, pool: asyncpg.Pool, engine: AsyncEngine, *,
-                 max_gap_s: float) -> None:
+                 max_gap_s: float, tls: TlsSettings | None = None) -> None:
         self._settings = settings
         self.repository = AssetRepository(engine)
         self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
@@ -305,6 +305,7 @@ class AnalyticsApi:
             settings.host, settings.port, [SERVICE_NAME],
             lambda server: pb_grpc.add_AnalyticsServiceServicer_to_server(servicer, server),
             options=[("grpc.max_send_message_length", 64 * 2**20)],  # series of many points
+            tls=tls,
         )
 
     @property

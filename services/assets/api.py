@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer
-from gridtwin.settings import AssetsSettings
+from gridtwin.settings import AssetsSettings, TlsSettings
 from services.assets import access, convert
 from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
 from services.assets.credentials import hash_credential
@@ -488,14 +488,15 @@ class AssetApi:
     """The gRPC server: AssetService, health checking and reflection. `async with AssetApi(...)`
     or `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
 
-    def __init__(self, settings: AssetsSettings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: AssetsSettings, engine: AsyncEngine, *, tls: TlsSettings | None = None) -> None:
         self._settings = settings
         self.repository = AssetRepository(engine)
         self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
                                            max_entries=settings.auth_cache_entries)
         servicer = AssetServicer(self.repository, self.authenticator)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_AssetServiceServicer_to_server(servicer, server))
+                                  lambda server: pb_grpc.add_AssetServiceServicer_to_server(servicer, server),
+                                  tls=tls)
 
     @property
     def port(self) -> int:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin.api.control.v1 import control_pb2 as pb
 from gridtwin.api.control.v1 import control_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer
-from gridtwin.settings import ControlSettings
+from gridtwin.settings import ControlSettings, TlsSettings
 from services.assets import access
 from services.assets.access import DevicePrincipal, Principal, Scope
 from services.assets.api import Authenticator
@@ -235,12 +235,14 @@ class ControlApi:
     """The gRPC server: ControlService, health checking and reflection. `async with` or
     start()/stop(); `port` is the bound port (settings port 0 = ephemeral)."""
 
-    def __init__(self, settings: ControlSettings, control: Control, engine: AsyncEngine) -> None:
+    def __init__(self, settings: ControlSettings, control: Control, engine: AsyncEngine, *,
+                 tls: TlsSettings | None = None) -> None:
         self.repository = AssetRepository(engine)
         self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s)
         servicer = ControlServicer(control, self.authenticator, stream_interval_s=settings.stream_interval_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_ControlServiceServicer_to_server(servicer, server))
+                                  lambda server: pb_grpc.add_ControlServiceServicer_to_server(servicer, server),
+                                  tls=tls)
 
     @property
     def port(self) -> int:

@@ -351,7 +351,8 @@ class TelemetryApi:
         api = settings.api
         servicer = TelemetryServicer(pool, self.hub, default_max_points=api.default_max_points)
         self._server = GrpcServer(api.host, api.port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server))
+                                  lambda server: pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server),
+                                  tls=settings.tls)
 
     @property
     def port(self) -> int:

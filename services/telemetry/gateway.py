@@ -30,7 +30,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from gridtwin.api.control.v1 import control_pb2 as control_pb
-from gridtwin.settings import GatewaySettings, KafkaSettings
+from gridtwin.settings import GatewaySettings, KafkaSettings, TlsSettings
+from gridtwin.tls import server_ssl_context
 from services.telemetry.capacity import Capacity
 from services.telemetry.close_codes import CloseCode
 from services.telemetry.session import (
@@ -90,8 +91,11 @@ class Gateway:
         *,
         registry: SessionRegistry | None = None,
         clock_ms: Callable[[], int] = _now_ms,
+        tls: TlsSettings | None = None,
     ) -> None:
-        """`registry`: record sessions and deliver commands (None: telemetry only)."""
+        """`registry`: record sessions and deliver commands (None: telemetry only); `tls`: serve
+        wss:// when enabled."""
+        self._ssl = server_ssl_context(tls)   # read now: a missing certificate fails at construction
         self._settings = settings
         self._registry = registry
         self._commands: AIOKafkaConsumer | None = None
@@ -137,8 +141,10 @@ class Gateway:
             ping_timeout=self._settings.ping_timeout_s,
             compression=None,  # telemetry protobuf barely compresses; CPU is the scarce resource
             max_queue=4,
+            ssl=self._ssl,
         )
-        log.info("gateway listening on ws://%s:%d", self._settings.host, self.port)
+        log.info("gateway listening on %s://%s:%d", "ws" if self._ssl is None else "wss", self._settings.host,
+                 self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
+from gridtwin.settings import TlsSettings
 from services.weather.convert import alert_pb, change_pb, stored_pb
 from services.weather.store import AlertStore
 
@@ -95,10 +96,12 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
 class WeatherApi:
     """The gRPC server: WeatherService, health and reflection. `async with` or start()/stop()."""
 
-    def __init__(self, host: str, port: int, store: AlertStore, *, stream_poll_s: float = 1.0) -> None:
+    def __init__(self, host: str, port: int, store: AlertStore, *, stream_poll_s: float = 1.0,
+                 tls: TlsSettings | None = None) -> None:
         servicer = WeatherServicer(store, stream_poll_s=stream_poll_s)
         self._server = GrpcServer(host, port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_WeatherServiceServicer_to_server(servicer, server))
+                                  lambda server: pb_grpc.add_WeatherServiceServicer_to_server(servicer, server),
+                                  tls=tls)
 
     @property
     def port(self) -> int:

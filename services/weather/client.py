@@ -8,14 +8,16 @@ import grpc
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
+from gridtwin.settings import TlsSettings
+from gridtwin.tls import aio_channel
 from services.weather.convert import change_from_pb, stored_from_pb
 from services.weather.model import StoredAlert
 from services.weather.store import LoggedChange
 
 
 class WeatherClient:
-    def __init__(self, target: str, *, timeout_s: float = 10.0) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(self, target: str, *, timeout_s: float = 10.0, tls: TlsSettings | None = None) -> None:
+        self._channel = aio_channel(target, tls)   # TLS when `tls` is enabled
         self._stub = pb_grpc.WeatherServiceStub(self._channel)
         self._timeout_s = timeout_s
 

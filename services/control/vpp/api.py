@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
-from gridtwin.settings import VppSettings
+from gridtwin.settings import TlsSettings, VppSettings
 from services.assets import access
 from services.assets.access import DevicePrincipal, Principal, Scope
 from services.assets.api import Authenticator
@@ -213,12 +213,14 @@ class VppApi:
     `port` is the bound port (settings port 0 = ephemeral)."""
 
     def __init__(self, settings: VppSettings, vpp: VppDispatcher, contribution: ContributionTracker,
-                 pool: asyncpg.Pool, engine: AsyncEngine, authenticator: Authenticator | None = None) -> None:
+                 pool: asyncpg.Pool, engine: AsyncEngine, authenticator: Authenticator | None = None, *,
+                 tls: TlsSettings | None = None) -> None:
         self.authenticator = authenticator or Authenticator(AssetRepository(engine), cache_s=settings.auth_cache_s)
         servicer = VppServicer(vpp, contribution, pool, self.authenticator,
                                stream_interval_s=settings.stream_interval_s, max_gap_s=settings.max_gap_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server))
+                                  lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server),
+                                  tls=tls)
 
     @property
     def port(self) -> int:

@@ -27,12 +27,11 @@ def serve() -> None:
 
 
 def _channel_call(method: str, request: object, token: str) -> object:
-    import grpc
-
     from gridtwin.api.control.v1 import vpp_pb2_grpc
+    from gridtwin.tls import channel as grpc_channel
 
     settings = Settings()
-    with grpc.insecure_channel(f"{settings.vpp.host}:{settings.vpp.port}") as channel:
+    with grpc_channel(f"{settings.vpp.host}:{settings.vpp.port}", settings.tls) as channel:
         stub = vpp_pb2_grpc.VppServiceStub(channel)
         return getattr(stub, method)(request, metadata=[("authorization", f"Bearer {token}")], timeout=30)
 
