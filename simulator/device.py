@@ -131,6 +131,7 @@ class SimulatedDevice:
             wait_s = self._offline_until - time.monotonic()
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
+            self._ledger.connection_attempts_ms.append(self._clock_ms())
             try:
                 async with connect(
                     self._options.url, compression=None, open_timeout=self._options.connect_timeout_s,

@@ -20,6 +20,8 @@ class Ledger:
     ack_latency_ms: list[int] = field(default_factory=list)
     # Command ids each device received, every delivery (a redelivered command appears twice)
     commands_received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # When any device tried to connect (wall clock ms): how hard a fleet knocks after an outage
+    connection_attempts_ms: list[int] = field(default_factory=list)
 
     def generated_total(self) -> int:
         return sum(len(v) for v in self.generated.values())

@@ -16,9 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
+from prometheus_client import Counter
 
 from services.assets.validation import ID
 from services.telemetry.session import DeviceIdentity
+
+# Every query a hello costs the database: what a mass reconnect (a fleet losing its gateway) asks.
+LOOKUPS = Counter("gridtwin_gateway_credential_lookups_total", "Device credential lookups in the database")
 
 
 def hash_credential(credential: str) -> bytes:
@@ -90,6 +94,7 @@ class CredentialDirectory:
             return "unknown_device"
         entry = self._cache.get(device_id)
         if entry is None or entry[0] < time.monotonic():
+            LOOKUPS.inc()
             row = await self._pool.fetchrow(
                 "SELECT credential_sha256, installation_id FROM devices WHERE device_id = $1 AND revoked_at IS NULL",
                 device_id,
