@@ -152,6 +152,8 @@ class TwinsSettings(BaseModel):
     # follows the Weather API's change log ("" = the weather service of these settings).
     stormwatch_poller: bool = True
     stormwatch_weather_api: str = ""
+    # A read token for it ("" = the poller issues its own: it holds the database anyway).
+    stormwatch_weather_token: str = ""
     stormwatch_poll_interval_s: float = 10.0
 
 
