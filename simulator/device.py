@@ -116,6 +116,11 @@ class SimulatedDevice:
     def backlog(self) -> int:
         return len(self._new) + sum(len(b.samples) for b in self._unacked.values())
 
+    def use_credential(self, credential: str) -> None:
+        """Presents `credential` from the next Hello on (after a rotation; the session that is
+        open stays as it is until it ends)."""
+        self._credential = credential
+
     async def disconnect(self, offline_s: float = 0.0) -> None:
         """Drops the connection (as a network failure would); stays offline for `offline_s`."""
         self._offline_until = time.monotonic() + offline_s

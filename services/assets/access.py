@@ -74,6 +74,7 @@ ACCESS: dict[str, Rule] = {
              SearchInstallationsNear=Rule(_R, _F),
              RegisterDevice=Rule(_A, _I), GetDevice=Rule(_R, _I, devices=True), ListDevices=Rule(_R, _I),
              RevokeDevice=Rule(_A, _I),
+             RotateDeviceCredential=Rule(_A, _I, devices=True),   # a device: its own credential only
              CreateGroup=Rule(_A, _G), ListGroups=Rule(_R, _G), AddToGroup=Rule(_A, _G),
              RemoveFromGroup=Rule(_A, _G), ListGroupInstallations=Rule(_R, _G),
              ListInstallationGroups=Rule(_R, _I),

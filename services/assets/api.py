@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -27,13 +26,14 @@ import sqlalchemy.exc
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridtwin import unixtime
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer
 from gridtwin.settings import AssetsSettings, TlsSettings
 from services.assets import access, convert
 from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
-from services.assets.credentials import hash_credential
+from services.assets.credentials import CredentialMatch, check_credential, hash_credential
 from services.assets.errors import (
     AlreadyExists,
     AssetError,
@@ -95,6 +95,10 @@ LATENCY = Histogram(
 )
 
 
+# A rotation's grace is for a device to pick up its new credential, not a second credential for good.
+MAX_ROTATION_GRACE_S = 30 * 86_400.0
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -148,10 +152,14 @@ class Authenticator:
             return None
         return entry[1]
 
-    def _remember(self, key: bytes, principal: Principal) -> None:
+    def _remember(self, key: bytes, principal: Principal, *, valid_until_unix_ms: int | None = None) -> None:
+        """Caches for `cache_s`, never beyond `valid_until_unix_ms` (a credential in its grace)."""
         if len(self._cache) >= self._max_entries:
             self._cache.clear()  # bounded: a rare full refill beats tracking recency per call
-        self._cache[key] = (time.monotonic() + self._cache_s, principal)
+        keep_s = self._cache_s
+        if valid_until_unix_ms is not None:
+            keep_s = min(keep_s, (valid_until_unix_ms - self._clock_ms()) / 1_000)
+        self._cache[key] = (time.monotonic() + keep_s, principal)
 
     async def _token(self, token: str) -> Principal:
         key = hashlib.sha256(token.encode()).digest()
@@ -169,11 +177,13 @@ class Authenticator:
         key = b"device:" + device_id.encode() + b":" + digest
         principal = self._cached(key)
         if principal is None:
-            found = await self._repository.device_credential(device_id)
-            if found is None or not hmac.compare_digest(found[0], digest):
+            stored = await self._repository.device_credential(device_id)
+            match = None if stored is None else check_credential(stored, digest, self._clock_ms())
+            if stored is None or match is None:
                 raise Unauthenticated("unknown device or wrong credential")
-            principal = DevicePrincipal(DeviceId(device_id), found[1])
-            self._remember(key, principal)
+            principal = DevicePrincipal(DeviceId(device_id), InstallationId(stored.installation_id))
+            self._remember(key, principal, valid_until_unix_ms=(
+                stored.previous_valid_until_unix_ms if match is CredentialMatch.PREVIOUS else None))
         return principal
 
 
@@ -355,6 +365,22 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         device = await self.repository.revoke_device(device_id, access.visibility(principal))
         self.authenticator.forget(device_id=device_id)
         return convert.device_to_pb(device)
+
+    @_rpc
+    async def RotateDeviceCredential(self, request: pb.RotateDeviceCredentialRequest,
+                                     principal: Principal) -> pb.RotateDeviceCredentialResponse:
+        device_id = self._device_id(request.device_id, principal)
+        if not 0 <= request.grace_s <= MAX_ROTATION_GRACE_S:   # NaN fails both comparisons
+            raise InvalidArgument("grace_s", f"between 0 and {MAX_ROTATION_GRACE_S:.0f} seconds")
+        credential = secrets.token_urlsafe(32)
+        now_ms = _now_ms()
+        valid_until_ms = now_ms + round(request.grace_s * 1_000)
+        device = await self.repository.rotate_device_credential(
+            device_id, hash_credential(credential),
+            unixtime.from_ms(valid_until_ms) if valid_until_ms > now_ms else None, access.visibility(principal))
+        self.authenticator.forget(device_id=device_id)   # this replica: the old credential's grace starts now
+        return pb.RotateDeviceCredentialResponse(device=convert.device_to_pb(device), credential=credential,
+                                                 previous_valid_until_unix_ms=valid_until_ms)
 
     # ---------------------------------------------------------- hierarchies
 

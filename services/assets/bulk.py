@@ -134,7 +134,8 @@ INSERT INTO devices (device_id, installation_id, serial, kind, firmware, credent
 SELECT device_id, installation_id, serial, kind, firmware, credential_sha256 FROM stage_devices
 ON CONFLICT (device_id) DO UPDATE SET
     installation_id = EXCLUDED.installation_id, serial = EXCLUDED.serial, kind = EXCLUDED.kind,
-    firmware = EXCLUDED.firmware, credential_sha256 = EXCLUDED.credential_sha256, revoked_at = NULL
+    firmware = EXCLUDED.firmware, credential_sha256 = EXCLUDED.credential_sha256, revoked_at = NULL,
+    previous_credential_sha256 = NULL, previous_credential_valid_until = NULL   -- a new credential, no grace
 """
 
 

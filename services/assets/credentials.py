@@ -5,6 +5,10 @@ bits, never passwords, so a fast hash is enough and keeps mass reconnects cheap.
 service owns the `devices` table (migration 0003: serial, kind, firmware, a foreign key to its
 installation); the gateway only reads it through `CredentialDirectory`, and the simulator's
 demo fleet is provisioned with `register_devices`.
+
+Rotation: a device has its current credential and, for a grace period after a rotation, the one
+before it (`StoredCredentials`); `check_credential` decides which one a presented credential is,
+if any, at a given time. Registering a device again replaces its credential without grace.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 
 import asyncpg
 from prometheus_client import Counter
@@ -27,6 +32,38 @@ LOOKUPS = Counter("gridtwin_gateway_credential_lookups_total", "Device credentia
 
 def hash_credential(credential: str) -> bytes:
     return hashlib.sha256(credential.encode()).digest()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """What the devices table holds about an unrevoked device's credentials."""
+
+    installation_id: str
+    current_sha256: bytes
+    previous_sha256: bytes | None = None              # the credential before the last rotation
+    previous_valid_until_unix_ms: int | None = None   # …accepted until then (exclusive)
+
+
+class CredentialMatch(Enum):
+    CURRENT = "current"
+    PREVIOUS = "previous"   # within its grace: accepted, but only until previous_valid_until_unix_ms
+
+
+def check_credential(stored: StoredCredentials, presented_sha256: bytes, now_unix_ms: int) -> CredentialMatch | None:
+    """Which of the device's credentials `presented_sha256` is, or None when it is neither (or the
+    previous one after its grace). Both comparisons always run, in constant time."""
+    current = hmac.compare_digest(stored.current_sha256, presented_sha256)
+    previous = (stored.previous_sha256 is not None and stored.previous_valid_until_unix_ms is not None
+                and hmac.compare_digest(stored.previous_sha256, presented_sha256))
+    if current:
+        return CredentialMatch.CURRENT
+    if previous and now_unix_ms < (stored.previous_valid_until_unix_ms or 0):
+        return CredentialMatch.PREVIOUS
+    return None
 
 
 def fleet_credential(fleet_secret: str, device_id: str) -> str:
@@ -67,6 +104,7 @@ async def register_devices(pool: asyncpg.Pool, devices: Iterable[DeviceRegistrat
             ON CONFLICT (device_id) DO UPDATE
                SET installation_id = EXCLUDED.installation_id,
                    credential_sha256 = EXCLUDED.credential_sha256,
+                   previous_credential_sha256 = NULL, previous_credential_valid_until = NULL,
                    revoked_at = NULL
             """,
             [d.device_id for d in regs], [d.installation_id for d in regs],
@@ -76,34 +114,63 @@ async def register_devices(pool: asyncpg.Pool, devices: Iterable[DeviceRegistrat
     return len(regs)
 
 
-class CredentialDirectory:
-    """Authenticates devices against the `devices` table, caching found devices for `cache_s`
-    (so a revocation takes effect within that time)."""
+_STORED_QUERY = """
+SELECT installation_id, credential_sha256, previous_credential_sha256,
+       (extract(epoch FROM previous_credential_valid_until) * 1000)::bigint AS previous_valid_until_unix_ms
+  FROM devices WHERE device_id = $1 AND revoked_at IS NULL
+"""
 
-    def __init__(self, pool: asyncpg.Pool, cache_s: float = 60.0) -> None:
+
+class CredentialDirectory:
+    """Authenticates devices against the `devices` table, caching what it read for `cache_s`.
+
+    A revocation or rotation made elsewhere takes effect within `cache_s`; the end of a rotation's
+    grace is exact, since the cache keeps its deadline. A credential that does not match what is
+    cached is looked up again (at most once per `recheck_s` per device), so a device that was
+    just given a new credential is admitted at once, not after the cache expires."""
+
+    def __init__(self, pool: asyncpg.Pool, cache_s: float = 60.0, *, recheck_s: float = 1.0,
+                 clock_ms: Callable[[], int] = _now_ms) -> None:
         self._pool = pool
         self._cache_s = cache_s
-        self._cache: dict[str, tuple[float, bytes, str]] = {}
+        self._recheck_s = recheck_s
+        self._clock_ms = clock_ms
+        self._cache: dict[str, tuple[float, StoredCredentials]] = {}   # device id → (read at, monotonic)
 
     async def authenticate(self, device_id: str, credential: str) -> DeviceIdentity | str:
         """The device's identity, or the reason it is refused: "unknown_device" or
-        "bad_credential" (for metrics; the device is told only that authentication failed)."""
+        "bad_credential" (for metrics; the device is told only that authentication failed).
+        An identity admitted with the previous credential carries when that credential ends."""
         if not ID.fullmatch(device_id):
             # No stored device has such an id (the table constrains them), and Postgres would refuse
             # a NUL outright: that error must not read as "directory down, try again" (1013).
             return "unknown_device"
+        presented = hash_credential(credential)
         entry = self._cache.get(device_id)
-        if entry is None or entry[0] < time.monotonic():
-            LOOKUPS.inc()
-            row = await self._pool.fetchrow(
-                "SELECT credential_sha256, installation_id FROM devices WHERE device_id = $1 AND revoked_at IS NULL",
-                device_id,
-            )
-            if row is None:
-                return "unknown_device"
-            entry = (time.monotonic() + self._cache_s, bytes(row["credential_sha256"]), row["installation_id"])
-            self._cache[device_id] = entry
-        _, expected, installation_id = entry
-        if not hmac.compare_digest(expected, hash_credential(credential)):
+        now = time.monotonic()
+        if entry is None or entry[0] + self._cache_s < now:
+            entry = await self._read(device_id)
+        match = None if entry is None else check_credential(entry[1], presented, self._clock_ms())
+        if match is None and entry is not None and entry[0] + self._recheck_s < now:
+            entry = await self._read(device_id)    # rotated since we read it?
+            match = None if entry is None else check_credential(entry[1], presented, self._clock_ms())
+        if entry is None:
+            return "unknown_device"
+        if match is None:
             return "bad_credential"
-        return DeviceIdentity(device_id, installation_id)
+        stored = entry[1]
+        valid_until = stored.previous_valid_until_unix_ms if match is CredentialMatch.PREVIOUS else None
+        return DeviceIdentity(device_id, stored.installation_id, credential_valid_until_unix_ms=valid_until)
+
+    async def _read(self, device_id: str) -> tuple[float, StoredCredentials] | None:
+        LOOKUPS.inc()
+        row = await self._pool.fetchrow(_STORED_QUERY, device_id)
+        if row is None:
+            self._cache.pop(device_id, None)
+            return None
+        entry = (time.monotonic(), StoredCredentials(
+            row["installation_id"], bytes(row["credential_sha256"]),
+            bytes(row["previous_credential_sha256"]) if row["previous_credential_sha256"] is not None else None,
+            row["previous_valid_until_unix_ms"]))
+        self._cache[device_id] = entry
+        return entry

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.assets import enrollment, paths
 from services.assets.access import ApiPrincipal, Scope, Visibility
+from services.assets.credentials import StoredCredentials
 from services.assets.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from services.assets.model import (
     Customer,
@@ -354,12 +355,35 @@ class AssetRepository:
             row = (await con.execute(select(*_DEVICE_COLUMNS).where(Dev.c.device_id == device_id))).one()
         return _device(row)
 
-    async def device_credential(self, device_id: str) -> tuple[bytes, InstallationId] | None:
-        """The credential hash and installation of an unrevoked device (for authentication)."""
+    async def rotate_device_credential(self, device_id: str, credential_sha256: bytes,
+                                       previous_valid_until: dt.datetime | None, vis: Visibility) -> Device:
+        """Makes `credential_sha256` the device's credential; the one it replaces stays valid until
+        `previous_valid_until` (None: not at all). An older previous credential ends at once."""
+        async with self.engine.begin() as con:
+            row = await self._device_row(con, device_id, vis)
+            if row.revoked_at is not None:
+                raise FailedPrecondition(f"device {device_id!r} is revoked: register it again")
+            # In an UPDATE every right-hand side reads the row as it was: the old credential moves over.
+            await con.execute(update(Dev).where(Dev.c.device_id == device_id).values(
+                previous_credential_sha256=Dev.c.credential_sha256 if previous_valid_until is not None else None,
+                previous_credential_valid_until=previous_valid_until,
+                credential_sha256=credential_sha256))
+        return _device(row)
+
+    async def device_credential(self, device_id: str) -> StoredCredentials | None:
+        """The credentials of an unrevoked device (for authentication)."""
         async with self.engine.connect() as con:
-            row = (await con.execute(select(Dev.c.credential_sha256, Dev.c.installation_id)
-                                     .where(Dev.c.device_id == device_id, Dev.c.revoked_at.is_(None)))).one_or_none()
-        return None if row is None else (bytes(row.credential_sha256), InstallationId(row.installation_id))
+            row = (await con.execute(
+                select(Dev.c.credential_sha256, Dev.c.installation_id, Dev.c.previous_credential_sha256,
+                       Dev.c.previous_credential_valid_until)
+                .where(Dev.c.device_id == device_id, Dev.c.revoked_at.is_(None)))).one_or_none()
+        if row is None:
+            return None
+        until = row.previous_credential_valid_until
+        return StoredCredentials(
+            InstallationId(row.installation_id), bytes(row.credential_sha256),
+            bytes(row.previous_credential_sha256) if row.previous_credential_sha256 is not None else None,
+            _unix_ms(until) if until is not None else None)
 
     # ------------------------------------------------------------ groups
 

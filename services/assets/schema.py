@@ -91,6 +91,9 @@ devices = Table(
     Column("credential_sha256", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+    # the credential before the last rotation, accepted until its grace ends (migration 0009)
+    Column("previous_credential_sha256", LargeBinary),
+    Column("previous_credential_valid_until", DateTime(timezone=True)),
     Column("serial", Text, nullable=False, unique=True),
     Column("kind", Text, nullable=False, server_default="gateway"),
     Column("firmware", Text, nullable=False, server_default=""),

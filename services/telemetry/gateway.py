@@ -268,6 +268,7 @@ class _Connection:
         self._per_device = Capacity(gateway._settings.max_in_flight_batches_per_device)
         self._acks: set[asyncio.Task[None]] = set()
         self._partition: int | None = None  # of this installation's key; hashed once per session
+        self._credential_expiry: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         try:
@@ -282,6 +283,8 @@ class _Connection:
 
     async def drain(self) -> None:
         """Waits for outstanding broker acknowledgements (their acks may no longer be sendable)."""
+        if self._credential_expiry is not None:
+            self._credential_expiry.cancel()
         if self._acks:
             await asyncio.gather(*self._acks, return_exceptions=True)
 
@@ -322,6 +325,14 @@ class _Connection:
             return
         await self.execute(self.session.authenticated(outcome, self._gw._clock_ms()))
         await self._gw._register(self, outcome.device_id)
+        if outcome.credential_valid_until_unix_ms is not None:
+            # Admitted in a rotation's grace with the old credential: the session ends with it.
+            self._credential_expiry = asyncio.create_task(
+                self._expire_credential(outcome.credential_valid_until_unix_ms))
+
+    async def _expire_credential(self, valid_until_unix_ms: int) -> None:
+        await asyncio.sleep(max(0.0, (valid_until_unix_ms - self._gw._clock_ms()) / 1_000))
+        await self.execute(self.session.credential_expired())
 
     async def _produce(self, batch: ProduceBatch) -> None:
         producer = self._gw._producer

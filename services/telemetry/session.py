@@ -43,6 +43,9 @@ class SessionState(enum.Enum):
 class DeviceIdentity:
     device_id: str
     installation_id: str
+    # Admitted with a credential that ends then (the previous one, in a rotation's grace): the
+    # session ends with it (`credential_expired`). None: the device's current credential.
+    credential_valid_until_unix_ms: int | None = None
 
 
 # ------------------------------------------------------------------ decisions
@@ -219,6 +222,14 @@ class DeviceSession:
         if self.state is SessionState.AWAITING_HELLO:
             return self._close(CloseCode.HELLO_TIMEOUT, "no hello in time")
         return []
+
+    def credential_expired(self) -> list[Decision]:
+        """The credential this session was admitted with has ended (a rotation's grace is over):
+        the device must come back with its new one."""
+        if self.state is not SessionState.OPEN:
+            return []
+        return [Rejected("auth_credential_expired"),
+                *self._close(CloseCode.AUTHENTICATION_FAILED, "credential expired")]
 
     def replaced(self) -> list[Decision]:
         return self._close(CloseCode.SESSION_REPLACED, "a newer session of this device opened")

@@ -104,6 +104,12 @@ async def revoke_device_case(w: World, inside: bool) -> pb.RevokeDeviceRequest:
     return pb.RevokeDeviceRequest(device_id=serial)
 
 
+async def rotate_credential_case(w: World, inside: bool) -> pb.RotateDeviceCredentialRequest:
+    serial = w.fresh("dev-")   # a fresh device: the world's device keeps its credential
+    await w.assets.device(side(inside, "site-in", "site-out"), serial)
+    return pb.RotateDeviceCredentialRequest(device_id=serial, grace_s=60)
+
+
 async def enrollment_case(w: World, inside: bool) -> pb.ChangeEnrollmentRequest:
     return pb.ChangeEnrollmentRequest(installation_id=await fresh_installation(w, inside),
                                       program=side(inside, IN_PROGRAM, OUT_PROGRAM),
@@ -154,6 +160,7 @@ CASES: dict[str, Case] = {
     "ListDevices": Case("read", lambda w, i: const(pb.ListDevicesRequest(
         installation_id=side(i, "site-in", "site-out")))),
     "RevokeDevice": Case("admin", revoke_device_case),
+    "RotateDeviceCredential": Case("admin", rotate_credential_case),   # devices: their own only (not this one)
     "CreateGroup": Case("admin", lambda w, i: const(pb.CreateGroupRequest(
         path=f"{side(i, 'utility.pge', 'utility.sce')}.{w.fresh('new')}"))),
     "ListGroups": Case("read", lambda w, i: const(pb.ListGroupsRequest(path=side(i, "utility.pge", "utility.sce")))),

@@ -316,6 +316,24 @@ class RevokeDeviceRequest(_message.Message):
     device_id: str
     def __init__(self, device_id: _Optional[str] = ...) -> None: ...
 
+class RotateDeviceCredentialRequest(_message.Message):
+    __slots__ = ("device_id", "grace_s")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    GRACE_S_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    grace_s: float
+    def __init__(self, device_id: _Optional[str] = ..., grace_s: _Optional[float] = ...) -> None: ...
+
+class RotateDeviceCredentialResponse(_message.Message):
+    __slots__ = ("device", "credential", "previous_valid_until_unix_ms")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VALID_UNTIL_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    credential: str
+    previous_valid_until_unix_ms: int
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., credential: _Optional[str] = ..., previous_valid_until_unix_ms: _Optional[int] = ...) -> None: ...
+
 class CreateGroupRequest(_message.Message):
     __slots__ = ("path", "display_name")
     PATH_FIELD_NUMBER: _ClassVar[int]

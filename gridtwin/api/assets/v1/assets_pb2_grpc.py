@@ -94,6 +94,11 @@ class AssetServiceStub:
                 request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RevokeDeviceRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.Device.FromString,
                 _registered_method=True)
+        self.RotateDeviceCredential = channel.unary_unary(
+                '/gridtwin.assets.v1.AssetService/RotateDeviceCredential',
+                request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialResponse.FromString,
+                _registered_method=True)
         self.CreateGroup = channel.unary_unary(
                 '/gridtwin.assets.v1.AssetService/CreateGroup',
                 request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateGroupRequest.SerializeToString,
@@ -247,6 +252,17 @@ class AssetServiceServicer:
     def RevokeDevice(self, request, context):
         """The gateway refuses the device within its credential cache time (60 s by default).
         admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateDeviceCredential(self, request, context):
+        """Gives the device a new credential (in the response, never shown again). The previous one
+        stays valid for `grace_s`, so a device can switch over without losing data; then it is
+        refused (the gateway closes with 4001 within its credential cache time, device calls end
+        UNAUTHENTICATED). Rotating again within the grace ends the older credential at once.
+        admin, device (itself)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -407,6 +423,11 @@ def add_AssetServiceServicer_to_server(servicer, server):
                     servicer.RevokeDevice,
                     request_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RevokeDeviceRequest.FromString,
                     response_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.Device.SerializeToString,
+            ),
+            'RotateDeviceCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateDeviceCredential,
+                    request_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialRequest.FromString,
+                    response_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialResponse.SerializeToString,
             ),
             'CreateGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateGroup,
@@ -793,6 +814,33 @@ class AssetService:
             '/gridtwin.assets.v1.AssetService/RevokeDevice',
             gridtwin_dot_assets_dot_v1_dot_assets__pb2.RevokeDeviceRequest.SerializeToString,
             gridtwin_dot_assets_dot_v1_dot_assets__pb2.Device.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateDeviceCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.assets.v1.AssetService/RotateDeviceCredential',
+            gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialRequest.SerializeToString,
+            gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialResponse.FromString,
             options,
             channel_credentials,
             insecure,
