@@ -169,7 +169,9 @@ class Authenticator:
             if found is None:
                 raise Unauthenticated("unknown or revoked token")
             principal = found
-            self._remember(key, principal)
+            # Never cached past its expiry (authenticate checks it on every call as well).
+            self._remember(key, principal, valid_until_unix_ms=(
+                principal.expires_unix_ms if isinstance(principal, ApiPrincipal) else None))
         return principal
 
     async def _device(self, device_id: str, credential: str) -> Principal:
