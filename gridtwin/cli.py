@@ -232,7 +232,8 @@ def _print_status(settings: Settings) -> None:
     for column in ("process", "pid", "where to look", "log"):
         table.add_column(column)
     where = {
-        "gateway": f"ws://{settings.gateway.host}:{settings.gateway.port}  metrics :{settings.gateway.metrics_port}",
+        "gateway": f"{'wss' if settings.tls.enabled else 'ws'}://{settings.gateway.host}:{settings.gateway.port}"
+                   f"  metrics :{settings.gateway.metrics_port}",
         "ingest": f"metrics http://127.0.0.1:{settings.ingest.metrics_port}/metrics (lag)",
         "api": f"gRPC {settings.api.host}:{settings.api.port}  metrics :{settings.api.metrics_port}",
         "assets": f"gRPC {settings.assets.host}:{settings.assets.port}  metrics :{settings.assets.metrics_port}",

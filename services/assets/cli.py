@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # keeps `gridtwin …` startup free of SQLAlchemy
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (scopes and allowed group paths).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+device_app = typer.Typer(help="Device credentials.", no_args_is_help=True)
+app.add_typer(device_app, name="device")
 console = Console()
 T = TypeVar("T")
 
@@ -136,3 +138,30 @@ def token_revoke(principal_id: Annotated[str, typer.Argument()]) -> None:
 
     _run(Settings(), revoke)
     console.print(f"revoked {principal_id}")
+
+
+@device_app.command("rotate")
+def device_rotate(
+    device_id: Annotated[str, typer.Argument()],
+    token: Annotated[str, typer.Option(envvar="GRIDTWIN_TOKEN", help="an AssetService token (admin scope)")],
+    grace_s: Annotated[float, typer.Option(help="how long the current credential keeps working")] = 3_600.0,
+) -> None:
+    """Gives a device a new credential through the AssetService (TLS when GRIDTWIN_TLS__ENABLED)
+    and prints it once; the current one keeps working for --grace-s, then the gateway refuses it."""
+    import grpc
+
+    from gridtwin.api.assets.v1 import assets_pb2, assets_pb2_grpc
+    from gridtwin.tls import channel
+
+    settings = Settings()
+    with channel(f"{settings.assets.host}:{settings.assets.port}", settings.tls) as rpc_channel:
+        try:
+            reply = assets_pb2_grpc.AssetServiceStub(rpc_channel).RotateDeviceCredential(
+                assets_pb2.RotateDeviceCredentialRequest(device_id=device_id, grace_s=grace_s),
+                metadata=[("authorization", f"Bearer {token}")], timeout=30)
+        except grpc.RpcError as error:
+            console.print(f"[red]refused[/]: {error.code().name}: {error.details()}")  # type: ignore[attr-defined]
+            raise typer.Exit(1) from None
+    until = dt.datetime.fromtimestamp(reply.previous_valid_until_unix_ms / 1_000, dt.UTC).isoformat()
+    console.print(f"device {device_id}: new credential; the previous one works until {until}")
+    print(reply.credential)

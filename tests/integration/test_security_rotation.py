@@ -167,3 +167,22 @@ async def test_rotation_refusals(assets, clean_db):
     code, _ = await assets.outcome("GetDevice", pb.GetDeviceRequest(device_id="rot-b"),
                                    metadata=device_auth("rot-b", b.credential))
     assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_rotate_from_the_command_line(assets, monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.assets.cli import app
+
+    await assets.installation("site-c", -120, 37)
+    old = await assets.device("site-c", "rot-cli")
+    monkeypatch.setenv("GRIDTWIN_ASSETS__PORT", str(assets.api.port))
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["device", "rotate", "rot-cli", "--token", assets.root,
+                                                               "--grace-s", "0"])
+    assert result.exit_code == 0, result.output
+    new = result.output.strip().splitlines()[-1]
+    codes = {}
+    for name, credential in (("old", old.credential), ("new", new)):
+        codes[name], _ = await assets.outcome("GetDevice", pb.GetDeviceRequest(device_id="rot-cli"),
+                                              metadata=device_auth("rot-cli", credential))
+    assert codes == {"old": grpc.StatusCode.UNAUTHENTICATED, "new": grpc.StatusCode.OK}
