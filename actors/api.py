@@ -7,8 +7,12 @@ Guarantees:
 - ListAlerts is newest first (first seen, then id), keyset-paged; filters combine with AND.
 - ExportAlertLog streams every alert of the installation active at any time in [start, end)
   (first seen before end, not cleared before start), oldest first, as CSV or JSON.
-- Status codes: INVALID_ARGUMENT for bad ids, ranges or tokens; NOT_FOUND; UNAVAILABLE when the
-  database or the twin runtime cannot be reached.
+- Access: the AssetService's tokens, admitted by services/assets/guard.py (rules in
+  services/assets/access.py ACCESS); an installation must lie within the token's groups (a device:
+  its own), ListAlerts answers only alerts of installations within them.
+- Status codes: INVALID_ARGUMENT for bad ids, ranges or tokens; PERMISSION_DENIED for an
+  installation outside the token's groups; NOT_FOUND; UNAVAILABLE when the database or the twin
+  runtime cannot be reached.
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings, TwinsSettings
+from services.assets.api import Authenticator
+from services.assets.guard import AccessGuard, caller, refuse_unless_visible, visible_installations
 from services.weather.model import AlertId
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TwinService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["TwinService"]
+SERVICE_NAME = SERVICE.full_name
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _MAX_MS = 253_402_300_800_000
 MAX_PAGE = 1_000
@@ -93,7 +100,9 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
 
     @_observed("GetTwin")
     async def GetTwin(self, request: pb.GetTwinRequest, context: grpc.aio.ServicerContext) -> pb.Twin:
-        view = await self._router.view(_installation(request.installation_id))
+        installation = _installation(request.installation_id)
+        await refuse_unless_visible(self._pool, installation)
+        view = await self._router.view(installation)
         if view is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
         return twin_to_pb(view)
@@ -102,6 +111,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
     async def StreamTwin(self, request: pb.StreamTwinRequest, context: grpc.aio.ServicerContext) -> None:
         installation = _installation(request.installation_id)
         interval_s = request.min_interval_ms / 1_000 if request.min_interval_ms else self._min_interval_s
+        await refuse_unless_visible(self._pool, installation)
         view = await self._router.view(installation)
         if view is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
@@ -132,7 +142,13 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
             return f"${len(args)}"
 
         if request.installation_id:
-            where.append(f"installation_id = {arg(_installation(request.installation_id))}")
+            installation = _installation(request.installation_id)
+            await refuse_unless_visible(self._pool, installation)
+            where.append(f"installation_id = {arg(installation)}")
+        visible = visible_installations(caller())
+        if visible is not None:  # a token limited to groups: their installations' alerts only
+            condition, paths = visible
+            where.append(condition.format(arg(paths)))
         if request.rule:
             where.append(f"rule = {arg(request.rule)}")
         if request.min_severity:
@@ -161,6 +177,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         start, end = request.start_unix_ms, request.end_unix_ms
         if not 0 <= start < end <= _MAX_MS:
             raise _invalid("need 0 <= start_unix_ms < end_unix_ms <= year 10000")
+        await refuse_unless_visible(self._pool, installation)
         as_json = request.format == pb.EXPORT_FORMAT_JSON
         content_type = "application/json" if as_json else "text/csv"
         first = True
@@ -192,6 +209,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         installation = _installation(request.installation_id)
         if not 0 < len(request.alert_id) <= 512:
             raise _invalid("alert_id must be 1-512 characters")
+        await refuse_unless_visible(self._pool, installation)
         if await self._pool.fetchval("SELECT 1 FROM installations WHERE installation_id = $1", installation) is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, f"no installation {installation!r}")
         await self._router.storm([(installation, sw.OptOut(AlertId(request.alert_id)))])
@@ -206,6 +224,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         installation = _installation(request.installation_id)
         if request.limit > MAX_NOTIFICATIONS:
             raise _invalid(f"limit above {MAX_NOTIFICATIONS}")
+        await refuse_unless_visible(self._pool, installation)
         rows = await self._pool.fetch(
             "SELECT notification_id, kind, alert_id, title, body, at FROM customer_notifications "
             "WHERE installation_id = $1 ORDER BY at DESC, notification_id DESC LIMIT $2",
@@ -219,14 +238,14 @@ class TwinApi:
     """The gRPC server: TwinService, health and reflection. `async with` or `start()`/`stop()`."""
 
     def __init__(self, settings: TwinsSettings, pool: asyncpg.Pool, router: TwinRouter, *,
-                 tls: TlsSettings | None = None) -> None:
+                 authenticator: Authenticator, tls: TlsSettings | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self._router = router
         servicer = TwinServicer(pool, router, stream_min_interval_s=settings.stream_min_interval_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_TwinServiceServicer_to_server(servicer, server),
-                                  tls=tls)
+                                  tls=tls, interceptors=[AccessGuard(authenticator, [SERVICE])])
 
     @property
     def port(self) -> int:

@@ -8,11 +8,15 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from gridtwin.observability import configure_logging, run_service, serve_metrics
 from gridtwin.settings import Settings
+
+if TYPE_CHECKING:
+    from services.assets.api import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,21 @@ async def _postgres(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @asynccontextmanager
+async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
+    """The AssetService's tokens and device credentials, for a service that takes them."""
+    from services.assets.api import Authenticator
+    from services.assets.database import create_engine
+    from services.assets.repository import AssetRepository
+
+    engine = create_engine(settings.postgres)
+    try:
+        yield Authenticator(AssetRepository(engine), cache_s=settings.assets.auth_cache_s,
+                            max_entries=settings.assets.auth_cache_entries)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
 async def gateway(settings: Settings) -> AsyncIterator[object]:
     from services.assets.credentials import CredentialDirectory
     from services.control.routing import SessionRegistry
@@ -87,7 +106,8 @@ async def api(settings: Settings) -> AsyncIterator[object]:
     from services.telemetry.api import TelemetryApi
 
     serve_metrics(settings.api.metrics_port)
-    async with _postgres(settings) as pool, TelemetryApi(settings, pool) as server:
+    async with _postgres(settings) as pool, _authenticator(settings) as authenticator, \
+            TelemetryApi(settings, pool, authenticator=authenticator) as server:
         yield server
 
 
@@ -135,7 +155,8 @@ async def twins(settings: Settings) -> AsyncIterator[object]:
     pool = await create_pool(settings.postgres.url, settings.postgres.pool_max_size)
     try:
         await supervisor.start()
-        async with TwinApi(settings.twins, pool, runtime.router, tls=settings.tls) as server:
+        async with _authenticator(settings) as authenticator, \
+                TwinApi(settings.twins, pool, runtime.router, authenticator=authenticator, tls=settings.tls) as server:
             yield server
     finally:
         await supervisor.stop()
@@ -161,11 +182,11 @@ async def weather(settings: Settings) -> AsyncIterator[object]:
         from pathlib import Path
 
         providers.append(FileProvider(Path(ws.feed_dir)))
-    async with _postgres(settings) as pool:
+    async with _postgres(settings) as pool, _authenticator(settings) as authenticator:
         store = AlertStore(pool)
         poller = WeatherPoller(store, None, providers, None, PollerSettings(interval_s=ws.poll_interval_s))
-        async with WeatherApi(ws.host, ws.port, store, stream_poll_s=ws.stream_poll_s, tls=settings.tls) as server, \
-                poller:
+        async with WeatherApi(ws.host, ws.port, store, authenticator=authenticator, stream_poll_s=ws.stream_poll_s,
+                              tls=settings.tls) as server, poller:
             yield server
 
 

@@ -57,6 +57,7 @@ def poller_config(settings: Settings) -> PollerConfig:
     t, w = settings.twins, settings.weather
     return PollerConfig(
         postgres_url=settings.postgres.url, weather_api=t.stormwatch_weather_api or f"{w.host}:{w.port}",
+        weather_token=t.stormwatch_weather_token,
         namespace=t.namespace, coordinator=COORDINATOR, shard_config=shard_config(settings),
         default_shards=t.shards, interval_s=t.stormwatch_poll_interval_s, weather_tls=settings.tls)
 

@@ -29,7 +29,9 @@ from actors.runtime.router import StormSink, TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
 from gridtwin.settings import TlsSettings
+from services.assets.access import Scope
 from services.assets.model import InstallationId
+from services.assets.service_tokens import mint_service_token
 from services.weather import matching
 from services.weather.client import WeatherClient
 from services.weather.poller import PollerSettings, WeatherPoller
@@ -78,6 +80,7 @@ class PollerConfig:
     interval_s: float = 10.0
     deliver_batch: int = 5_000
     refine_chunk: int = 20_000         # candidates per exact-polygon task
+    weather_token: str = ""            # a read token for the Weather API ("" = issue one)
     weather_tls: TlsSettings | None = None   # TLS to the Weather API (PEM paths as seen on the poller's node)
 
 
@@ -102,9 +105,10 @@ class WeatherPollerActor:
                                                c.shard_config, c.default_shards, c.namespace)
                 router = TwinRouter(coordinator, c.namespace)
                 await router.start()
+                token = c.weather_token or await mint_service_token(pool, POLLER, frozenset({Scope.READ}))
                 poller = WeatherPoller(AlertStore(pool), RayMatcher(pool, c.refine_chunk), [], StormSink(router),
                                        PollerSettings(interval_s=c.interval_s, deliver_batch=c.deliver_batch),
-                                       feed=WeatherClient(c.weather_api, tls=c.weather_tls))
+                                       feed=WeatherClient(c.weather_api, token=token, tls=c.weather_tls))
                 await poller.start()
                 self._poller = poller
                 log.info("weather poller following %s (pid %d)", c.weather_api, os.getpid())

@@ -36,9 +36,10 @@ from services.analytics.service import Analytics, Instants, LocalDates, Range, R
 from services.analytics.summary import Report
 from services.analytics.tariffs import Cost, Tariff, TariffError, TouWindow
 from services.assets import access
-from services.assets.access import DevicePrincipal, Principal, Scope
+from services.assets.access import Principal
 from services.assets.api import STATUS, Authenticator
 from services.assets.errors import AssetError, InvalidArgument, NotFound, PermissionDenied
+from services.assets.guard import AccessGuard, caller
 from services.assets.paths import parse_path
 from services.assets.repository import AssetRepository
 from services.assets.validation import parse_id
@@ -46,7 +47,8 @@ from services.telemetry.energy import POWER_FIELDS
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["AnalyticsService"]
+SERVICE_NAME = SERVICE.full_name
 MAX_POINTS = 10_000
 RESOLUTION_S: dict[int, int] = {
     pb.RESOLUTION_RAW: 0, pb.RESOLUTION_ONE_MINUTE: 60, pb.RESOLUTION_FIFTEEN_MINUTES: 900,
@@ -186,20 +188,15 @@ Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 
 def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    """Authenticates, requires the read scope of an API token, runs, maps errors to status codes,
-    and counts and times the call."""
+    """Runs for the caller the access guard admitted (the read scope of an API token), maps errors
+    to status codes, and counts and times the call."""
     method = fn.__name__
 
     @functools.wraps(fn)
     async def handler(self: AnalyticsServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
         started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
         try:
-            principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
-            if isinstance(principal, DevicePrincipal):
-                raise PermissionDenied("devices cannot read analytics")
-            if Scope.READ not in access.effective_scopes(principal.scopes):
-                raise PermissionDenied(f"{method} needs the read scope")
-            result = await fn(self, request, principal)
+            result = await fn(self, request, caller())
             code = grpc.StatusCode.OK
             return result
         except (AssetError, RangeError, TariffError, ZoneError) as error:
@@ -305,7 +302,7 @@ class AnalyticsApi:
             settings.host, settings.port, [SERVICE_NAME],
             lambda server: pb_grpc.add_AnalyticsServiceServicer_to_server(servicer, server),
             options=[("grpc.max_send_message_length", 64 * 2**20)],  # series of many points
-            tls=tls,
+            tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])],
         )
 
     @property

@@ -43,6 +43,7 @@ from services.assets.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from services.assets.guard import AccessGuard, caller
 from services.assets.model import (
     Customer,
     Device,
@@ -195,19 +196,15 @@ Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 
 def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    """Authenticates, authorizes the method (named after `fn`), runs it, maps errors to status
-    codes, and counts and times the call."""
+    """Runs the method (named after `fn`) for the caller the access guard admitted, maps errors to
+    status codes, and counts and times the call."""
     method = fn.__name__
 
     @functools.wraps(fn)
     async def handler(self: AssetServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
         started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
         try:
-            principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
-            denied = access.authorize(principal, method)
-            if denied is not None:
-                raise PermissionDenied(denied.reason)
-            result = await fn(self, request, principal)
+            result = await fn(self, request, caller())
             code = grpc.StatusCode.OK
             return result
         except AssetError as error:
@@ -524,16 +521,13 @@ class AssetApi:
         servicer = AssetServicer(self.repository, self.authenticator)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_AssetServiceServicer_to_server(servicer, server),
-                                  tls=tls)
+                                  tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
 
     @property
     def port(self) -> int:
         return self._server.port
 
     async def start(self) -> None:
-        missing = set(METHODS) - set(access.REQUIRED_SCOPE)
-        if missing:  # a new RPC must be given a scope before it can be served
-            raise RuntimeError(f"no required scope for {sorted(missing)}")
         await self._server.start()
 
     async def stop(self, grace_s: float = 5.0) -> None:

@@ -23,6 +23,7 @@ import sqlalchemy.exc
 from google.protobuf.descriptor import ServiceDescriptor
 from prometheus_client import Counter
 
+from gridtwin.grpc_server import Refused
 from services.assets import access
 from services.assets.access import ACCESS, DevicePrincipal, Principal, Rule
 from services.assets.errors import PermissionDenied, Unauthenticated
@@ -154,3 +155,12 @@ def visible_installations(principal: Principal) -> tuple[str, list[str]] | None:
         return "installation_id = ANY({}::text[])", [str(vis.installation_id)]
     return ("installation_id IN (SELECT installation_id FROM group_memberships "
             "WHERE path <@ ANY({}::text[]::ltree[]))"), list(vis.paths)
+
+
+async def refuse_unless_visible(pool: asyncpg.Pool, installation_id: str) -> None:
+    """`check_installation` for the caller, refused as a `Refused` (for servicers built on
+    gridtwin.grpc_server.observing)."""
+    try:
+        await check_installation(pool, caller(), installation_id)
+    except PermissionDenied as error:
+        raise Refused(grpc.StatusCode.PERMISSION_DENIED, str(error)) from None

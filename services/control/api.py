@@ -1,7 +1,8 @@
 """The ControlService gRPC API (`gridtwin.control.v1.ControlService`) with health and reflection.
 
-Access is the AssetService's: `authorization: Bearer <token>`; submitting and cancelling need
-the command scope, reading the read scope; devices are refused. A target must be visible to the
+Access is the AssetService's: `authorization: Bearer <token>`, admitted by the access guard
+(services/assets/guard.py) by the rules in services/assets/access.py ACCESS: submitting and
+cancelling need the command scope, reading the read scope; devices are refused. A target must be visible to the
 token: an installation (or a device's installation) must be a member of one of the token's
 groups, a group path must lie within them; fan-outs are visible by their group (fan-outs
 without a group, e.g. the VPP's, only to tokens over the whole hierarchy). Order of checks:
@@ -28,9 +29,10 @@ from gridtwin.api.control.v1 import control_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer
 from gridtwin.settings import ControlSettings, TlsSettings
 from services.assets import access
-from services.assets.access import DevicePrincipal, Principal, Scope
+from services.assets.access import DevicePrincipal, Principal
 from services.assets.api import Authenticator
 from services.assets.errors import AssetError, PermissionDenied, Unauthenticated
+from services.assets.guard import AccessGuard, caller, check_installation
 from services.assets.model import GroupPath
 from services.assets.paths import ROOT, is_within_any
 from services.assets.repository import AssetRepository
@@ -40,7 +42,8 @@ from services.control.service import Control, NewCommand
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ControlService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["ControlService"]
+SERVICE_NAME = SERVICE.full_name
 RPCS = Counter("gridtwin_control_rpcs_total", "Control RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram("gridtwin_control_rpc_latency_seconds", "Control RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
@@ -50,29 +53,12 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     Conflict: grpc.StatusCode.ALREADY_EXISTS, NotCancellable: grpc.StatusCode.FAILED_PRECONDITION,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED, PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
-_WRITES = {"SubmitCommand", "SubmitGroupCommand", "CancelCommand", "CancelFanOut"}
 
 Handler = Callable[[Any, Any, Principal, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
-async def check_installation(pool: asyncpg.Pool, principal: Principal, installation_id: str) -> None:
-    """PermissionDenied unless the installation is a member of a group within the token's."""
-    vis = access.visibility(principal)
-    if vis.everything:
-        return
-    if vis.installation_id is not None:
-        seen = vis.installation_id == installation_id
-    else:
-        seen = await pool.fetchval("""
-            SELECT EXISTS (SELECT 1 FROM group_memberships WHERE installation_id = $1
-                           AND path <@ ANY($2::text[]::ltree[]))
-        """, installation_id, list(vis.paths))
-    if not seen:
-        raise PermissionDenied(f"installation {installation_id!r} is outside this token's groups")
-
-
 def _rpc(*, timed: bool = True) -> Callable[[Handler], Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]]:
-    """Authenticates, checks the scope, runs, maps errors to status codes, counts and times."""
+    """Runs for the caller the access guard admitted, maps errors to status codes, counts and times."""
 
     def wrap(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         method = fn.__name__
@@ -81,13 +67,7 @@ def _rpc(*, timed: bool = True) -> Callable[[Handler], Callable[[Any, Any, grpc.
         async def handler(self: ControlServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
             started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
             try:
-                principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
-                if isinstance(principal, DevicePrincipal):
-                    raise PermissionDenied("devices cannot use the ControlService")
-                needed = Scope.COMMAND if method in _WRITES else Scope.READ
-                if needed not in access.effective_scopes(principal.scopes):
-                    raise PermissionDenied(f"{method} needs the {needed.value} scope")
-                result = await fn(self, request, principal, context)
+                result = await fn(self, request, caller(), context)
                 code = grpc.StatusCode.OK
                 return result
             except (ControlError, AssetError) as error:
@@ -242,7 +222,7 @@ class ControlApi:
         servicer = ControlServicer(control, self.authenticator, stream_interval_s=settings.stream_interval_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_ControlServiceServicer_to_server(servicer, server),
-                                  tls=tls)
+                                  tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
 
     @property
     def port(self) -> int:

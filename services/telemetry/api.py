@@ -9,6 +9,8 @@ Guarantees:
 - Rollup points are the stored buckets that overlap [start, end): the first may begin before
   `start`, and values (means) and energy cover whole buckets. Buckets without samples or energy
   are left out; buckets with energy but no samples carry the energy and zero values.
+- Access: the AssetService's tokens (read scope), admitted by services/assets/guard.py; the
+  installation must lie within the token's groups (PERMISSION_DENIED before NOT_FOUND).
 - StreamLiveSamples delivers, per subscriber and device, samples with strictly increasing
   timestamps, from (about) the moment the subscription is registered. A subscriber that falls
   `queue_size` records behind is ended with RESOURCE_EXHAUSTED instead of buffering more.
@@ -33,11 +35,14 @@ from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import KafkaSettings, Settings
+from services.assets.api import Authenticator
+from services.assets.guard import AccessGuard, refuse_unless_visible
 from services.telemetry.energy import ENERGY_FIELDS, POWER_FIELDS
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TelemetryService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["TelemetryService"]
+SERVICE_NAME = SERVICE.full_name
 MAX_POINTS = 10_000
 ROLLUP_SECONDS: dict[pb.Resolution, int] = {
     pb.RESOLUTION_ONE_MINUTE: 60, pb.RESOLUTION_FIFTEEN_MINUTES: 900,
@@ -274,7 +279,9 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
     @_observed("GetLatestSample")
     async def GetLatestSample(self, request: pb.GetLatestSampleRequest,
                               context: grpc.aio.ServicerContext) -> pb.GetLatestSampleResponse:
-        row = await self._pool.fetchrow(_LATEST, _installation(request.installation_id))
+        installation = _installation(request.installation_id)
+        await refuse_unless_visible(self._pool, installation)
+        row = await self._pool.fetchrow(_LATEST, installation)
         if row is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, "no samples for this installation")
         sample = device_pb2.Sample(
@@ -293,6 +300,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
             raise _invalid("need 0 <= start_unix_ms < end_unix_ms <= year 10000")
         if request.max_points > MAX_POINTS:
             raise _invalid(f"max_points above {MAX_POINTS}")
+        await refuse_unless_visible(self._pool, installation)
         max_points = request.max_points or self._default_max_points
         raw_count = None
         if request.resolution in (pb.RESOLUTION_AUTO, pb.RESOLUTION_RAW):
@@ -316,7 +324,9 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
     @_observed("StreamLiveSamples", timed=False)
     async def StreamLiveSamples(self, request: pb.StreamLiveSamplesRequest,
                                 context: grpc.aio.ServicerContext) -> None:
-        subscriber = self._hub.subscribe(_installation(request.installation_id))
+        installation = _installation(request.installation_id)
+        await refuse_unless_visible(self._pool, installation)
+        subscriber = self._hub.subscribe(installation)
         try:
             while True:
                 device_id, samples = await subscriber.queue.get()
@@ -344,7 +354,8 @@ class TelemetryApi:
     """The gRPC server: TelemetryService, health checking and reflection, with its LiveHub.
     `async with TelemetryApi(...)` or `start()`/`stop()`; `port` is the bound port."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, *, hub: LiveHub | None = None) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, *, authenticator: Authenticator,
+                 hub: LiveHub | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self.hub = hub or LiveHub(settings.kafka)
@@ -352,7 +363,7 @@ class TelemetryApi:
         servicer = TelemetryServicer(pool, self.hub, default_max_points=api.default_max_points)
         self._server = GrpcServer(api.host, api.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server),
-                                  tls=settings.tls)
+                                  tls=settings.tls, interceptors=[AccessGuard(authenticator, [SERVICE])])
 
     @property
     def port(self) -> int:
@@ -382,8 +393,8 @@ class TelemetryApi:
         await self._server.wait_for_termination()
 
 
-async def serve_api(settings: Settings, pool: asyncpg.Pool) -> TelemetryApi:
+async def serve_api(settings: Settings, pool: asyncpg.Pool, authenticator: Authenticator) -> TelemetryApi:
     """Starts the API on `settings.api.host:port` (0 = ephemeral; see `.port`); caller stops it."""
-    api = TelemetryApi(settings, pool)
+    api = TelemetryApi(settings, pool, authenticator=authenticator)
     await api.start()
     return api

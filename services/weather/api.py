@@ -5,6 +5,7 @@ StreamAlertChanges follows the change log (`weather_alert_changes`): it sends wh
 after the client's `after_seq`, then polls every `stream_poll_s` for more. Each stream holds at
 most `changes_per_read` changes in memory at a time; the client's pace bounds the rest (gRPC flow
 control). Storage outages are UNAVAILABLE; bad requests INVALID_ARGUMENT (mapped in `_observed`).
+Alerts are public: any read token of the AssetService (services/assets/guard.py admits it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings
+from services.assets.api import Authenticator
+from services.assets.guard import AccessGuard
 from services.weather.convert import alert_pb, change_pb, stored_pb
 from services.weather.store import AlertStore
 
@@ -28,7 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_CHANGES_PER_PAGE = 5_000
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WeatherService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["WeatherService"]
+SERVICE_NAME = SERVICE.full_name
 RPCS = Counter("gridtwin_weather_rpcs_total", "Weather RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram("gridtwin_weather_rpc_latency_seconds", "Weather RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
@@ -96,12 +100,12 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
 class WeatherApi:
     """The gRPC server: WeatherService, health and reflection. `async with` or start()/stop()."""
 
-    def __init__(self, host: str, port: int, store: AlertStore, *, stream_poll_s: float = 1.0,
-                 tls: TlsSettings | None = None) -> None:
+    def __init__(self, host: str, port: int, store: AlertStore, *, authenticator: Authenticator,
+                 stream_poll_s: float = 1.0, tls: TlsSettings | None = None) -> None:
         servicer = WeatherServicer(store, stream_poll_s=stream_poll_s)
         self._server = GrpcServer(host, port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_WeatherServiceServicer_to_server(servicer, server),
-                                  tls=tls)
+                                  tls=tls, interceptors=[AccessGuard(authenticator, [SERVICE])])
 
     @property
     def port(self) -> int:

@@ -16,19 +16,22 @@ from services.weather.store import LoggedChange
 
 
 class WeatherClient:
-    def __init__(self, target: str, *, timeout_s: float = 10.0, tls: TlsSettings | None = None) -> None:
+    def __init__(self, target: str, *, token: str, timeout_s: float = 10.0, tls: TlsSettings | None = None) -> None:
+        """`token`: an AssetService token with the read scope."""
         self._channel = aio_channel(target, tls)   # TLS when `tls` is enabled
         self._stub = pb_grpc.WeatherServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout_s = timeout_s
 
     async def changes_after(self, seq: int, limit: int = 1_000) -> list[LoggedChange]:
         reply = await self._stub.ListAlertChanges(pb.ListAlertChangesRequest(after_seq=seq, limit=limit),
-                                                  timeout=self._timeout_s)
+                                                  metadata=self._metadata, timeout=self._timeout_s)
         return [change_from_pb(m) for m in reply.changes]
 
     async def get(self, alert_id: str) -> StoredAlert | None:
         try:
-            reply = await self._stub.GetAlert(pb.GetAlertRequest(alert_id=alert_id), timeout=self._timeout_s)
+            reply = await self._stub.GetAlert(pb.GetAlertRequest(alert_id=alert_id), metadata=self._metadata,
+                                             timeout=self._timeout_s)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None

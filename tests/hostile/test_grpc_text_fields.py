@@ -41,6 +41,7 @@ from services.weather.api import WeatherApi
 from services.weather.store import AlertStore
 from simulator.fleet import FleetOptions, registrations
 from tests.hostile.strategies import HOSTILE_STRINGS
+from tests.integration.access_support import authenticator
 from tests.integration.assets_client import bearer
 
 pytestmark = pytest.mark.integration
@@ -240,11 +241,13 @@ async def world(assets, assets_api, assets_engine, platform, pool) -> AsyncItera
             "assets": assets_api,
             "control": await stack.enter_async_context(
                 ControlApi(control, Control(CommandStore(pool)), assets_engine)),
-            "weather": await stack.enter_async_context(WeatherApi("127.0.0.1", 0, AlertStore(pool))),
+            "weather": await stack.enter_async_context(
+                WeatherApi("127.0.0.1", 0, AlertStore(pool), authenticator=authenticator(assets_engine))),
             "analytics": await stack.enter_async_context(
                 AnalyticsApi(analytics, pool, assets_engine, max_gap_s=300)),
         }
-        telemetry = TelemetryApi(platform, pool, hub=LiveHub(platform.kafka, queue_size=16))
+        telemetry = TelemetryApi(platform, pool, authenticator=authenticator(assets_engine),
+                                 hub=LiveHub(platform.kafka, queue_size=16))
         await telemetry.start()
         stack.push_async_callback(telemetry.stop, 0.5)
         servers["telemetry"] = telemetry

@@ -31,6 +31,7 @@ from services.weather.poller import WeatherPoller
 from services.weather.providers import FileProvider
 from services.weather.store import AlertStore
 from tests import weather_data as wd
+from tests.integration.access_support import authenticator, authorized_channel, ensure_root_token
 from tests.integration.twins_support import Twins
 
 pytestmark = pytest.mark.integration
@@ -89,7 +90,7 @@ class Stand:
 
 
 @pytest.fixture
-async def stand(twins: Twins, tmp_path: Path) -> AsyncIterator[Stand]:
+async def stand(twins: Twins, tmp_path: Path, assets_engine: object) -> AsyncIterator[Stand]:
     pool = twins.pool
     await pool.execute("TRUNCATE installations, customers, weather_alerts, weather_alert_changes, weather_cursors, "
                        "weather_rejections, twin_control_intents, customer_notifications CASCADE")
@@ -101,13 +102,15 @@ async def stand(twins: Twins, tmp_path: Path) -> AsyncIterator[Stand]:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     ingest = WeatherPoller(store, None, [FileProvider(tmp_path)], None, clock=lambda: now)
     twin_pool = await create_pool(twins.settings.postgres.url, 2)
-    async with WeatherApi("127.0.0.1", 0, store) as weather, TwinApi(twins.settings.twins, twin_pool,
-                                                                      twins.runtime.router) as api:
+    auth = authenticator(assets_engine)
+    async with WeatherApi("127.0.0.1", 0, store, authenticator=auth) as weather, \
+            TwinApi(twins.settings.twins, twin_pool, twins.runtime.router, authenticator=auth) as api:
         settings = twins.settings.model_copy(update={"twins": twins.settings.twins.model_copy(update={
             "stormwatch_weather_api": f"127.0.0.1:{weather.port}", "stormwatch_poll_interval_s": 3_600.0})})
         # Two candidates per exact-polygon task: the refinement runs as Ray tasks (RayMatcher).
         poller = poller_singleton(dataclasses.replace(poller_config(settings), refine_chunk=2))
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.port}")
+        channel = authorized_channel(f"127.0.0.1:{api.port}", pool)
+        await ensure_root_token(pool)
         try:
             yield Stand(twins, tmp_path / "feed.json", ingest, poller, pb_grpc.TwinServiceStub(channel), now)
         finally:

@@ -17,6 +17,7 @@ from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from services.telemetry.api import SERVICE_NAME, LiveHub, TelemetryApi
 from services.telemetry.store import TelemetryStore
+from tests.integration.access_support import authenticator, authorized_channel, ensure_root_token
 
 pytestmark = pytest.mark.integration
 
@@ -37,21 +38,23 @@ async def store(pool, *records: TelemetryRecord) -> None:
 
 
 @pytest.fixture(scope="module")
-async def api(platform, pool):
-    server = TelemetryApi(platform, pool, hub=LiveHub(platform.kafka, queue_size=QUEUE_SIZE))
+async def api(platform, pool, assets_engine):
+    server = TelemetryApi(platform, pool, authenticator=authenticator(assets_engine),
+                          hub=LiveHub(platform.kafka, queue_size=QUEUE_SIZE))
     await server.start()
     yield server
     await server.stop(grace_s=0.5)
 
 
 @pytest.fixture(scope="module")
-async def channel(api):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{api.port}") as channel:
+async def channel(api, pool):
+    async with authorized_channel(f"127.0.0.1:{api.port}", pool) as channel:
         yield channel
 
 
 @pytest.fixture
-def stub(channel) -> pb_grpc.TelemetryServiceStub:
+async def stub(channel, pool) -> pb_grpc.TelemetryServiceStub:
+    await ensure_root_token(pool)   # streams start at once (tests/integration/access_support.py)
     return pb_grpc.TelemetryServiceStub(channel)
 
 

@@ -18,17 +18,19 @@ from actors.runtime.store import create_pool
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from services.telemetry.store import TelemetryStore
+from tests.integration.access_support import authenticator, authorized_channel, ensure_root_token
 from tests.integration.twins_support import Twins, stream
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def client(twins: Twins) -> AsyncIterator[tuple[Twins, pb_grpc.TwinServiceStub]]:
+async def client(twins: Twins, assets_engine: object) -> AsyncIterator[tuple[Twins, pb_grpc.TwinServiceStub]]:
     pool = await create_pool(twins.settings.postgres.url, 2)
-    api = TwinApi(twins.settings.twins, pool, twins.runtime.router)
+    api = TwinApi(twins.settings.twins, pool, twins.runtime.router, authenticator=authenticator(assets_engine))
     await api.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.port}")
+    channel = authorized_channel(f"127.0.0.1:{api.port}", twins.pool)
+    await ensure_root_token(twins.pool)
     yield twins, pb_grpc.TwinServiceStub(channel)
     await channel.close()
     await api.stop(0)

@@ -13,24 +13,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
+from services.assets.access import Scope
 from services.weather import nws
 from services.weather.api import SERVICE_NAME, WeatherApi
 from services.weather.store import AlertStore
 from tests import weather_data as wd
+from tests.integration.access_support import authenticator, authorized_channel, mint
 from tests.integration.test_weather_store_matching import WEATHER_TABLES
 
 pytestmark = pytest.mark.integration
 T0 = dt.datetime(2024, 9, 1, 12, tzinfo=dt.UTC)
 
 
-async def test_list_and_stream(clean_db):
+async def test_list_and_stream(clean_db, assets_engine):
     await clean_db.execute(f"TRUNCATE {WEATHER_TABLES}")
     store = AlertStore(clean_db)
     await store.ingest(nws.parse_feed(wd.IOWA.read_bytes(), now=wd.IOWA_NOW).alerts, wd.IOWA_NOW)
     # The log's sequence is not reset by TRUNCATE: count back from its end (34 activations).
     base = await store.last_seq() - 34
-    async with WeatherApi("127.0.0.1", 0, store, stream_poll_s=0.05) as api, \
-            grpc.aio.insecure_channel(f"127.0.0.1:{api.port}") as channel:
+    async with WeatherApi("127.0.0.1", 0, store, authenticator=authenticator(assets_engine),
+                          stream_poll_s=0.05) as api, \
+            authorized_channel(f"127.0.0.1:{api.port}", clean_db) as channel:
         stub = pb_grpc.WeatherServiceStub(channel)
         listed = await stub.ListActiveAlerts(pb.ListActiveAlertsRequest())
         assert len(listed.alerts) == 34
@@ -58,7 +61,7 @@ async def test_list_and_stream(clean_db):
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
-async def test_changes_page_and_one_alert_for_the_poller(clean_db):
+async def test_changes_page_and_one_alert_for_the_poller(clean_db, assets_engine):
     """The poller's view of the API (services/weather/client.py): pages of the change log, and
     any alert message by id, NOT_FOUND as None."""
     from services.weather.client import WeatherClient
@@ -67,8 +70,8 @@ async def test_changes_page_and_one_alert_for_the_poller(clean_db):
     store = AlertStore(clean_db)
     alerts = nws.parse_feed(wd.IOWA.read_bytes(), now=wd.IOWA_NOW).alerts
     await store.ingest(alerts, wd.IOWA_NOW)
-    async with WeatherApi("127.0.0.1", 0, store) as api:
-        client = WeatherClient(f"127.0.0.1:{api.port}")
+    async with WeatherApi("127.0.0.1", 0, store, authenticator=authenticator(assets_engine)) as api:
+        client = WeatherClient(f"127.0.0.1:{api.port}", token=await mint(clean_db, Scope.READ))
         try:
             first = await client.changes_after(0, 10)
             rest = await client.changes_after(first[-1].seq, 5_000)

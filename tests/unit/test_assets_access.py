@@ -46,7 +46,7 @@ def test_scopes_nest(method, scope):
 @pytest.mark.parametrize("method", METHODS)
 def test_devices_may_only_read_themselves(method):
     decision = authorize(DEVICE, method)
-    assert (decision is None) == (method in {"GetDevice", "GetInstallation"})
+    assert (decision is None) == (method in {"GetDevice", "GetInstallation", "RotateDeviceCredential"})
 
 
 def test_unknown_method_and_denial_reason():

@@ -1,8 +1,9 @@
 """The VppService gRPC API (`gridtwin.control.v1.VppService`): grid events, participants,
 opt-outs, delivery progress, the live contribution stream and the event report.
 
-Access is the AssetService's tokens, as for the ControlService: changing events and opting out
-need the command scope, reading the read scope; devices are refused. An event is visible to a
+Access is the AssetService's tokens, as for the ControlService, admitted by the access guard
+(services/assets/guard.py, rules in services/assets/access.py ACCESS): changing events and opting
+out need the command scope, reading the read scope; devices are refused. An event is visible to a
 token when its target group (or, for a whole-program event, its program) lies within the
 token's groups; an installation when it is a member of one of them. Order of checks:
 UNAUTHENTICATED → PERMISSION_DENIED (scope) → INVALID_ARGUMENT → NOT_FOUND / PERMISSION_DENIED.
@@ -20,23 +21,23 @@ from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings, VppSettings
 from services.assets import access
-from services.assets.access import DevicePrincipal, Principal, Scope
+from services.assets.access import Principal
 from services.assets.api import Authenticator
-from services.assets.errors import AssetError, PermissionDenied, Unauthenticated
+from services.assets.errors import PermissionDenied, Unauthenticated
+from services.assets.guard import AccessGuard, caller, check_installation
 from services.assets.model import GroupPath
 from services.assets.repository import AssetRepository
-from services.control.api import check_installation
 from services.control.convert import progress_to_pb
 from services.control.vpp.contribution import ContributionTracker
 from services.control.vpp.convert import contribution_to_pb, event_to_pb, participant_to_pb, report_to_pb, spec_from_pb
 from services.control.vpp.dispatch import GridEvent, UnknownTarget, VppDispatcher
 from services.control.vpp.model import LTREE, InvalidEvent
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["VppService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["VppService"]
+SERVICE_NAME = SERVICE.full_name
 RPCS = Counter("gridtwin_vpp_rpcs_total", "VPP RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram("gridtwin_vpp_rpc_latency_seconds", "VPP RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-_WRITES = {"CreateEvent", "UpdateEvent", "CancelEvent", "OptOut"}
 _STATUS = {InvalidEvent: grpc.StatusCode.INVALID_ARGUMENT, UnknownTarget: grpc.StatusCode.NOT_FOUND,
            Unauthenticated: grpc.StatusCode.UNAUTHENTICATED, PermissionDenied: grpc.StatusCode.PERMISSION_DENIED}
 MAX_PAGE = 1_000
@@ -68,18 +69,6 @@ class VppServicer(pb_grpc.VppServiceServicer):
 
     # ------------------------------------------------------------ access
 
-    async def _principal(self, context: grpc.aio.ServicerContext, method: str) -> Principal:
-        try:
-            principal = await self.authenticator.authenticate(context.invocation_metadata() or ())
-        except AssetError as error:
-            raise _refused(error) from error
-        if isinstance(principal, DevicePrincipal):
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED, "devices cannot use the VppService")
-        needed = Scope.COMMAND if method in _WRITES else Scope.READ
-        if needed not in access.effective_scopes(principal.scopes):
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED, f"{method} needs the {needed.value} scope")
-        return principal
-
     @staticmethod
     def _check_path(principal: Principal, path: str) -> None:
         denied = access.check_path(principal, GroupPath(path))
@@ -106,7 +95,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
 
     @observed("CreateEvent")
     async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
-        principal = await self._principal(context, "CreateEvent")
+        principal = caller()
         try:
             spec = spec_from_pb(request.spec)
             if LTREE.fullmatch(spec.program) and (not spec.target_group or LTREE.fullmatch(spec.target_group)):
@@ -117,7 +106,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
 
     @observed("UpdateEvent")
     async def UpdateEvent(self, request: pb.UpdateEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
-        principal = await self._principal(context, "UpdateEvent")
+        principal = caller()
         await self._event(principal, request.event_id)
         try:
             return event_to_pb(await self.vpp.update(request.event_id, spec_from_pb(request.spec)))
@@ -126,7 +115,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
 
     @observed("CancelEvent")
     async def CancelEvent(self, request: pb.CancelEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
-        principal = await self._principal(context, "CancelEvent")
+        principal = caller()
         await self._event(principal, request.event_id)
         try:
             return event_to_pb(await self.vpp.cancel(request.event_id))
@@ -135,13 +124,13 @@ class VppServicer(pb_grpc.VppServiceServicer):
 
     @observed("GetEvent")
     async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
-        principal = await self._principal(context, "GetEvent")
+        principal = caller()
         return event_to_pb(await self._event(principal, request.event_id))
 
     @observed("ListEvents")
     async def ListEvents(self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
                          ) -> pb.ListEventsResponse:
-        principal = await self._principal(context, "ListEvents")
+        principal = caller()
         if request.page_size > MAX_PAGE:
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
         events = await self.vpp.list_events(include_ended=request.include_ended, limit=request.page_size or 100)
@@ -152,14 +141,14 @@ class VppServicer(pb_grpc.VppServiceServicer):
     @observed("ListParticipants")
     async def ListParticipants(self, request: pb.ListParticipantsRequest, context: grpc.aio.ServicerContext
                                ) -> pb.ListParticipantsResponse:
-        principal = await self._principal(context, "ListParticipants")
+        principal = caller()
         await self._event(principal, request.event_id)
         rows = await self.vpp.participants(request.event_id)
         return pb.ListParticipantsResponse(participants=[participant_to_pb(r) for r in rows])
 
     @observed("OptOut")
     async def OptOut(self, request: pb.OptOutRequest, context: grpc.aio.ServicerContext) -> pb.Participant:
-        principal = await self._principal(context, "OptOut")
+        principal = caller()
         if not 0 < len(request.installation_id) <= 128:
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "installation_id must be 1-128 characters")
         event = await self._event(principal, request.event_id)
@@ -174,7 +163,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
     @observed("GetEventProgress")
     async def GetEventProgress(self, request: pb.GetEventProgressRequest, context: grpc.aio.ServicerContext
                                ) -> object:
-        principal = await self._principal(context, "GetEventProgress")
+        principal = caller()
         event = await self._event(principal, request.event_id)
         progress = await self.vpp.progress(event.event_id)
         if progress is None:
@@ -184,7 +173,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
     @observed("GetEventReport")
     async def GetEventReport(self, request: pb.GetEventReportRequest, context: grpc.aio.ServicerContext
                              ) -> pb.EventReport:
-        principal = await self._principal(context, "GetEventReport")
+        principal = caller()
         await self._event(principal, request.event_id)
         event, settlement = await self.vpp.report(request.event_id, max_gap_s=self._max_gap_s)
         return report_to_pb(event, settlement)
@@ -194,7 +183,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
     @observed("StreamContribution", timed=False)
     async def StreamContribution(self, request: pb.StreamContributionRequest,
                                  context: grpc.aio.ServicerContext) -> None:
-        principal = await self._principal(context, "StreamContribution")
+        principal = caller()
         if not LTREE.fullmatch(request.path):
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "path must be a hierarchy path (labels of "
                                                             "[A-Za-z0-9_] joined by '.')")
@@ -220,7 +209,7 @@ class VppApi:
                                stream_interval_s=settings.stream_interval_s, max_gap_s=settings.max_gap_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server),
-                                  tls=tls)
+                                  tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
 
     @property
     def port(self) -> int:

@@ -1,0 +1,34 @@
+"""Tokens for the platform's own processes that call its gRPC services, e.g. the StormWatch poller
+reading the Weather API. Such a process holds the database already, so it issues its token
+itself instead of being handed one (GRIDTWIN_TWINS__STORMWATCH_WEATHER_TOKEN overrides that)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import asyncpg
+
+from services.assets.access import Scope
+from services.assets.model import GroupPath
+from services.assets.paths import ROOT
+
+CREATED_BY = "service"
+
+
+async def mint_service_token(pool: asyncpg.Pool, name: str, scopes: frozenset[Scope],
+                             paths: tuple[GroupPath, ...] = (ROOT,)) -> str:
+    """A new token for the service `name`, stored like any other (only its SHA-256). The tokens
+    `name` held before are revoked: one holder of the name runs at a time (a cluster singleton),
+    and a restarted one mints anew, so old tokens would only pile up."""
+    from services.assets.api import issue_token  # the AssetService module is heavy; only here
+
+    token, principal = issue_token(name, scopes, paths, None)
+    async with pool.acquire() as con, con.transaction():
+        await con.execute("UPDATE api_principals SET revoked_at = now() "
+                          "WHERE name = $1 AND created_by = $2 AND revoked_at IS NULL", name, CREATED_BY)
+        await con.execute(
+            "INSERT INTO api_principals (principal_id, name, token_sha256, scopes, allowed_paths, created_by) "
+            "VALUES ($1, $2, $3, $4, $5::text[]::ltree[], $6)",
+            principal.principal_id, name, hashlib.sha256(token.encode()).digest(),
+            sorted(s.value for s in scopes), list(paths), CREATED_BY)
+    return token
