@@ -136,6 +136,8 @@ async def check_installation(pool: asyncpg.Pool, principal: Principal, installat
         return
     if vis.installation_id is not None:
         seen = vis.installation_id == installation_id
+    elif "\x00" in installation_id:    # no installation has one (and Postgres text cannot hold it)
+        seen = False
     else:
         seen = await pool.fetchval("""
             SELECT EXISTS (SELECT 1 FROM group_memberships WHERE installation_id = $1

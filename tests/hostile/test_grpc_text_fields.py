@@ -1,5 +1,5 @@
 """ltree, lquery and SQL injection, NUL bytes, huge and invalid-UTF-8 strings through every text
-field of the gRPC APIs (assets, weather, control, telemetry, analytics), over real channels to
+field of the gRPC APIs (assets, weather, control, vpp, telemetry, analytics), over real channels to
 servers on the real Postgres. The fields come from the proto descriptors, so a new field is
 attacked the day it is added. Each call ends OK or with a clear refusal — never INTERNAL or
 UNKNOWN — and every table is intact afterwards; an oversized request is RESOURCE_EXHAUSTED and
@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.api.analytics.v1 import analytics_pb2
 from gridtwin.api.assets.v1 import assets_pb2
-from gridtwin.api.control.v1 import control_pb2
+from gridtwin.api.control.v1 import control_pb2, vpp_pb2
 from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2
 from gridtwin.api.weather.v1 import weather_pb2
@@ -36,6 +36,10 @@ from services.assets.credentials import register_devices
 from services.control.api import ControlApi
 from services.control.service import Control
 from services.control.store import CommandStore
+from services.control.vpp.api import VppApi
+from services.control.vpp.contribution import ContributionTracker
+from services.control.vpp.dispatch import VppDispatcher
+from services.control.vpp.intents import IntentRelay
 from services.telemetry.api import LiveHub, TelemetryApi
 from services.weather.api import WeatherApi
 from services.weather.store import AlertStore
@@ -43,6 +47,7 @@ from simulator.fleet import FleetOptions, registrations
 from tests.hostile.strategies import HOSTILE_STRINGS
 from tests.integration.access_support import authenticator
 from tests.integration.assets_client import bearer
+from tests.integration.twins_support import Twins
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +60,9 @@ HUGE = "y" * (10 << 20)                             # 10 MiB: over it
 INVALID_UTF8 = (b"\xff\xfe", b"a.b\xc0\xaf", b"\xed\xa0\x80")   # junk, overlong '/', a UTF-16 surrogate
 PLACEHOLDER = "__hostile_placeholder__"
 TABLES = ("customers", "installations", "devices", "hierarchy_groups", "programs", "group_memberships",
-          "enrollment_audit", "api_principals", "telemetry_samples", "control_commands", "weather_alerts")
-MODULES = {"assets": assets_pb2, "weather": weather_pb2, "control": control_pb2,
+          "enrollment_audit", "api_principals", "telemetry_samples", "control_commands", "weather_alerts",
+          "vpp_events", "vpp_program_terms")
+MODULES = {"assets": assets_pb2, "weather": weather_pb2, "control": control_pb2, "vpp": vpp_pb2,
            "telemetry": telemetry_service_pb2, "analytics": analytics_pb2}
 
 
@@ -124,7 +130,6 @@ def targets() -> list[Target]:
 # Services this file does not start, each with why; any other service must be in MODULES.
 NOT_ATTACKED_HERE = {
     "gridtwin.twins.v1.TwinService": "needs a Ray cluster; its ids go through the same validators",
-    "gridtwin.control.v1.VppService": "new (services/control/vpp, another engineer's work in progress)",
 }
 
 
@@ -170,6 +175,8 @@ def base_requests() -> dict[str, Message]:
         start_unix_ms=now_ms() + 60_000, end_unix_ms=now_ms() + 120_000,
         charge_to=device_pb2.ChargeTo(target_state_of_charge_pct=80))])
     spec = c.CommandSpec(control_plan=plan)
+    event = vpp_pb2.GridEventSpec(program="program.vpp", target_group="utility.pge", start_unix_ms=now_ms() + 60_000,
+                                  end_unix_ms=now_ms() + 120_000, target_power_w=1_000, name="n", external_id="")
     days = an.TimeRange(dates=an.LocalDateRange(first_date="2024-06-01", end_date="2024-06-02"))
     return {
         "CreateCustomer": a.CreateCustomerRequest(customer_id="c-new", name="n", email="e@example.com"),
@@ -209,6 +216,15 @@ def base_requests() -> dict[str, Message]:
         "StreamFanOutProgress": c.StreamFanOutProgressRequest(fanout_id="no-such-fanout"),
         "CancelCommand": c.CancelCommandRequest(command_id="no-such-command"),
         "CancelFanOut": c.CancelFanOutRequest(fanout_id="no-such-fanout"),
+        "CreateEvent": vpp_pb2.CreateEventRequest(spec=event),
+        "UpdateEvent": vpp_pb2.UpdateEventRequest(event_id="no-such-event", spec=event),
+        "CancelEvent": vpp_pb2.CancelEventRequest(event_id="no-such-event"),
+        "GetEvent": vpp_pb2.GetEventRequest(event_id="no-such-event"),
+        "ListParticipants": vpp_pb2.ListParticipantsRequest(event_id="no-such-event"),
+        "OptOut": vpp_pb2.OptOutRequest(event_id="no-such-event", installation_id="site-1"),
+        "GetEventProgress": vpp_pb2.GetEventProgressRequest(event_id="no-such-event"),
+        "GetEventReport": vpp_pb2.GetEventReportRequest(event_id="no-such-event"),
+        "StreamContribution": vpp_pb2.StreamContributionRequest(path="utility", installation_id="site-1"),
         "GetLatestSample": t.GetLatestSampleRequest(installation_id="site-1"),
         "QueryRange": t.QueryRangeRequest(installation_id="site-1", start_unix_ms=0, end_unix_ms=now_ms()),
         "StreamLiveSamples": t.StreamLiveSamplesRequest(installation_id="site-1"),
@@ -226,7 +242,7 @@ class World:
 
 
 @pytest.fixture
-async def world(assets, assets_api, assets_engine, platform, pool) -> AsyncIterator[World]:
+async def world(assets, assets_api, assets_engine, platform, pool, twins: Twins) -> AsyncIterator[World]:
     await pool.execute("TRUNCATE control_commands, control_fanouts, control_device_sessions, control_gateways")
     await assets.group("utility.pge")
     await assets.group("utility.sce")
@@ -246,6 +262,14 @@ async def world(assets, assets_api, assets_engine, platform, pool) -> AsyncItera
             "analytics": await stack.enter_async_context(
                 AnalyticsApi(analytics, pool, assets_engine, max_gap_s=300)),
         }
+        commands = CommandStore(pool)
+        tracker = await stack.enter_async_context(ContributionTracker(
+            bootstrap_servers=twins.settings.kafka.bootstrap_servers, topic=twins.settings.kafka.telemetry_topic,
+            group_id=None, pool=pool))
+        vpp = platform.vpp.model_copy(update={"port": 0, "metrics_port": 0, "auth_cache_s": 0.0})
+        servers["vpp"] = await stack.enter_async_context(VppApi(
+            vpp, VppDispatcher(pool, twins.runtime.router, commands, IntentRelay(pool, commands)), tracker, pool,
+            assets_engine))
         telemetry = TelemetryApi(platform, pool, authenticator=authenticator(assets_engine),
                                  hub=LiveHub(platform.kafka, queue_size=16))
         await telemetry.start()

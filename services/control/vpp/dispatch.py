@@ -110,6 +110,8 @@ class VppDispatcher:
     # ------------------------------------------------------------------ reads
 
     async def get(self, event_id: str) -> GridEvent:
+        if "\x00" in event_id:      # no stored id has one (and Postgres text cannot hold it)
+            raise UnknownTarget(f"no event {event_id!r}")
         row = await self._pool.fetchrow(f"SELECT {_EVENT_COLUMNS} FROM vpp_events e WHERE event_id = $1", event_id)
         if row is None:
             raise UnknownTarget(f"no event {event_id!r}")
@@ -237,6 +239,8 @@ class VppDispatcher:
     async def opt_out(self, event_id: str, installation_id: str) -> None:
         """The customer leaves one event (before or during it): the twin drops its part."""
         await self.get(event_id)
+        if "\x00" in installation_id:
+            raise UnknownTarget(f"installation {installation_id!r} does not take part in {event_id}")
         updated = await self._pool.fetchval(
             "UPDATE vpp_participants SET status = 'opted_out', reason = 'customer opted out', updated_at = now() "
             "WHERE event_id = $1 AND installation_id = $2 RETURNING true", event_id, installation_id)

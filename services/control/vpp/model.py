@@ -78,4 +78,6 @@ def validate(spec: GridEventSpec, now: dt.datetime) -> GridEventSpec:
         raise InvalidEvent("rate_per_kwh must be a non-negative, finite amount")
     if len(spec.name) > 200 or len(spec.external_id) > 200:
         raise InvalidEvent("name and external id are limited to 200 characters")
+    if "\x00" in spec.name or "\x00" in spec.external_id:
+        raise InvalidEvent("name and external id cannot contain NUL characters")
     return spec
