@@ -263,8 +263,9 @@ def start_ray_node(
     `env` adds variables, e.g. RAY_health_check_* on a head to detect a lost node sooner.
     Returns once the GCS (head) or the node's raylet listens; the node may need a moment more to
     show up in `ray.nodes()`."""
-    ports = free_ports(7 + worker_ports, host)
-    node_manager, object_manager, agent_http, agent_grpc, metrics, runtime_env, client = ports[:7]
+    # All in one call: ports picked in separate calls may coincide (each call frees its sockets).
+    ports = free_ports(8 + worker_ports, host)
+    node_manager, object_manager, agent_http, agent_grpc, metrics, runtime_env, client, gcs = ports[:8]
     temp_dir = temp_dir or Path(tempfile.mkdtemp(prefix=f"ray-{name}-"))   # short: unix socket paths live in it
     temp_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -272,11 +273,11 @@ def start_ray_node(
         f"--num-cpus={num_cpus}", f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
         f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
         f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
-        f"--worker-port-list={','.join(map(str, ports[7:]))}", f"--object-store-memory={object_store_bytes}",
+        f"--worker-port-list={','.join(map(str, ports[8:]))}", f"--object-store-memory={object_store_bytes}",
         f"--temp-dir={temp_dir}", "--disable-usage-stats",
     ]
     if address is None:
-        port = port or free_ports(1, host)[0]
+        port = port or gcs
         argv += ["--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={client}"]
         address = f"{host}:{port}"
     else:
