@@ -14,6 +14,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -107,8 +108,11 @@ class ModelTwin:
     net_out_wh: float
 
 
-def model_twins(samples: Mapping[str, Sequence[tuple[str, int, float, float, float, float, float]]],
-                rules: Mapping[str, object], now_ms: int) -> tuple[dict[str, ModelTwin], dict[str, AlertEvent]]:
+StoredRow = tuple[str, int, float, float, float, float, float]
+
+
+def model_twins(samples: Mapping[str, Sequence[StoredRow]], rules: Mapping[str, Mapping[str, Any]],
+                now_ms: int) -> tuple[dict[str, ModelTwin], dict[str, AlertEvent]]:
     """The pure twin over each installation's stored samples, in timestamp order: what a twin
     that applied every sample exactly once must show. `samples`: installation → (device, ts,
     site, battery, solar, load, soc). Also the last event of every alert."""
@@ -138,10 +142,10 @@ def compare_twins(stored_counts: Mapping[str, int], views: Mapping[str, dict | N
         under += applied < count
         over += applied > count
         reference = model.get(installation_id)
+        energy_wh = view["energy"]["net_out_wh"]
         if reference is not None and (
-                view["counts"]["applied"] != reference.applied
-                or view["reported"]["timestamp_unix_ms"] != reference.last_ts_ms
-                or abs(view["energy"]["net_out_wh"] - reference.net_out_wh) > 1e-6 * max(1.0, abs(reference.net_out_wh))):
+                applied != reference.applied or view["reported"]["timestamp_unix_ms"] != reference.last_ts_ms
+                or abs(energy_wh - reference.net_out_wh) > 1e-6 * max(1.0, abs(reference.net_out_wh))):
             mismatched += 1
     return TwinAudit(len(views), missing, under, over, mismatched)
 

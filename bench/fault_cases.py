@@ -139,7 +139,8 @@ async def stream_with_fault(rig: Rig, pool: asyncpg.Pool, case: str, devices: in
         await asyncio.sleep(after_s)
         await fleet.stop_streaming()
         await fleet.wait_drained(drain_timeout_s)
-    result = CaseResult(case, injected, figures={"devices": devices, "sessions": sum(d.sessions for d in fleet.devices)})
+    sessions = sum(d.sessions for d in fleet.devices)
+    result = CaseResult(case, injected, figures={"devices": devices, "sessions": sessions})
     return await audit_all(rig, pool, fleet, result, twins=twins)
 
 
@@ -251,15 +252,21 @@ class Rates:
 
 
 def peak_rate(samples: list[tuple[float, float]], window_s: float = 1.0) -> float:
-    """The largest increase of a counter over any `window_s`, per second. `samples`: (t, value)."""
+    """The largest increase of a counter within any `window_s`, per second: for each sample, its
+    value minus the last one at least `window_s` older. `samples`: (t, value), t rising."""
     best = 0.0
-    j = 0
-    for i, (t, value) in enumerate(samples):
-        while samples[j][0] < t - window_s:
-            j += 1
-        if i > j:
-            best = max(best, (value - samples[j][1]) / max(t - samples[j][0], 1e-9))
+    k = 0
+    for t, value in samples:
+        while k + 1 < len(samples) and samples[k + 1][0] <= t - window_s:
+            k += 1
+        best = max(best, (value - samples[k][1]) / window_s)
     return best
+
+
+def event_counter(times_s: list[float]) -> list[tuple[float, float]]:
+    """Event times as a counter's samples, starting from zero before the first event."""
+    ordered = sorted(times_s)
+    return [(ordered[0] - 1.0, 0.0), *((t, float(k + 1)) for k, t in enumerate(ordered))] if ordered else []
 
 
 async def reconnect_storm(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = "rcs",
@@ -287,8 +294,8 @@ async def reconnect_storm(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: st
         await asyncio.sleep(3)
         await fleet.stop_streaming()
         await fleet.wait_drained(300)
-    attempts = sorted(fleet.ledger.connection_attempts_ms[attempts_before:])
-    attempt_series = [(ts / 1_000, float(k + 1)) for k, ts in enumerate(attempts)]
+    attempts = fleet.ledger.connection_attempts_ms[attempts_before:]
+    attempt_series = event_counter([ts / 1_000 for ts in attempts])
     result = CaseResult("reconnect storm", f"{devices} connected devices lose their gateway (SIGKILL pid {pid}), "
                         f"back after {down_s:g} s", figures={
                             "devices": devices, "reconnected": sum(d.connected.is_set() for d in fleet.devices),

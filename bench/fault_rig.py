@@ -20,20 +20,24 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from gridtwin import db, infra, processes
 from gridtwin.settings import KafkaSettings, PostgresSettings, Settings
+from services.telemetry.store import init_connection
 
 # Wall-clock rules off, quick lifecycle (as the twin runtime tests): the twins' alerts then depend
 # on the telemetry alone, so the pure model replayed over the stored samples must agree with them.
-TWIN_RULES = {"telemetry_stale": {"enabled": False}, "solar_negative": {"raise_after": 2, "clear_after": 2},
-              "power_balance": {"raise_after": 2, "clear_after": 2}}
+TWIN_RULES: dict[str, dict[str, Any]] = {
+    "telemetry_stale": {"enabled": False}, "solar_negative": {"raise_after": 2, "clear_after": 2},
+    "power_balance": {"raise_after": 2, "clear_after": 2}}
 
 FAULT_PG_CLUSTER = "gridtwin_faults"
 
@@ -116,6 +120,10 @@ class Rig:
         }
         if self.ray is not None:
             env["GRIDTWIN_TWINS__RAY_ADDRESS"] = self.ray.address
+        if s.ingest.fetch_max_wait_ms is not None:
+            # Decided by the rig's settings (longer against the durable broker, whose fetches never
+            # return with short waits), not again by the process, which manages no broker.
+            env["GRIDTWIN_INGEST__FETCH_MAX_WAIT_MS"] = str(s.ingest.fetch_max_wait_ms)
         return env
 
     def spawn(self, name: str, *command: str) -> int:
@@ -186,6 +194,30 @@ class Rig:
             "rules": json.dumps(TWIN_RULES)})})
 
 
+@contextlib.asynccontextmanager
+async def running_rig(settings: Settings, var_dir: Path, *, control: bool = False,
+                      weather: bool = False) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
+    """A Ray head, a gateway and an ingest member (plus the control or weather service) of the
+    rig's own, on `settings`' database and topics."""
+    await infra.ensure_topics(settings.kafka, {**infra.platform_topics(settings.kafka),
+                                               settings.kafka.commands_topic: settings.kafka.commands_partitions})
+    rig = Rig(settings, var_dir)
+    pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4, init=init_connection)
+    assert pool is not None
+    try:
+        rig.start_ray()
+        rig.start_gateway()
+        rig.start_ingest()
+        if control:
+            rig.start_control()
+        if weather:
+            rig.start_weather()
+        yield rig, pool
+    finally:
+        await pool.close()
+        rig.stop_all()
+
+
 # ---------------------------------------------------------------------- fault-owned infrastructure
 
 
@@ -208,7 +240,7 @@ def _cluster_port(name: str) -> int | None:
 def fault_postgres(base: PostgresSettings, database: str) -> Iterator[PostgresSettings]:
     """A Postgres cluster that only fault runs use (`gridtwin_faults`, created on a free port the
     first time, kept afterwards), started, with `database` fresh and migrated. Restarting it
-    disturbs nobody else. Stopped at the end."""
+    disturbs nobody else. At the end the database is dropped and the cluster stopped."""
     port = _cluster_port(FAULT_PG_CLUSTER) or infra.free_ports(1)[0]
     pg = base.model_copy(update={"url": _with_port(base.url, port, database), "local_cluster": FAULT_PG_CLUSTER,
                                  "manage_local_cluster": True, "pool_max_size": 4})
@@ -219,6 +251,7 @@ def fault_postgres(base: PostgresSettings, database: str) -> Iterator[PostgresSe
     try:
         yield pg
     finally:
+        infra.drop_database(pg)
         infra.stop_postgres(pg)
 
 

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -36,39 +35,14 @@ from rich.table import Table
 
 from bench import fault_cases as cases
 from bench.common import fresh_database
-from bench.fault_rig import Rig, fault_broker, fault_postgres, isolated_kafka, run_suffix
+from bench.fault_rig import Rig, fault_broker, fault_postgres, isolated_kafka, run_suffix, running_rig
 from gridtwin import infra
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
-from services.telemetry.store import init_connection
 
 console = Console(width=160)
 
 ALL_CASES = ("gateway", "ingest", "postgres", "broker", "shard", "poller", "storm", "commands")
-
-
-@contextlib.asynccontextmanager
-async def running_rig(settings: Settings, var_dir: Path, *, control: bool = False,
-                      weather: bool = False) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
-    """A Ray head, a gateway and an ingest member (plus the control or weather service) of the
-    rig's own, on `settings`' database and topics."""
-    await infra.ensure_topics(settings.kafka, {**infra.platform_topics(settings.kafka),
-                                               settings.kafka.commands_topic: settings.kafka.commands_partitions})
-    rig = Rig(settings, var_dir)
-    pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4, init=init_connection)
-    assert pool is not None
-    try:
-        rig.start_ray()
-        rig.start_gateway()
-        rig.start_ingest()
-        if control:
-            rig.start_control()
-        if weather:
-            rig.start_weather()
-        yield rig, pool
-    finally:
-        await pool.close()
-        rig.stop_all()
 
 
 def base_settings(suffix: str) -> Settings:
@@ -116,7 +90,9 @@ async def run_case(name: str, args: argparse.Namespace, var_root: Path) -> cases
     if name == "broker":
         pg = await asyncio.to_thread(fresh_database, settings.postgres, "gridtwin_bench_faults", pool_max_size=4)
         with fault_broker(settings.kafka, var_dir) as kafka:
-            async with running_rig(settings.model_copy(update={"postgres": pg, "kafka": kafka}), var_dir) as (rig, pool):
+            durable = Settings.model_validate({**settings.model_dump(), "postgres": pg.model_dump(),
+                                                "kafka": kafka.model_dump(), "ingest": {}})
+            async with running_rig(durable, var_dir) as (rig, pool):
                 return await cases.broker_restart(rig, pool, n)
     raise ValueError(f"unknown case {name!r}; known: {', '.join(ALL_CASES)}")
 
