@@ -13,8 +13,10 @@ if any, at a given time. Registering a device again replaces its credential with
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,8 +28,10 @@ from prometheus_client import Counter
 from services.assets.validation import ID
 from services.telemetry.session import DeviceIdentity
 
-# Every query a hello costs the database: what a mass reconnect (a fleet losing its gateway) asks.
+# What hellos cost the database: what a mass reconnect (a fleet losing its gateway) asks of it.
 LOOKUPS = Counter("gridtwin_gateway_credential_lookups_total", "Device credential lookups in the database")
+QUERIES = Counter("gridtwin_gateway_credential_queries_total",
+                  "Database queries that carried the credential lookups (many lookups per query in a storm)")
 
 
 def hash_credential(credential: str) -> bytes:
@@ -115,10 +119,52 @@ async def register_devices(pool: asyncpg.Pool, devices: Iterable[DeviceRegistrat
 
 
 _STORED_QUERY = """
-SELECT installation_id, credential_sha256, previous_credential_sha256,
+SELECT device_id, installation_id, credential_sha256, previous_credential_sha256,
        (extract(epoch FROM previous_credential_valid_until) * 1000)::bigint AS previous_valid_until_unix_ms
-  FROM devices WHERE device_id = $1 AND revoked_at IS NULL
+  FROM devices WHERE device_id = ANY($1::text[]) AND revoked_at IS NULL
 """
+
+
+class _CoalescedReads:
+    """Device rows read in batches: lookups asked for while a query runs ride on the next one.
+
+    When a gateway dies, its thousands of devices say hello to another within seconds; one query
+    per hello would be a herd of single-row queries on the database that the ingest shares. Here
+    at most one query is running, and it carries every lookup that arrived meanwhile (up to
+    `max_batch`), so a storm costs tens of queries, and a quiet gateway still one per hello."""
+
+    def __init__(self, pool: asyncpg.Pool, max_batch: int = 1_000) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._waiting: dict[str, list[asyncio.Future[asyncpg.Record | None]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self, device_id: str) -> asyncpg.Record | None:
+        future: asyncio.Future[asyncpg.Record | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(device_id, []).append(future)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_all())
+        return await future
+
+    async def _read_all(self) -> None:
+        await asyncio.sleep(0)   # hellos handled in this turn of the loop join the first query
+        while self._waiting:
+            batch = {d: self._waiting.pop(d) for d in list(itertools.islice(self._waiting, self._max_batch))}
+            try:
+                QUERIES.inc()
+                rows = {r["device_id"]: r for r in await self._pool.fetch(_STORED_QUERY, list(batch))}
+            except BaseException as exc:
+                for futures in batch.values():
+                    for f in futures:
+                        if not f.done():
+                            f.set_exception(exc if isinstance(exc, Exception) else ConnectionError("shut down"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for device_id, futures in batch.items():
+                for f in futures:
+                    if not f.done():
+                        f.set_result(rows.get(device_id))
 
 
 class CredentialDirectory:
@@ -136,6 +182,7 @@ class CredentialDirectory:
         self._recheck_s = recheck_s
         self._clock_ms = clock_ms
         self._cache: dict[str, tuple[float, StoredCredentials]] = {}   # device id → (read at, monotonic)
+        self._reads = _CoalescedReads(pool)
 
     async def authenticate(self, device_id: str, credential: str) -> DeviceIdentity | str:
         """The device's identity, or the reason it is refused: "unknown_device" or
@@ -164,7 +211,7 @@ class CredentialDirectory:
 
     async def _read(self, device_id: str) -> tuple[float, StoredCredentials] | None:
         LOOKUPS.inc()
-        row = await self._pool.fetchrow(_STORED_QUERY, device_id)
+        row = await self._reads.read(device_id)
         if row is None:
             self._cache.pop(device_id, None)
             return None
