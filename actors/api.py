@@ -36,7 +36,7 @@ from actors.twin import stormwatch as sw
 from actors.twin.model import Alert
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer, Refused, observing
+from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings, TwinsSettings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard, caller, refuse_unless_visible, visible_installations
@@ -234,7 +234,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
                             title=r["title"], body=r["body"], at_unix_ms=r["at"] // 1_000) for r in rows])
 
 
-class TwinApi:
+class TwinApi(GrpcApi):
     """The gRPC server: TwinService, health and reflection. `async with` or `start()`/`stop()`."""
 
     def __init__(self, settings: TwinsSettings, pool: asyncpg.Pool, router: TwinRouter, *,
@@ -246,20 +246,3 @@ class TwinApi:
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_TwinServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(authenticator, [SERVICE])])
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        await self._server.stop(grace_s)
-
-    async def __aenter__(self) -> TwinApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()

@@ -13,6 +13,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -149,6 +150,34 @@ class RefuseUndecodableRequests(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             unary_unary, request_deserializer=deserialize, response_serializer=handler.response_serializer)
+
+
+class GrpcApi:
+    """What every service's gRPC API object offers around its `GrpcServer` (`self._server`, built
+    by the subclass): `async with`, start()/stop(), the bound `port`, waiting for termination."""
+
+    _server: GrpcServer
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Reports NOT_SERVING, then lets RPCs in flight finish for up to `grace_s`."""
+        await self._server.stop(grace_s)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
 
 
 class Refused(Exception):

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.analytics.v1 import analytics_pb2 as pb
 from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer
+from gridtwin.grpc_server import GrpcApi, GrpcServer
 from gridtwin.settings import AnalyticsSettings, TlsSettings
 from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, Fit
 from services.analytics.flows import Flows
@@ -285,7 +285,7 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
 
 # ------------------------------------------------------------ the server
 
-class AnalyticsApi:
+class AnalyticsApi(GrpcApi):
     """The gRPC server: AnalyticsService, health checking and reflection. `async with` or
     `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
 
@@ -304,20 +304,3 @@ class AnalyticsApi:
             options=[("grpc.max_send_message_length", 64 * 2**20)],  # series of many points
             tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])],
         )
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        await self._server.stop(grace_s)
-
-    async def __aenter__(self) -> AnalyticsApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()

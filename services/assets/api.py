@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin import unixtime
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer
+from gridtwin.grpc_server import GrpcApi, GrpcServer
 from gridtwin.settings import AssetsSettings, TlsSettings
 from services.assets import access, convert
 from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
@@ -509,7 +509,7 @@ def issue_token(name: str, scopes: frozenset[Scope], allowed_paths: tuple[GroupP
 
 # ------------------------------------------------------------ the server
 
-class AssetApi:
+class AssetApi(GrpcApi):
     """The gRPC server: AssetService, health checking and reflection. `async with AssetApi(...)`
     or `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
 
@@ -522,22 +522,3 @@ class AssetApi:
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_AssetServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        """Reports NOT_SERVING, then lets RPCs in flight finish for up to `grace_s`."""
-        await self._server.stop(grace_s)
-
-    async def __aenter__(self) -> AssetApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
-

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.control.v1 import control_pb2 as pb
 from gridtwin.api.control.v1 import control_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer
+from gridtwin.grpc_server import GrpcApi, GrpcServer
 from gridtwin.settings import ControlSettings, TlsSettings
 from services.assets import access
 from services.assets.access import DevicePrincipal, Principal
@@ -211,7 +211,7 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
         return progress_to_pb(await self.control.cancel_fanout(request.fanout_id))
 
 
-class ControlApi:
+class ControlApi(GrpcApi):
     """The gRPC server: ControlService, health checking and reflection. `async with` or
     start()/stop(); `port` is the bound port (settings port 0 = ephemeral)."""
 
@@ -223,23 +223,3 @@ class ControlApi:
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_ControlServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        await self._server.stop(grace_s)
-
-    async def __aenter__(self) -> ControlApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
-
-    async def wait_for_termination(self) -> None:
-        await self._server.wait_for_termination()

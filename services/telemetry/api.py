@@ -33,7 +33,7 @@ from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import records_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer, Refused, observing
+from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import KafkaSettings, Settings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard, refuse_unless_visible
@@ -350,7 +350,7 @@ def _rollup_point(row: asyncpg.Record) -> pb.SeriesPoint:
 
 # ------------------------------------------------------------ the server
 
-class TelemetryApi:
+class TelemetryApi(GrpcApi):
     """The gRPC server: TelemetryService, health checking and reflection, with its LiveHub.
     `async with TelemetryApi(...)` or `start()`/`stop()`; `port` is the bound port."""
 
@@ -365,10 +365,6 @@ class TelemetryApi:
                                   lambda server: pb_grpc.add_TelemetryServiceServicer_to_server(servicer, server),
                                   tls=settings.tls, interceptors=[AccessGuard(authenticator, [SERVICE])])
 
-    @property
-    def port(self) -> int:
-        return self._server.port
-
     async def start(self) -> None:
         await self.hub.start()
         try:
@@ -381,16 +377,6 @@ class TelemetryApi:
         """Reports NOT_SERVING, ends RPCs (streams after `grace_s`), then stops the hub."""
         await self._server.stop(grace_s)
         await self.hub.stop()
-
-    async def __aenter__(self) -> TelemetryApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
-
-    async def wait_for_termination(self) -> None:
-        await self._server.wait_for_termination()
 
 
 async def serve_api(settings: Settings, pool: asyncpg.Pool, authenticator: Authenticator) -> TelemetryApi:

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Histogram
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer, Refused, observing
+from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard
@@ -97,7 +97,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
         return stored_pb(stored)
 
 
-class WeatherApi:
+class WeatherApi(GrpcApi):
     """The gRPC server: WeatherService, health and reflection. `async with` or start()/stop()."""
 
     def __init__(self, host: str, port: int, store: AlertStore, *, authenticator: Authenticator,
@@ -106,23 +106,3 @@ class WeatherApi:
         self._server = GrpcServer(host, port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_WeatherServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(authenticator, [SERVICE])])
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        await self._server.stop(grace_s)
-
-    async def __aenter__(self) -> WeatherApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
-
-    async def wait_for_termination(self) -> None:
-        await self._server.wait_for_termination()

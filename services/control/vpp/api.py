@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcServer, Refused, observing
+from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings, VppSettings
 from services.assets import access
 from services.assets.access import Principal
@@ -197,7 +197,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
             await context.write(contribution_to_pb(snapshot))
 
 
-class VppApi:
+class VppApi(GrpcApi):
     """The gRPC server: VppService, health checking and reflection. `async with` or start()/stop();
     `port` is the bound port (settings port 0 = ephemeral)."""
 
@@ -210,20 +210,3 @@ class VppApi:
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        await self._server.stop(grace_s)
-
-    async def __aenter__(self) -> VppApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
