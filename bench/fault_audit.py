@@ -153,6 +153,7 @@ def compare_twins(stored_counts: Mapping[str, int], views: Mapping[str, dict | N
 @dataclass(frozen=True)
 class AlertAudit:
     expected: int
+    cleared: int       # of the expected, how many the model cleared (the lifecycle ran to its end)
     stored: int
     lost: int          # the model raised it, the store does not have it
     duplicated: int    # stored but the model never raised it (e.g. raised twice under two ids)
@@ -169,7 +170,8 @@ def compare_alerts(expected: Mapping[str, AlertEvent], stored: Mapping[str, tupl
     lost = len(set(want) - set(stored))
     extra = len(set(stored) - set(want))
     wrong = sum(1 for i in set(want) & set(stored) if want[i] != stored[i])
-    return AlertAudit(len(want), len(stored), lost, extra, wrong)
+    cleared = sum(1 for is_cleared, _ in want.values() if is_cleared)
+    return AlertAudit(len(want), cleared, len(stored), lost, extra, wrong)
 
 
 async def stored_rows_by_installation(pool: asyncpg.Pool, installations: Sequence[str]) -> dict[str, list[tuple]]:

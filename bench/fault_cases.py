@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -129,7 +130,8 @@ async def stream_with_fault(rig: Rig, pool: asyncpg.Pool, case: str, devices: in
                             drain_timeout_s: float = 120.0) -> CaseResult:
     """The fleet streams at 1 Hz; after `before_s` the fault is injected; streaming goes on for
     `after_s`, then the fleet drains (every sample acknowledged) and the audit runs. A tenth of
-    the devices report negative solar from the start, so the twins raise alerts across the fault."""
+    the devices report negative solar from the start, so the twins raise alerts before the fault;
+    half of those recover midway through `after_s`, so their alerts clear after it."""
     fleet = fleet_for(rig, devices, prefix)
     await register(pool, fleet)
     fleet.inject_negative_solar(range(0, devices, 10))
@@ -137,7 +139,9 @@ async def stream_with_fault(rig: Rig, pool: asyncpg.Pool, case: str, devices: in
         await fleet.wait_connected(120)
         await asyncio.sleep(before_s)
         injected = await inject(rig, fleet)
-        await asyncio.sleep(after_s)
+        await asyncio.sleep(after_s / 2)
+        fleet.model.clear_faults(range(0, devices, 20))   # half of the alerts clear after the fault
+        await asyncio.sleep(after_s / 2)
         await fleet.stop_streaming()
         await fleet.wait_drained(drain_timeout_s)
     sessions = sum(d.sessions for d in fleet.devices)
@@ -173,23 +177,33 @@ async def gateway_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str =
     return await stream_with_fault(rig, pool, "gateway kill -9", devices, prefix, inject)
 
 
-async def ingest_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = "ink") -> CaseResult:
-    """Two ingest members share the partitions; one is SIGKILLed while it writes a batch (its
-    write counter moving) and restarted; the partitions it held are consumed again from the last
-    commit: what it had stored is stored again (idempotently), what it had not is stored now."""
+async def ingest_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = "ink", *,
+                      stall_s: float = 1.5) -> CaseResult:
+    """Two ingest members share the partitions; one is SIGKILLed between storing a batch and
+    committing its offsets, and restarted. To be sure the kill lands there, the twin shards are
+    frozen (SIGSTOP) for `stall_s` first: the ingest hands a stored batch to the twins before it
+    commits, so every member is then holding a batch stored and not committed. The partitions the
+    victim held are consumed again from the last commit, so the store and the twins see that batch
+    twice: nothing may be stored, counted in the rollups, or applied twice."""
     async def inject(rig: Rig, fleet: Fleet) -> str:
-        before = rig.metric("ingest", "gridtwin_ingest_samples_total")
-        deadline = time.monotonic() + 10
-        while rig.metric("ingest", "gridtwin_ingest_samples_total") == before and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)      # kill while it is consuming, not while it idles
-        pid = rig.kill("ingest")
+        shards = await fault_ray(rig, "shard-pids")
+        for pid in shards.values():
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(stall_s)
+            victim = rig.kill("ingest")
+        finally:
+            for pid in shards.values():
+                os.kill(pid, signal.SIGCONT)
         rig.start_ingest("ingest")
-        return f"SIGKILL ingest member pid {pid} mid-batch (1 of 2 members), restarted"
+        return (f"SIGKILL of ingest member pid {victim} (1 of 2) holding a stored, uncommitted batch (the twin "
+                f"shards frozen {stall_s:g} s), restarted")
 
     rig.start_ingest("ingest-2")
     try:
         result = await stream_with_fault(rig, pool, "ingest kill -9", devices, prefix, inject, after_s=10)
-        result.figures["replayed_absorbed"] = sum(
+        # Samples found already stored when consumed again: the victim's stored, uncommitted batch.
+        result.figures["stored_again_absorbed"] = sum(
             rig.metric(n, "gridtwin_ingest_samples_duplicate_total") for n in ("ingest", "ingest-2"))
         return result
     finally:
@@ -341,10 +355,11 @@ async def commands_during_gateway_kill(rig: Rig, pool: asyncpg.Pool, devices: in
         submitted = await control.submit_plans([PlanRequest(installation_id(prefix, i), _plan(t0))
                                                 for i in range(devices)], source="vpp", ttl_s=300, fanout_id=fanout)
         assert all(isinstance(s, Submitted) for s in submitted)
-        # Kill once part of the fleet has its plan: some acks are in flight, some plans not yet sent.
+        # Kill as the first plans reach their devices: the rest are in the gateway or on the wire,
+        # the first acks on their way back: each of those is cut somewhere.
         async with asyncio.timeout(30):
-            while sum(1 for d in ids if fleet.ledger.commands_received.get(d)) < devices // 3:
-                await asyncio.sleep(0.005)
+            while not any(fleet.ledger.commands_received.get(d) for d in ids):
+                await asyncio.sleep(0.001)
         received_at_kill = sum(1 for d in ids if fleet.ledger.commands_received.get(d))
         pid = rig.kill("gateway")
         await asyncio.sleep(down_s)
@@ -357,7 +372,8 @@ async def commands_during_gateway_kill(rig: Rig, pool: asyncpg.Pool, devices: in
         await fleet.wait_drained(120)
     executions = {d.device_id: int(fleet.controller.executions[i]) for i, d in enumerate(fleet.devices)}
     result = CaseResult("commands during gateway kill",
-                        f"{devices} plans submitted; SIGKILL gateway pid {pid} when {received_at_kill} had arrived, "
+                        f"{devices} plans submitted; SIGKILL gateway pid {pid} when {received_at_kill} had "
+                        f"reached their device, "
                         f"restarted after {down_s:g} s",
                         figures={"devices": devices, "failed": progress.unsuccessful})
     result.commands = audit.compare_commands(devices, progress.acknowledged, executions,

@@ -2,6 +2,7 @@
 
     python -m bench.fault_ray views < installation-ids.json   → {installation: view | null}
     python -m bench.fault_ray kill-shard INDEX                 → {"killed": name, "pid": pid}
+    python -m bench.fault_ray shard-pids                       → {shard name: pid}
     python -m bench.fault_ray poller-kill                      → the weather poller SIGKILLed, then
                                                                  raced back by several callers
 
@@ -50,6 +51,16 @@ async def kill_shard(settings: Settings, index: int) -> dict[str, Any]:
     return {"killed": name, "pid": pid}
 
 
+async def shard_pids(settings: Settings) -> dict[str, Any]:
+    runtime = await start_runtime(settings)
+    pids = {}
+    for index in range(len(runtime.router.shards)):
+        name = shard_name(runtime.router.epoch, index)
+        handle = ray.get_actor(name, namespace=settings.twins.namespace)
+        pids[name] = await handle.__ray_call__.remote(lambda _self: os.getpid())
+    return pids
+
+
 async def kill_poller(settings: Settings, racers: int = 3) -> dict[str, Any]:
     """SIGKILLs the weather poller's process, then `racers` callers (as several twins-service
     replicas would) all make sure it runs. Reports its pids, how long it was gone, how many
@@ -77,6 +88,8 @@ async def main(argv: list[str]) -> Any:
         return await views(settings, json.load(sys.stdin))
     if command == "kill-shard":
         return await kill_shard(settings, int(argv[1]))
+    if command == "shard-pids":
+        return await shard_pids(settings)
     if command == "poller-kill":
         return await kill_poller(settings)
     raise SystemExit(f"unknown command {command!r}")

@@ -163,6 +163,12 @@ class Rig:
             time.sleep(0.02)
         return pid
 
+    def signal(self, name: str, signum: signal.Signals) -> None:
+        pid = processes.running_pid(self.var_dir, name)
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        os.killpg(pid, signum)
+
     def stop(self, name: str) -> None:
         processes.stop(self.var_dir, name)
 
@@ -202,7 +208,8 @@ async def running_rig(settings: Settings, var_dir: Path, *, control: bool = Fals
     await infra.ensure_topics(settings.kafka, {**infra.platform_topics(settings.kafka),
                                                settings.kafka.commands_topic: settings.kafka.commands_partitions})
     rig = Rig(settings, var_dir)
-    pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4, init=init_connection)
+    # min_size 0: no background reconnects (and their logged tracebacks) while a case restarts Postgres
+    pool = await asyncpg.create_pool(settings.postgres.url, min_size=0, max_size=4, init=init_connection)
     assert pool is not None
     try:
         rig.start_ray()

@@ -102,7 +102,8 @@ def _figures(result: cases.CaseResult) -> str:
     if result.twins is not None:
         parts.append(f"twins={result.twins.twins} (model mismatches {result.twins.model_mismatches})")
     if result.alerts is not None:
-        parts.append(f"alerts={result.alerts.stored}/{result.alerts.expected}")
+        a = result.alerts
+        parts.append(f"alerts stored {a.stored} of {a.expected} ({a.cleared} cleared)")
     if result.commands is not None:
         c = result.commands
         parts.append(f"commands acked={c.acknowledged}/{c.submitted} redelivered={c.redelivered}")

@@ -25,7 +25,8 @@ DEVICES = 200
 
 
 @pytest.fixture(scope="module")
-async def stand(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
+async def stand(platform: Settings,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
     settings = platform.model_copy(update={"kafka": isolated_kafka(platform.kafka, run_suffix())})
     async with running_rig(settings, tmp_path_factory.mktemp("faults"), control=True) as running:
         yield running
@@ -45,6 +46,7 @@ async def test_gateway_kill_loses_and_duplicates_nothing(stand: tuple[Rig, async
     assert result.figures["sessions"] >= 2 * DEVICES           # every device really reconnected
     assert result.twins is not None and result.twins.twins == DEVICES
     assert result.alerts is not None and result.alerts.expected >= DEVICES // 10
+    assert result.alerts.cleared >= DEVICES // 20                # raised before the kill, cleared after it
 
 
 async def test_ingest_member_killed_mid_batch_loses_and_duplicates_nothing(stand: tuple[Rig, asyncpg.Pool]) -> None:
