@@ -177,6 +177,26 @@ async def gateway_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str =
     return await stream_with_fault(rig, pool, "gateway kill -9", devices, prefix, inject)
 
 
+def assigned_partitions(rig: Rig, member: str) -> set[str]:
+    """The partitions a member reports lag for: those assigned to it now."""
+    try:
+        metrics = rig.metrics(member)
+    except OSError:
+        return set()
+    return {dict(labels)["partition"] for (name, labels) in metrics if name == "gridtwin_ingest_consumer_lag"}
+
+
+async def both_members_consuming(rig: Rig, members: tuple[str, ...], partitions: int, timeout_s: float = 60) -> None:
+    """Until every member holds partitions and together they hold all: no rebalance under way."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        held = [assigned_partitions(rig, m) for m in members]
+        if all(held) and len(set().union(*held)) == partitions and sum(map(len, held)) == partitions:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"ingest members {members} did not settle on {partitions} partitions")
+
+
 async def ingest_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = "ink", *,
                       stall_s: float = 1.5) -> CaseResult:
     """Two ingest members share the partitions; one is SIGKILLed between storing a batch and
@@ -186,6 +206,7 @@ async def ingest_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = 
     victim held are consumed again from the last commit, so the store and the twins see that batch
     twice: nothing may be stored, counted in the rollups, or applied twice."""
     async def inject(rig: Rig, fleet: Fleet) -> str:
+        await both_members_consuming(rig, ("ingest", "ingest-2"), rig.settings.kafka.telemetry_partitions)
         shards = await fault_ray(rig, "shard-pids")
         for pid in shards.values():
             os.kill(pid, signal.SIGSTOP)
