@@ -220,7 +220,9 @@ async def ingest_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = 
         return (f"SIGKILL of ingest member pid {victim} (1 of 2) holding a stored, uncommitted batch (the twin "
                 f"shards frozen {stall_s:g} s), restarted")
 
-    rig.start_ingest("ingest-2")
+    second_member_is_ours = not rig.running("ingest-2")
+    if second_member_is_ours:
+        rig.start_ingest("ingest-2")
     try:
         result = await stream_with_fault(rig, pool, "ingest kill -9", devices, prefix, inject, after_s=10)
         # Samples found already stored when consumed again: the victim's stored, uncommitted batch.
@@ -228,7 +230,8 @@ async def ingest_kill(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = 
             rig.metric(n, "gridtwin_ingest_samples_duplicate_total") for n in ("ingest", "ingest-2"))
         return result
     finally:
-        rig.stop("ingest-2")
+        if second_member_is_ours:
+            rig.stop("ingest-2")
 
 
 async def postgres_restart(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: str = "pgr") -> CaseResult:

@@ -173,13 +173,17 @@ class Rig:
         processes.stop(self.var_dir, name)
 
     def stop_all(self) -> None:
+        """Ends the rig's services and Ray head by SIGKILL: nothing of theirs outlives the run, and
+        a fault rig has no state worth a graceful stop (seconds per process)."""
         for pid_file in sorted((self.var_dir / "run").glob("*.pid")):
             name = pid_file.stem
             if name == "ray-head" or name.startswith("broker"):
                 continue
-            processes.stop(self.var_dir, name)
+            if self.running(name):
+                self.kill(name)
+            pid_file.unlink(missing_ok=True)
         if self.ray is not None:
-            infra.stop_ray_node(self.var_dir, "ray-head")
+            infra.stop_ray_node(self.var_dir, "ray-head", graceful=False)
             self.ray = None
 
     def metrics(self, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -201,8 +205,8 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def running_rig(settings: Settings, var_dir: Path, *, control: bool = False,
-                      weather: bool = False) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
+async def running_rig(settings: Settings, var_dir: Path, *, control: bool = False, weather: bool = False,
+                      ingest_members: int = 1) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
     """A Ray head, a gateway and an ingest member (plus the control or weather service) of the
     rig's own, on `settings`' database and topics."""
     await infra.ensure_topics(settings.kafka, {**infra.platform_topics(settings.kafka),
@@ -215,6 +219,8 @@ async def running_rig(settings: Settings, var_dir: Path, *, control: bool = Fals
         rig.start_ray()
         rig.start_gateway()
         rig.start_ingest()
+        for member in range(2, ingest_members + 1):
+            rig.start_ingest(f"ingest-{member}")
         if control:
             rig.start_control()
         if weather:

@@ -28,7 +28,8 @@ DEVICES = 200
 async def stand(platform: Settings,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
     settings = platform.model_copy(update={"kafka": isolated_kafka(platform.kafka, run_suffix())})
-    async with running_rig(settings, tmp_path_factory.mktemp("faults"), control=True) as running:
+    # Two ingest members from the start: the group has settled by the time the ingest kill needs it.
+    async with running_rig(settings, tmp_path_factory.mktemp("faults"), control=True, ingest_members=2) as running:
         yield running
 
 
