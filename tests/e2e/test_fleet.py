@@ -18,6 +18,7 @@ from gridtwin import processes
 from services.assets.credentials import register_devices
 from simulator.device import DeviceOptions
 from simulator.fleet import Fleet, FleetOptions, registrations
+from tests.integration.twins_support import kill_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +57,7 @@ def services(isolated, clean_db, ray_cluster, tmp_path: Path):
     yield tmp_path, f"ws://127.0.0.1:{gateway_port}"
     for name in ("gateway", "ingest-a", "ingest-b"):
         processes.stop(tmp_path, name)
+    kill_namespace(env["GRIDTWIN_TWINS__NAMESPACE"])   # the ingest processes' twins outlive them
 
 
 async def test_fleet_of_100_streams_a_minute_and_every_sample_is_stored_once(services, clean_db):

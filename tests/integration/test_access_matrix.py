@@ -36,12 +36,10 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-import ray
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 import gridtwin.api
-from actors.runtime.routing import shard_name
 from gridtwin import services
 from gridtwin.api.analytics.v1 import analytics_pb2 as an
 from gridtwin.api.assets.v1 import assets_pb2 as a
@@ -54,6 +52,7 @@ from gridtwin.api.weather.v1 import weather_pb2 as w
 from gridtwin.settings import Settings
 from services.assets.access import ACCESS, Rule, Scope, Target
 from tests.integration.access_support import bearer, mint
+from tests.integration.twins_support import kill_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -378,7 +377,7 @@ async def world(ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Worl
     settings = _matrix_settings(ray_cluster)
     await pool.execute("TRUNCATE installations, customers, devices, hierarchy_groups, programs, group_memberships, "
                        "enrollment_audit, api_principals, twin_alerts, vpp_events, vpp_program_terms, "
-                       "control_commands, control_fanouts CASCADE")
+                       "control_commands, control_fanouts, weather_alerts, weather_alert_changes CASCADE")
     # The assets the entry points' Authenticator reads are the AssetService's, in the same database.
     entry_points: dict[str, Callable[[Settings], contextlib.AbstractAsyncContextManager[Any]]] = {
         ASSETS: services.assets, TELEMETRY: services.api, TWINS: services.twins, ANALYTICS: services.analytics,
@@ -400,12 +399,7 @@ async def world(ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Worl
         world.scoped = {**{("in-group", s): bearer(await mint(pool, s, paths=(IN,))) for s in Scope},
                         **{("out-of-group", s): bearer(await mint(pool, s, paths=(OUT,))) for s in Scope}}
         yield world
-    namespace = settings.twins.namespace
-    for index in range(16):
-        with contextlib.suppress(ValueError):
-            ray.kill(ray.get_actor(shard_name(1, index), namespace=namespace), no_restart=True)
-    with contextlib.suppress(ValueError):
-        ray.kill(ray.get_actor("twin-coordinator", namespace=namespace), no_restart=True)
+    kill_namespace(settings.twins.namespace)
 
 
 async def _populate(world: World) -> None:

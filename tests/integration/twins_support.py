@@ -17,7 +17,6 @@ import ray
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from actors.runtime.cluster import TwinRuntime, start_runtime
-from actors.runtime.routing import shard_name
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS, AlertEvent, Sample
 from actors.twin.twin import TwinState
@@ -47,11 +46,20 @@ async def twins(isolated: Settings, ray_cluster: Settings, pool: asyncpg.Pool) -
         "snapshot_interval_s": 1.0})})
     runtime = await start_runtime(settings)
     yield Twins(settings, runtime, pool)
-    for epoch in range(1, runtime.router.epoch + 1):
-        for index in range(16):
+    kill_namespace(settings.twins.namespace)
+
+
+def kill_namespace(namespace: str) -> int:
+    """Kills every named actor of a Ray namespace (shards, coordinator, poller): detached actors
+    outlive their test, and a left-over shard would go on ticking and snapshotting its twins into
+    the session's database, where a later test's recovery would find them. Returns how many."""
+    killed = 0
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] == namespace:
             with contextlib.suppress(ValueError):
-                ray.kill(ray.get_actor(shard_name(epoch, index), namespace=settings.twins.namespace), no_restart=True)
-    ray.kill(runtime.coordinator.handle, no_restart=True)
+                ray.kill(ray.get_actor(actor["name"], namespace=namespace), no_restart=True)
+                killed += 1
+    return killed
 
 
 def stream(installations: int, seconds: int, per_record: int = 10, end_ms: int | None = None,
