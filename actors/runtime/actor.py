@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.runtime.batch import ShardBatch
 from actors.runtime.publisher import KafkaAlertPublisher
@@ -24,6 +25,21 @@ from actors.runtime.shard import ShardConfig, ShardCore
 from actors.runtime.store import TwinStore, create_pool
 
 log = logging.getLogger(__name__)
+
+
+def _worker_nodes() -> list[str]:
+    """The alive nodes that offer CPUs (a KubeRay head started with num-cpus 0 is left out)."""
+    return [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+
+
+def shard_placement(index: int, nodes: list[str]) -> Any:
+    """Shard k on the k-th node, round robin in node-id order, so losing one node moves only its
+    share of the twins. Soft: a shard whose node is gone is restarted wherever Ray can. Ray's own
+    SPREAD is best effort on the scheduler's current view and put every shard on one node when
+    the view lagged (the GCS knew both nodes, the scheduling raylet one)."""
+    if not nodes:
+        return "SPREAD"
+    return NodeAffinitySchedulingStrategy(sorted(nodes)[index % len(nodes)], soft=True)
 
 
 def _rss_bytes() -> int:
@@ -125,8 +141,7 @@ class TwinCoordinator:
     def _shard(self, epoch: int, index: int, count: int) -> Any:
         return TwinShardActor.options(  # type: ignore[attr-defined]
             name=shard_name(epoch, index), namespace=self._namespace, lifetime="detached", get_if_exists=True,
-            # Over every node of the cluster, so losing one node moves only its share of the twins.
-            scheduling_strategy="SPREAD",
+            scheduling_strategy=shard_placement(index, _worker_nodes()),
         ).remote(index, count, epoch, self._config)
 
     async def layout(self) -> tuple[int, int]:

@@ -3,7 +3,7 @@
 A head (`ray start --head`) and a second node (`ray start --address=…`) are started with
 `gridtwin.infra.start_ray_node`, each with ports and a temp dir of its own, so neither the
 platform's head on 6380 nor the session's in-process cluster is touched. A driver process joins
-the cluster, starts the runtime with four shards (placed with the SPREAD strategy), stores and
+the cluster, starts the runtime with four shards (round robin over the nodes, soft affinity), stores and
 delivers a deterministic telemetry stream through the router, and in the middle of a delivery
 SIGKILLs every process of the second node, by pid. Ray restarts that node's shards on the head;
 they recover their twins from Postgres (snapshot + telemetry journal), and the router retries
@@ -90,9 +90,11 @@ async def test_shards_of_a_lost_node_move_and_recover_their_twins_exactly(
     print({k: result[k] for k in ("before", "after", "killed", "alive_nodes", "delivery_retries", "seconds")})
 
     before, after = result["before"], result["after"]
-    # Placement: the shards were spread over both nodes.
-    assert {s["node"] for s in before} == {HEAD, NODE}, before
+    # Placement asks for round robin over the nodes, but soft affinity yields to the scheduler's
+    # view: on a loaded machine every shard has landed on one node. The lost node must hold some.
+    assert {s["node"] for s in before} <= {HEAD, NODE}, before
     moved = [s["index"] for s in before if s["node"] == NODE]
+    assert moved, before
     assert result["alive_nodes"] == [2, 1]
     assert result["killed"] > 0
     # The lost node's shards run again, in new processes on the head; the others never moved.
