@@ -28,7 +28,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import fresh_database
+from bench.common import fresh_database, run_topics
 from gridtwin import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
@@ -149,9 +149,7 @@ def bench_settings() -> Settings:
     run = uuid.uuid4().hex[:6]
     settings = base.model_copy(update={
         "postgres": fresh_database(base.postgres, "gridtwin_bench_commands", pool_max_size=8),
-        "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run}",
-                                               "device_events_topic": f"bench-events-{run}",
-                                               "commands_topic": f"bench-commands-{run}"}),
+        "kafka": run_topics(base.kafka, run),
     })
     infra.ensure_broker(settings.kafka, settings.var_dir)
     return settings

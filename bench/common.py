@@ -4,7 +4,7 @@ and the other benchmarks are left alone."""
 from __future__ import annotations
 
 from gridtwin import db, infra
-from gridtwin.settings import PostgresSettings
+from gridtwin.settings import KafkaSettings, PostgresSettings
 
 
 def fresh_database(pg: PostgresSettings, name: str, *, pool_max_size: int = 4) -> PostgresSettings:
@@ -16,3 +16,10 @@ def fresh_database(pg: PostgresSettings, name: str, *, pool_max_size: int = 4) -
     infra.ensure_database(fresh)
     db.migrate(fresh)
     return fresh
+
+
+def run_topics(kafka: KafkaSettings, run: str, prefix: str = "bench") -> KafkaSettings:
+    """`kafka` with topics of this run only (telemetry, device events, alerts, commands)."""
+    return kafka.model_copy(update={
+        "telemetry_topic": f"{prefix}-telemetry-{run}", "device_events_topic": f"{prefix}-events-{run}",
+        "alerts_topic": f"{prefix}-alerts-{run}", "commands_topic": f"{prefix}-commands-{run}"})

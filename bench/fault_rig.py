@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common import run_topics
 from gridtwin import db, infra, processes
 from gridtwin.settings import KafkaSettings, PostgresSettings, Settings
 from services.telemetry.store import init_connection
@@ -48,10 +49,7 @@ def run_suffix() -> str:
 
 def isolated_kafka(kafka: KafkaSettings, suffix: str) -> KafkaSettings:
     """`kafka` with topics of this run only."""
-    return kafka.model_copy(update={
-        "telemetry_topic": f"faults-telemetry-{suffix}", "device_events_topic": f"faults-events-{suffix}",
-        "alerts_topic": f"faults-alerts-{suffix}", "commands_topic": f"faults-commands-{suffix}",
-        "telemetry_partitions": 4})
+    return run_topics(kafka, suffix, "faults").model_copy(update={"telemetry_partitions": 4})
 
 
 @dataclass

@@ -28,7 +28,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import fresh_database
+from bench.common import fresh_database, run_topics
 from gridtwin import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
@@ -226,9 +226,7 @@ def bench_settings() -> Settings:
     run = uuid.uuid4().hex[:6]
     settings = base.model_copy(update={
         "postgres": fresh_database(base.postgres, "gridtwin_bench"),
-        "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run}",
-                                               "device_events_topic": f"bench-events-{run}",
-                                               "alerts_topic": f"bench-alerts-{run}"}),
+        "kafka": run_topics(base.kafka, run),
         "ingest": base.ingest.model_copy(update={"group_id": f"bench-ingest-{run}"}),
         "twins": base.twins.model_copy(update={"namespace": f"bench-{run}"}),
     })

@@ -35,7 +35,7 @@ from actors.runtime.routing import shard_of
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS
 from actors.twin.twin import TwinState
-from bench.common import fresh_database
+from bench.common import fresh_database, run_topics
 from gridtwin import infra
 from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
@@ -53,9 +53,7 @@ def bench_settings(shards: int) -> Settings:
     run = uuid.uuid4().hex[:6]
     settings = base.model_copy(update={
         "postgres": fresh_database(base.postgres, "gridtwin_bench_twins"),
-        "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run}",
-                                               "device_events_topic": f"bench-events-{run}",
-                                               "alerts_topic": f"bench-alerts-{run}"}),
+        "kafka": run_topics(base.kafka, run),
         "twins": base.twins.model_copy(update={"ray_address": "local", "namespace": f"bench-{run}",
                                                "shards": shards, "rules": json.dumps(RULES),
                                                "snapshot_interval_s": 3_600.0, "tick_interval_s": 3_600.0}),

@@ -41,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import fresh_database
+from bench.common import fresh_database, run_topics
 from gridtwin import infra, processes
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
@@ -269,10 +269,7 @@ def bench_settings() -> Settings:
     run_id = uuid.uuid4().hex[:6]
     settings = base.model_copy(update={
         "postgres": fresh_database(base.postgres, "gridtwin_bench_vpp", pool_max_size=8),
-        "kafka": base.kafka.model_copy(update={"telemetry_topic": f"bench-telemetry-{run_id}",
-                                               "device_events_topic": f"bench-events-{run_id}",
-                                               "commands_topic": f"bench-commands-{run_id}",
-                                               "alerts_topic": f"bench-alerts-{run_id}"}),
+        "kafka": run_topics(base.kafka, run_id),
     })
     infra.ensure_broker(settings.kafka, settings.var_dir)
     return settings

@@ -138,18 +138,21 @@ class TwinCoordinator:
             self._store = TwinStore(await create_pool(self._config.postgres_url, 1))
         return self._store, self._lock
 
-    def _shard(self, epoch: int, index: int, count: int) -> Any:
-        return TwinShardActor.options(  # type: ignore[attr-defined]
-            name=shard_name(epoch, index), namespace=self._namespace, lifetime="detached", get_if_exists=True,
-            scheduling_strategy=shard_placement(index, _worker_nodes()),
-        ).remote(index, count, epoch, self._config)
+    def _shards(self, epoch: int, count: int) -> list[Any]:
+        """The shard actors of a layout, started where they are not running (placed over the nodes
+        alive now, asked of the GCS once per layout)."""
+        nodes = _worker_nodes()
+        return [TwinShardActor.options(  # type: ignore[attr-defined]
+            name=shard_name(epoch, k), namespace=self._namespace, lifetime="detached", get_if_exists=True,
+            scheduling_strategy=shard_placement(k, nodes),
+        ).remote(k, count, epoch, self._config) for k in range(count)]
 
     async def layout(self) -> tuple[int, int]:
         store, lock = await self._ensure()
         async with lock:
             if self._layout is None:
                 epoch, count = await store.layout(self._default)
-                shards = [self._shard(epoch, k, count) for k in range(count)]
+                shards = self._shards(epoch, count)
                 await asyncio.gather(*(s.stats.remote() for s in shards))   # started, recovering
                 self._layout = (epoch, count)
             return self._layout
@@ -162,13 +165,13 @@ class TwinCoordinator:
         epoch, old_count = await self.layout()
         store, lock = await self._ensure()
         async with lock:
-            old = [self._shard(epoch, k, old_count) for k in range(old_count)]
+            old = self._shards(epoch, old_count)
             await asyncio.gather(*(s.retire.remote() for s in old))
             for shard in old:
                 ray.kill(shard, no_restart=True)
             epoch += 1
             await store.save_layout(epoch, count)
-            shards = [self._shard(epoch, k, count) for k in range(count)]
+            shards = self._shards(epoch, count)
             await asyncio.gather(*(s.stats.remote() for s in shards))
             self._layout = (epoch, count)
             return self._layout

@@ -6,13 +6,13 @@ weather poller singleton, which polls from its first call on."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from prometheus_client import Gauge
 
 from actors.runtime.router import TwinRouter
 from actors.runtime.singleton import ClusterSingleton
+from gridtwin.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,8 @@ class ShardSupervisor:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

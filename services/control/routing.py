@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka.partitioner import DefaultPartitioner
 
+from gridtwin.aio import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -88,11 +90,8 @@ class SessionRegistry:
         self._task = asyncio.create_task(self._run(), name=f"session-registry-{self.gateway_id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             async with self._pool.acquire() as con, con.transaction():
                 await con.execute("DELETE FROM control_device_sessions WHERE gateway_id = $1", self.gateway_id)

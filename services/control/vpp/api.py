@@ -23,7 +23,7 @@ from gridtwin.settings import TlsSettings, VppSettings
 from services.assets import access
 from services.assets.access import Principal
 from services.assets.api import Authenticator
-from services.assets.errors import PermissionDenied, Unauthenticated
+from services.assets.errors import PermissionDenied
 from services.assets.guard import AccessGuard, caller, check_installation
 from services.assets.model import GroupPath
 from services.assets.repository import AssetRepository
@@ -38,8 +38,9 @@ SERVICE_NAME = SERVICE.full_name
 RPCS = Counter("gridtwin_vpp_rpcs_total", "VPP RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram("gridtwin_vpp_rpc_latency_seconds", "VPP RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+# Domain refusals raised inside handlers (authentication and scope are the access guard's).
 _STATUS = {InvalidEvent: grpc.StatusCode.INVALID_ARGUMENT, UnknownTarget: grpc.StatusCode.NOT_FOUND,
-           Unauthenticated: grpc.StatusCode.UNAUTHENTICATED, PermissionDenied: grpc.StatusCode.PERMISSION_DENIED}
+           PermissionDenied: grpc.StatusCode.PERMISSION_DENIED}
 MAX_PAGE = 1_000
 MIN_INTERVAL_MS = 100
 
@@ -58,11 +59,10 @@ def _event_id(value: str) -> str:
 
 
 class VppServicer(pb_grpc.VppServiceServicer):
-    def __init__(self, vpp: VppDispatcher, contribution: ContributionTracker, pool: asyncpg.Pool,
-                 authenticator: Authenticator, *, stream_interval_s: float = 1.0, max_gap_s: float = 300.0) -> None:
+    def __init__(self, vpp: VppDispatcher, contribution: ContributionTracker, pool: asyncpg.Pool, *,
+                 stream_interval_s: float = 1.0, max_gap_s: float = 300.0) -> None:
         self.vpp = vpp
         self.contribution = contribution
-        self.authenticator = authenticator
         self._pool = pool
         self._stream_interval_s = stream_interval_s
         self._max_gap_s = max_gap_s
@@ -205,7 +205,7 @@ class VppApi(GrpcApi):
                  pool: asyncpg.Pool, engine: AsyncEngine, authenticator: Authenticator | None = None, *,
                  tls: TlsSettings | None = None) -> None:
         self.authenticator = authenticator or Authenticator(AssetRepository(engine), cache_s=settings.auth_cache_s)
-        servicer = VppServicer(vpp, contribution, pool, self.authenticator,
+        servicer = VppServicer(vpp, contribution, pool,
                                stream_interval_s=settings.stream_interval_s, max_gap_s=settings.max_gap_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server),

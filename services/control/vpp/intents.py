@@ -13,7 +13,6 @@ mode); decline_vpp_event → no command, recorded on the event's participant.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from actors.twin.model import ControlIntent
+from gridtwin.aio import cancel_and_wait
 from services.control.model import ChargeTo, CommandSpec, ControlPlan, Discharge, FanOutId, Hold, PlanStep
 from services.control.store import CommandStore, NewCommand, Refusal, Submitted
 
@@ -133,11 +133,8 @@ class IntentRelay:
         self._task = asyncio.create_task(self._run(), name="intent-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 def intent_from_row(row: asyncpg.Record) -> ControlIntent:

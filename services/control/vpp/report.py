@@ -28,6 +28,7 @@ import numpy.typing as npt
 from services.telemetry.energy import split_by_sign_wh
 
 DEFAULT_MAX_GAP_S = 300.0
+PAID_STATUS = "accepted"     # the participants a settlement pays (declined, opted out, cancelled: nothing)
 CENT = Decimal("0.01")
 
 Floats = npt.NDArray[np.float64]
@@ -177,8 +178,6 @@ class Settlement:
     def compensation(self) -> Decimal:
         return sum((p.compensation for p in self.participants), Decimal("0.00"))
 
-
-PAID_STATUS = "accepted"
 
 
 def settle(energy: dict[str, EnergyReport], statuses: dict[str, str], rate_per_kwh: Decimal,
