@@ -9,8 +9,10 @@ control service, each a `gridtwin` process. N simulated devices stream for `--mi
 control, the Ray head with its shard workers, and this process (the simulated fleet) — and the
 ingest consumer lag (records, summed over partitions).
 
-Prints per process: RSS after warm-up, at the end, and the growth per minute after warm-up
-(least squares over the samples; "flat" below 1 MiB/min), the Ray processes that grew most, the lag's
+Prints per process: RSS after warm-up, at the end, and the growth per minute after warm-up and
+over its last half (least squares over the samples; "flat" below 1 MiB/min; a process that grew
+early and then levelled off shows it in the last half), the same for the Ray processes (GCS,
+raylet, each shard worker) that grew most, the lag's
 maximum and its last value after warm-up, and the ledger compared with the store once the fleet
 is drained: samples generated, stored, lost (generated but not stored) and duplicated (stored
 more than once: impossible by the table's key, so counted from the ledger's acknowledgements).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import tempfile
 import time
@@ -76,24 +79,39 @@ def ingest_lag(rig: Rig) -> float:
 class Track:
     minutes: list[float] = field(default_factory=list)
     rss: dict[str, list[float]] = field(default_factory=dict)
+    ray: dict[str, list[float]] = field(default_factory=dict)       # each process of the Ray head's tree
     lag: list[float] = field(default_factory=list)
 
-    def record(self, minute: float, rss: dict[str, float], lag: float) -> None:
+    def record(self, minute: float, rss: dict[str, float], ray: dict[str, float], lag: float) -> None:
         self.minutes.append(minute)
-        for name, value in rss.items():
-            self.rss.setdefault(name, []).append(value)
+        for series, values in ((self.rss, rss), (self.ray, ray)):
+            for name, value in values.items():
+                series.setdefault(name, [math.nan] * (len(self.minutes) - 1)).append(value)
+            for known in series.values():   # a process gone this sample
+                known.extend([math.nan] * (len(self.minutes) - len(known)))
         self.lag.append(lag)
 
 
-def growth(minutes: list[float], values: list[float], warmup_min: float) -> tuple[float, float, float]:
-    """(RSS after warm-up, RSS at the end, MiB per minute after warm-up by least squares)."""
+@dataclass(frozen=True)
+class Growth:
+    first: float            # RSS after warm-up, MiB
+    last: float             # at the end
+    slope: float            # MiB per minute after warm-up (least squares)
+    late_slope: float       # the same over the last half of the time after warm-up
+
+
+def growth(minutes: list[float], values: list[float], warmup_min: float) -> Growth:
     t = np.array(minutes)
     v = np.array(values)
+
+    def slope(keep: np.ndarray) -> float:
+        return float(np.polyfit(t[keep], v[keep], 1)[0]) if keep.sum() >= 2 else math.nan
+
     keep = (t >= warmup_min) & np.isfinite(v)
     if keep.sum() < 2:
-        return float("nan"), float("nan"), float("nan")
-    slope = float(np.polyfit(t[keep], v[keep], 1)[0])
-    return float(v[keep][0]), float(v[keep][-1]), slope
+        return Growth(math.nan, math.nan, math.nan, math.nan)
+    half = (t[keep][0] + t[keep][-1]) / 2
+    return Growth(float(v[keep][0]), float(v[keep][-1]), slope(keep), slope(keep & (t >= half)))
 
 
 async def soak(rig: Rig, pool: asyncpg.Pool, args: argparse.Namespace) -> None:
@@ -102,7 +120,6 @@ async def soak(rig: Rig, pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     await register_devices(pool, registrations(options))
     fleet = Fleet(options, DeviceOptions(url=rig.gateway_url, backoff_initial_s=0.5, backoff_max_s=10))
     track = Track()
-    ray_warm: dict[str, float] = {}
     started = time.monotonic()
     async with fleet:
         await fleet.wait_connected(300)
@@ -113,13 +130,10 @@ async def soak(rig: Rig, pool: asyncpg.Pool, args: argparse.Namespace) -> None:
             rss = {name: rss_mib(processes.running_pid(rig.var_dir, name)) for name in PROCESSES}
             rss["fleet (this process)"] = rss_mib(os.getpid())
             lag = await asyncio.to_thread(ingest_lag, rig)
-            track.record(minute, rss, lag)
-            if not ray_warm and minute >= args.warmup_min:
-                ray_warm = tree_rss_mib(processes.running_pid(rig.var_dir, "ray-head"))
+            track.record(minute, rss, tree_rss_mib(processes.running_pid(rig.var_dir, "ray-head")), lag)
             console.print(f"{minute:5.1f} min  " + "  ".join(f"{k} {v:.0f} MiB" for k, v in rss.items())
                           + f"  lag {lag:,.0f}")
             await asyncio.sleep(args.every_s)
-        ray_end = tree_rss_mib(processes.running_pid(rig.var_dir, "ray-head"))
         await fleet.stop_streaming()
         await fleet.wait_drained(300)
     generated = fleet.ledger.generated_total()
@@ -127,21 +141,31 @@ async def soak(rig: Rig, pool: asyncpg.Pool, args: argparse.Namespace) -> None:
         while (stored := await pool.fetchval("SELECT count(*) FROM telemetry_samples")) < generated:
             await asyncio.sleep(1)
     report(track, args, generated, stored)
-    grown = sorted(((ray_end[k] - v, k) for k, v in ray_warm.items() if k in ray_end), reverse=True)[:5]
-    console.print("Ray processes that grew most after warm-up: "
-                  + ", ".join(f"{name} {delta:+.1f} MiB" for delta, name in grown))
+
+
+def growth_table(title: str, series: dict[str, list[float]], track: Track, warmup_min: float) -> Table:
+    table = Table(title=title)
+    for column in ("process", "RSS after warm-up", "RSS at the end", "growth after warm-up", "over its last half",
+                   "flat?"):
+        table.add_column(column, justify="left" if column == "process" else "right")
+    for name, values in series.items():
+        g = growth(track.minutes, values, warmup_min)
+        table.add_row(name, f"{g.first:.0f} MiB", f"{g.last:.0f} MiB", f"{g.slope:+.2f} MiB/min",
+                      f"{g.late_slope:+.2f} MiB/min", "yes" if g.slope < FLAT_MIB_PER_MIN else "NO")
+    return table
 
 
 def report(track: Track, args: argparse.Namespace, generated: int, stored: int) -> None:
-    table = Table(title=f"soak: {args.devices:,} devices, one sample every {args.sample_interval_s:g} s, "
-                        f"{args.minutes:g} min (warm-up {args.warmup_min:g} min)")
-    for column in ("process", "RSS after warm-up", "RSS at the end", "growth after warm-up", "flat?"):
-        table.add_column(column, justify="left" if column == "process" else "right")
-    for name, values in track.rss.items():
-        first, last, slope = growth(track.minutes, values, args.warmup_min)
-        flat = slope < FLAT_MIB_PER_MIN
-        table.add_row(name, f"{first:.0f} MiB", f"{last:.0f} MiB", f"{slope:+.2f} MiB/min", "yes" if flat else "NO")
-    console.print(table)
+    console.print(growth_table(f"soak: {args.devices:,} devices, one sample every {args.sample_interval_s:g} s, "
+                               f"{args.minutes:g} min (warm-up {args.warmup_min:g} min)",
+                               track.rss, track, args.warmup_min))
+
+    def grown(values: list[float]) -> float:
+        g = growth(track.minutes, values, args.warmup_min)
+        return g.last - g.first if math.isfinite(g.last - g.first) else -math.inf
+
+    top = dict(sorted(track.ray.items(), key=lambda item: grown(item[1]), reverse=True)[:5])
+    console.print(growth_table("the Ray processes that grew most after warm-up", top, track, args.warmup_min))
     after = [lag for minute, lag in zip(track.minutes, track.lag, strict=True) if minute >= args.warmup_min]
     console.print(f"ingest lag after warm-up: max {max(after, default=float('nan')):,.0f} records, last "
                   f"{after[-1] if after else float('nan'):,.0f}")

@@ -180,6 +180,11 @@ def ray_auth_env() -> dict[str, str]:
     return {"RAY_AUTH_MODE": "disabled"}
 
 
+# Ray keeps the events of the last 100,000 tasks in the GCS by default (hundreds of MiB); the
+# hot actor calls report none (TwinShardActor), and the rest need far fewer for debugging.
+RAY_HEAD_ENV = {"RAY_task_events_max_num_task_in_gcs": "10000"}
+
+
 def configure_ray_auth() -> None:
     """Sets this process's (and its Ray children's) authentication mode; see `ray_auth_env`."""
     os.environ.update(ray_auth_env())
@@ -197,7 +202,7 @@ def ensure_ray(twins: TwinsSettings, var_dir: Path) -> None:
     processes.spawn(var_dir, "ray", [
         str(ray_cli), "start", "--head", "--block", f"--port={port}", f"--node-ip-address={host}",
         f"--num-cpus={twins.local_num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
-    ], env=ray_auth_env())
+    ], env={**ray_auth_env(), **RAY_HEAD_ENV})
     processes.wait_for_port(host, port, 60, "Ray")
 
 
@@ -283,7 +288,7 @@ def start_ray_node(
     else:
         argv += [f"--address={address}"]
     head = "--head" in argv
-    pid = processes.spawn(var_dir, name, argv, env={**ray_auth_env(), **(env or {})})
+    pid = processes.spawn(var_dir, name, argv, env={**ray_auth_env(), **(RAY_HEAD_ENV if head else {}), **(env or {})})
     listening = _host_port(address) if head else (host, node_manager)
     deadline = time.monotonic() + timeout_s
     while not processes.port_open(*listening):

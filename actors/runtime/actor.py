@@ -50,7 +50,10 @@ def _rss_bytes() -> int:
     return 0
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+# Task events off: a shard takes several deliveries a second for as long as the platform runs, and
+# each call's events would be buffered in both workers and kept in the GCS (memory growing for
+# hours, soak finding); failures still reach the caller and the shard's own log.
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, enable_task_events=False)  # type: ignore[call-overload]
 class TwinShardActor:
     def __init__(self, index: int, count: int, epoch: int, config: ShardConfig) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
