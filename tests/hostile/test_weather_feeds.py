@@ -16,6 +16,7 @@ import shapely
 from prometheus_client import REGISTRY
 
 from services.weather import nws, zones
+from services.weather.geometry import MAX_AREA_VERTICES
 from services.weather.poller import PostgisMatcher, WeatherPoller
 from services.weather.providers import FileProvider
 from services.weather.store import AlertStore
@@ -89,7 +90,7 @@ async def test_the_rest_of_a_hostile_feed_is_ingested(clean_db, tmp_path, caplog
                                                    zones=await store.load_zones()).alerts}
     assert expected | {f["properties"]["id"] for f in accepted_hostile} == set(stored)
     assert all(r["valid"] for r in stored.values())
-    assert stored["huge-100k"]["points"] == 100_001
+    assert stored["huge-100k"]["points"] <= MAX_AREA_VERTICES < 100_001   # simplified, covering the ring as sent
     assert stored["nul-in-headline"]["headline"].startswith("Tornado Warning'; DROP")
 
     rows = await clean_db.fetch("SELECT alert_id, reason FROM weather_rejections ORDER BY rejection_id")

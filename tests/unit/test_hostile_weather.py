@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.weather import nws
+from services.weather import geometry as geo
+from services.weather.geometry import MAX_AREA_VERTICES
 from tests import weather_data as wd
 from tests.hostile.strategies import HOSTILE, HOSTILE_STRINGS
 
@@ -141,7 +143,11 @@ def test_enormous_and_self_intersecting_polygons() -> None:
     by_id = {a.alert_id: a for a in result.alerts}
     assert by_id["bow-tie"].repaired.startswith("repaired with make_valid: Self-intersection")
     assert by_id["knot"].repaired.startswith("repaired with make_valid")
-    assert shapely.get_num_coordinates(shapely.from_wkt(by_id["huge"].area_wkt)) == 100_001
+    for alert_id, sent in (("huge", huge), ("knot", huge_knotted)):   # bounded, and still covering what was sent
+        area = shapely.from_wkt(by_id[alert_id].area_wkt)
+        assert shapely.get_num_coordinates(area) <= MAX_AREA_VERTICES
+        assert area.covers(shapely.make_valid(shapely.geometry.shape(sent)))
+        assert "simplified from 100,0" in by_id[alert_id].repaired
     assert len(result.alerts) == len(BASELINE.alerts) + 3
 
 
@@ -197,3 +203,14 @@ def test_unknown_zones() -> None:
     assert rejection.alert_id == "nowhere" and "unknown zone(s): ZZZ999" in rejection.reason
     [alert] = result.alerts
     assert alert.alert_id == "partly" and alert.unresolved_zones == ("ZZZ999",)
+
+
+@settings(deadline=None, max_examples=40)   # GEOS on knotted rings of up to 4,000 vertices
+@given(st.integers(3, 40), st.integers(1, 5), st.integers(1, 5), st.sampled_from([50, 200, 1_000]))
+def test_a_bounded_area_covers_the_area_as_sent(vertices_per_lobe: int, lobes_x: int, lobes_y: int,
+                                                max_vertices: int) -> None:
+    sent = shapely.make_valid(shapely.Polygon(_ring(vertices_per_lobe * 97, lobes_x, lobes_y)))
+    bounded, note = geo.bound_vertices(sent, max_vertices)
+    assert shapely.get_num_coordinates(bounded) <= max_vertices
+    assert bounded.is_valid and bounded.covers(sent)
+    assert (note == "") == (bounded is sent)
