@@ -11,8 +11,11 @@ Alerts are public: any read token of the AssetService (services/assets/guard.py 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import math
+from typing import TypeVar
 
 import asyncpg
 import grpc
@@ -25,11 +28,18 @@ from gridtwin.settings import TlsSettings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard
 from services.weather.convert import alert_pb, change_pb, stored_pb
-from services.weather.store import AlertStore
+from services.weather.model import Alert
+from services.weather.store import AlertStore, page_key
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", pb.Alert, pb.AlertChange)
 
 MAX_CHANGES_PER_PAGE = 5_000
+DEFAULT_ALERTS_PER_PAGE = 100
+MAX_ALERTS_PER_PAGE = 1_000
+# A page's size in bytes stops well short of a client's default 4 MiB receive limit: an alert's area
+# may have up to 10,000 vertices (services/weather/geometry.py), some 400 KB of WKT.
+PAGE_BYTES = 2 << 20
 
 SERVICE = pb.DESCRIPTOR.services_by_name["WeatherService"]
 SERVICE_NAME = SERVICE.full_name
@@ -42,23 +52,29 @@ _observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConne
 
 
 class WeatherServicer(pb_grpc.WeatherServiceServicer):
-    def __init__(self, store: AlertStore, *, stream_poll_s: float = 1.0, changes_per_read: int = 500) -> None:
+    def __init__(self, store: AlertStore, *, stream_poll_s: float = 1.0, changes_per_read: int = 500,
+                 page_bytes: int = PAGE_BYTES) -> None:
         self._store = store
+        self._page_bytes = page_bytes
         self._stream_poll_s = stream_poll_s
         self._changes_per_read = changes_per_read
 
     @_observed("ListActiveAlerts")
     async def ListActiveAlerts(self, request: pb.ListActiveAlertsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListActiveAlertsResponse:
-        alerts = await self._store.active()
+        if request.page_size > MAX_ALERTS_PER_PAGE:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size must be at most {MAX_ALERTS_PER_PAGE}")
+        box = None
         if request.HasField("bbox"):
             b = request.bbox
             box = (b.min_longitude_deg, b.min_latitude_deg, b.max_longitude_deg, b.max_latitude_deg)
             if not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
                 raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "bbox needs finite min <= max")
-            alerts = [a for a in alerts if a.bbox[0] <= box[2] and a.bbox[2] >= box[0]
-                      and a.bbox[1] <= box[3] and a.bbox[3] >= box[1]]
-        return pb.ListActiveAlertsResponse(alerts=[alert_pb(a) for a in alerts])
+        size = request.page_size or DEFAULT_ALERTS_PER_PAGE
+        alerts = await self._store.active_page(_page_after(request.page_token), size + 1, box)
+        page = _within(self._page_bytes, [alert_pb(a) for a in alerts[:size]])
+        more = len(page) < len(alerts)
+        return pb.ListActiveAlertsResponse(alerts=page, next_page_token=_token(alerts[len(page) - 1]) if more else "")
 
     @_observed("StreamAlertChanges", timed=False)
     async def StreamAlertChanges(self, request: pb.StreamAlertChangesRequest,
@@ -83,7 +99,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
         if request.limit > MAX_CHANGES_PER_PAGE:
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"limit must be at most {MAX_CHANGES_PER_PAGE}")
         logged = await self._store.changes_after(request.after_seq, request.limit or self._changes_per_read)
-        return pb.ListAlertChangesResponse(changes=[change_pb(entry) for entry in logged])
+        return pb.ListAlertChangesResponse(changes=_within(self._page_bytes, [change_pb(entry) for entry in logged]))
 
     @_observed("GetAlert")
     async def GetAlert(self, request: pb.GetAlertRequest, context: grpc.aio.ServicerContext) -> pb.StoredAlert:
@@ -97,12 +113,40 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
         return stored_pb(stored)
 
 
+def _within(budget: int, messages: list[M]) -> list[M]:
+    """The first messages whose encoded size stays within `budget` bytes — at least one."""
+    used = 0
+    for count, message in enumerate(messages):
+        used += message.ByteSize()
+        if used > budget and count > 0:
+            return messages[:count]
+    return messages
+
+
+def _token(alert: Alert) -> str:
+    return base64.urlsafe_b64encode(json.dumps(page_key(alert)).encode()).decode()
+
+
+def _page_after(token: str) -> tuple[int, str] | None:
+    """The key a `next_page_token` stands for; INVALID_ARGUMENT when it is not one."""
+    if not token:
+        return None
+    try:
+        sent_us, alert_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(sent_us, int) and -(2**63) <= sent_us < 2**63 and isinstance(alert_id, str) \
+                and "\x00" not in alert_id:
+            return sent_us, alert_id
+    except (ValueError, TypeError):
+        pass
+    raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not a next_page_token of this method")
+
+
 class WeatherApi(GrpcApi):
     """The gRPC server: WeatherService, health and reflection. `async with` or start()/stop()."""
 
     def __init__(self, host: str, port: int, store: AlertStore, *, authenticator: Authenticator,
-                 stream_poll_s: float = 1.0, tls: TlsSettings | None = None) -> None:
-        servicer = WeatherServicer(store, stream_poll_s=stream_poll_s)
+                 stream_poll_s: float = 1.0, page_bytes: int = PAGE_BYTES, tls: TlsSettings | None = None) -> None:
+        servicer = WeatherServicer(store, stream_poll_s=stream_poll_s, page_bytes=page_bytes)
         self._server = GrpcServer(host, port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_WeatherServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(authenticator, [SERVICE])])

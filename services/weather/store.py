@@ -29,6 +29,7 @@ from services.weather.model import (
     AlertChange,
     AlertId,
     AlertState,
+    BBox,
     ChangeKind,
     MessageType,
     Rejection,
@@ -41,6 +42,11 @@ _LOCK_KEY = 0x5745_4154   # "WEAT": the advisory lock of the alert lifecycle
 
 def _us(value: dt.datetime | None) -> int | None:
     return None if value is None else (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+def page_key(alert: Alert) -> tuple[int, str]:
+    """Where a page of active alerts that ends with `alert` ends: (sent µs, alert id), their order."""
+    return _us(alert.sent) or 0, alert.alert_id
 
 
 def _time(us: int | None) -> dt.datetime | None:
@@ -80,6 +86,11 @@ INSERT INTO weather_alert_changes (at, kind, alert_id, replaces, reason, cancell
 VALUES ({_ts('$1')}, $2, $3, $4, $5, $6) RETURNING seq
 """
 _ACTIVE = f"SELECT {_ALERT_COLUMNS} FROM weather_alerts a WHERE a.state = 'active'"
+_ACTIVE_PAGE = _ACTIVE + """
+   AND ($1::bigint IS NULL OR ((extract(epoch from a.sent) * 1000000)::bigint, a.alert_id) > ($1, $2::text))
+   AND ($3::float8 IS NULL OR (a.min_longitude_deg <= $5 AND a.max_longitude_deg >= $3
+                               AND a.min_latitude_deg <= $6 AND a.max_latitude_deg >= $4))
+ ORDER BY a.sent, a.alert_id LIMIT $7"""
 _DUE = _ACTIVE + f" AND coalesce(a.ends, a.expires) <= {_ts('$1')} FOR UPDATE"
 _CHANGES = f"""
 SELECT c.seq, {_us_sql('c.at', 'change_at')}, c.kind, c.replaces, c.reason, c.cancelled_by, {_ALERT_COLUMNS}
@@ -170,6 +181,13 @@ class AlertStore:
 
     async def active(self) -> list[Alert]:
         return [_alert(r) for r in await self._pool.fetch(_ACTIVE + " ORDER BY a.sent, a.alert_id")]
+
+    async def active_page(self, after: tuple[int, str] | None, limit: int, bbox: BBox | None = None) -> list[Alert]:
+        """At most `limit` active alerts after the key `after` (`page_key` of the last alert of
+        the page before), oldest first, only those whose bounding box meets `bbox` when given."""
+        sent_us, alert_id = after if after is not None else (None, None)
+        box = bbox if bbox is not None else (None, None, None, None)
+        return [_alert(r) for r in await self._pool.fetch(_ACTIVE_PAGE, sent_us, alert_id, *box, limit)]
 
     async def get(self, alert_id: str) -> StoredAlert | None:
         row = await self._pool.fetchrow(f"SELECT {_ALERT_COLUMNS} FROM weather_alerts a WHERE a.alert_id = $1",

@@ -16,6 +16,7 @@ from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from services.assets.access import Scope
 from services.weather import nws
 from services.weather.api import SERVICE_NAME, WeatherApi
+from services.weather.convert import alert_pb
 from services.weather.store import AlertStore
 from tests import weather_data as wd
 from tests.integration.access_support import authenticator, authorized_channel, mint
@@ -83,3 +84,50 @@ async def test_changes_page_and_one_alert_for_the_poller(clean_db, assets_engine
             assert await client.get("no-such-alert") is None
         finally:
             await client.close()
+
+
+async def test_active_alerts_and_changes_come_in_pages_bounded_in_count_and_bytes(clean_db, assets_engine):
+    await clean_db.execute(f"TRUNCATE {WEATHER_TABLES}")
+    store = AlertStore(clean_db)
+    await store.ingest(nws.parse_feed(wd.IOWA.read_bytes(), now=wd.IOWA_NOW).alerts, wd.IOWA_NOW)
+    active = await store.active()
+    sizes = [alert_pb(a).ByteSize() for a in active]
+    budget = sum(sizes[:5])   # the page that fits five alerts' bytes ends at five
+    async with WeatherApi("127.0.0.1", 0, store, authenticator=authenticator(assets_engine),
+                          page_bytes=budget) as api, \
+            authorized_channel(f"127.0.0.1:{api.port}", clean_db) as channel:
+        stub = pb_grpc.WeatherServiceStub(channel)
+
+        async def every_page(request: pb.ListActiveAlertsRequest) -> list[list[str]]:
+            pages: list[list[str]] = []
+            while True:
+                reply = await stub.ListActiveAlerts(request)
+                pages.append([a.alert_id for a in reply.alerts])
+                if not reply.next_page_token:
+                    return pages
+                request.page_token = reply.next_page_token
+
+        pages = await every_page(pb.ListActiveAlertsRequest(page_size=3))
+        assert [len(p) for p in pages] == [3] * 11 + [1]
+        assert sum(pages, []) == [a.alert_id for a in active]            # oldest first, each once
+        by_bytes = await every_page(pb.ListActiveAlertsRequest(page_size=1_000))
+        assert len(by_bytes[0]) == 5 and sum(by_bytes, []) == [a.alert_id for a in active]
+        box = pb.BoundingBox(min_longitude_deg=-96, min_latitude_deg=41, max_longitude_deg=-95, max_latitude_deg=42)
+        near = [a.alert_id for a in active if a.bbox[0] <= -95 and a.bbox[2] >= -96 and a.bbox[1] <= 42
+                and a.bbox[3] >= 41]
+        assert sum(await every_page(pb.ListActiveAlertsRequest(bbox=box, page_size=2)), []) == near
+
+        for bad in (pb.ListActiveAlertsRequest(page_size=1_001), pb.ListActiveAlertsRequest(page_token="x"),
+                    pb.ListActiveAlertsRequest(page_token="WzEsIDJd"),      # [1, 2]: a key of the wrong shape
+                    pb.ListActiveAlertsRequest(page_token="WzFlMzAsICJhIl0=")):   # [1e30, "a"]
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ListActiveAlerts(bad)
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+        # The change log's pages end at the byte budget too; asking again after the last seq goes on.
+        changes = await stub.ListAlertChanges(pb.ListAlertChangesRequest(limit=5_000))
+        assert 1 <= len(changes.changes) < 34
+        seen = [c.seq for c in changes.changes]
+        while more := (await stub.ListAlertChanges(pb.ListAlertChangesRequest(after_seq=seen[-1]))).changes:
+            seen += [c.seq for c in more]
+        assert seen == [c.seq for c in await store.changes_after(0, 5_000)]

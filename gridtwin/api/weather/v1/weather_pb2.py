@@ -24,37 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridtwin/weather/v1/weather.proto\x12\x13gridtwin.weather.v1\"w\n\x0b\x42oundingBox\x12\x19\n\x11min_longitude_deg\x18\x01 \x01(\x01\x12\x18\n\x10min_latitude_deg\x18\x02 \x01(\x01\x12\x19\n\x11max_longitude_deg\x18\x03 \x01(\x01\x12\x18\n\x10max_latitude_deg\x18\x04 \x01(\x01\"\x91\x03\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x36\n\x0cmessage_type\x18\x03 \x01(\x0e\x32 .gridtwin.weather.v1.MessageType\x12\x10\n\x08severity\x18\x04 \x01(\t\x12\x0f\n\x07urgency\x18\x05 \x01(\t\x12\x11\n\tcertainty\x18\x06 \x01(\t\x12\x14\n\x0csent_unix_ms\x18\x07 \x01(\x03\x12\x15\n\ronset_unix_ms\x18\x08 \x01(\x03\x12\x17\n\x0f\x65xpires_unix_ms\x18\t \x01(\x03\x12\x14\n\x0c\x65nds_unix_ms\x18\n \x01(\x03\x12\x12\n\nreferences\x18\x0b \x03(\t\x12\x10\n\x08\x61rea_wkt\x18\x0c \x01(\t\x12.\n\x04\x62\x62ox\x18\r \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\r\n\x05zones\x18\x0e \x03(\t\x12\x10\n\x08headline\x18\x0f \x01(\t\x12\x13\n\x0bsender_name\x18\x10 \x01(\t\x12\x11\n\tarea_desc\x18\x11 \x01(\t\"I\n\x17ListActiveAlertsRequest\x12.\n\x04\x62\x62ox\x18\x01 \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\"F\n\x18ListActiveAlertsResponse\x12*\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1a.gridtwin.weather.v1.Alert\".\n\x19StreamAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\x9a\x02\n\x0b\x41lertChange\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.gridtwin.weather.v1.AlertChange.Kind\x12)\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x12\n\nat_unix_ms\x18\x04 \x01(\x03\x12\x10\n\x08replaces\x18\x05 \x03(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x07 \x01(\t\"R\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_ACTIVATED\x10\x01\x12\x10\n\x0cKIND_UPDATED\x10\x02\x12\x0e\n\nKIND_ENDED\x10\x03\";\n\x17ListAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\r\"M\n\x18ListAlertChangesResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .gridtwin.weather.v1.AlertChange\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"u\n\x0bStoredAlert\x12)\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\r\n\x05state\x18\x02 \x01(\t\x12\x15\n\rended_unix_ms\x18\x03 \x01(\x03\x12\x15\n\rsuperseded_by\x18\x04 \x01(\t*u\n\x0bMessageType\x12\x1c\n\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12MESSAGE_TYPE_ALERT\x10\x01\x12\x17\n\x13MESSAGE_TYPE_UPDATE\x10\x02\x12\x17\n\x13MESSAGE_TYPE_CANCEL\x10\x03\x32\xb0\x03\n\x0eWeatherService\x12o\n\x10ListActiveAlerts\x12,.gridtwin.weather.v1.ListActiveAlertsRequest\x1a-.gridtwin.weather.v1.ListActiveAlertsResponse\x12h\n\x12StreamAlertChanges\x12..gridtwin.weather.v1.StreamAlertChangesRequest\x1a .gridtwin.weather.v1.AlertChange0\x01\x12o\n\x10ListAlertChanges\x12,.gridtwin.weather.v1.ListAlertChangesRequest\x1a-.gridtwin.weather.v1.ListAlertChangesResponse\x12R\n\x08GetAlert\x12$.gridtwin.weather.v1.GetAlertRequest\x1a .gridtwin.weather.v1.StoredAlertb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridtwin/weather/v1/weather.proto\x12\x13gridtwin.weather.v1\"w\n\x0b\x42oundingBox\x12\x19\n\x11min_longitude_deg\x18\x01 \x01(\x01\x12\x18\n\x10min_latitude_deg\x18\x02 \x01(\x01\x12\x19\n\x11max_longitude_deg\x18\x03 \x01(\x01\x12\x18\n\x10max_latitude_deg\x18\x04 \x01(\x01\"\x91\x03\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x36\n\x0cmessage_type\x18\x03 \x01(\x0e\x32 .gridtwin.weather.v1.MessageType\x12\x10\n\x08severity\x18\x04 \x01(\t\x12\x0f\n\x07urgency\x18\x05 \x01(\t\x12\x11\n\tcertainty\x18\x06 \x01(\t\x12\x14\n\x0csent_unix_ms\x18\x07 \x01(\x03\x12\x15\n\ronset_unix_ms\x18\x08 \x01(\x03\x12\x17\n\x0f\x65xpires_unix_ms\x18\t \x01(\x03\x12\x14\n\x0c\x65nds_unix_ms\x18\n \x01(\x03\x12\x12\n\nreferences\x18\x0b \x03(\t\x12\x10\n\x08\x61rea_wkt\x18\x0c \x01(\t\x12.\n\x04\x62\x62ox\x18\r \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\r\n\x05zones\x18\x0e \x03(\t\x12\x10\n\x08headline\x18\x0f \x01(\t\x12\x13\n\x0bsender_name\x18\x10 \x01(\t\x12\x11\n\tarea_desc\x18\x11 \x01(\t\"p\n\x17ListActiveAlertsRequest\x12.\n\x04\x62\x62ox\x18\x01 \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x18ListActiveAlertsResponse\x12*\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x19StreamAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\x9a\x02\n\x0b\x41lertChange\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.gridtwin.weather.v1.AlertChange.Kind\x12)\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x12\n\nat_unix_ms\x18\x04 \x01(\x03\x12\x10\n\x08replaces\x18\x05 \x03(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x07 \x01(\t\"R\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_ACTIVATED\x10\x01\x12\x10\n\x0cKIND_UPDATED\x10\x02\x12\x0e\n\nKIND_ENDED\x10\x03\";\n\x17ListAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\r\"M\n\x18ListAlertChangesResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .gridtwin.weather.v1.AlertChange\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"u\n\x0bStoredAlert\x12)\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\r\n\x05state\x18\x02 \x01(\t\x12\x15\n\rended_unix_ms\x18\x03 \x01(\x03\x12\x15\n\rsuperseded_by\x18\x04 \x01(\t*u\n\x0bMessageType\x12\x1c\n\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12MESSAGE_TYPE_ALERT\x10\x01\x12\x17\n\x13MESSAGE_TYPE_UPDATE\x10\x02\x12\x17\n\x13MESSAGE_TYPE_CANCEL\x10\x03\x32\xb0\x03\n\x0eWeatherService\x12o\n\x10ListActiveAlerts\x12,.gridtwin.weather.v1.ListActiveAlertsRequest\x1a-.gridtwin.weather.v1.ListActiveAlertsResponse\x12h\n\x12StreamAlertChanges\x12..gridtwin.weather.v1.StreamAlertChangesRequest\x1a .gridtwin.weather.v1.AlertChange0\x01\x12o\n\x10ListAlertChanges\x12,.gridtwin.weather.v1.ListAlertChangesRequest\x1a-.gridtwin.weather.v1.ListAlertChangesResponse\x12R\n\x08GetAlert\x12$.gridtwin.weather.v1.GetAlertRequest\x1a .gridtwin.weather.v1.StoredAlertb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridtwin.weather.v1.weather_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGETYPE']._serialized_start=1359
-  _globals['_MESSAGETYPE']._serialized_end=1476
+  _globals['_MESSAGETYPE']._serialized_start=1423
+  _globals['_MESSAGETYPE']._serialized_end=1540
   _globals['_BOUNDINGBOX']._serialized_start=58
   _globals['_BOUNDINGBOX']._serialized_end=177
   _globals['_ALERT']._serialized_start=180
   _globals['_ALERT']._serialized_end=581
   _globals['_LISTACTIVEALERTSREQUEST']._serialized_start=583
-  _globals['_LISTACTIVEALERTSREQUEST']._serialized_end=656
-  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_start=658
-  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_end=728
-  _globals['_STREAMALERTCHANGESREQUEST']._serialized_start=730
-  _globals['_STREAMALERTCHANGESREQUEST']._serialized_end=776
-  _globals['_ALERTCHANGE']._serialized_start=779
-  _globals['_ALERTCHANGE']._serialized_end=1061
-  _globals['_ALERTCHANGE_KIND']._serialized_start=979
-  _globals['_ALERTCHANGE_KIND']._serialized_end=1061
-  _globals['_LISTALERTCHANGESREQUEST']._serialized_start=1063
-  _globals['_LISTALERTCHANGESREQUEST']._serialized_end=1122
-  _globals['_LISTALERTCHANGESRESPONSE']._serialized_start=1124
-  _globals['_LISTALERTCHANGESRESPONSE']._serialized_end=1201
-  _globals['_GETALERTREQUEST']._serialized_start=1203
-  _globals['_GETALERTREQUEST']._serialized_end=1238
-  _globals['_STOREDALERT']._serialized_start=1240
-  _globals['_STOREDALERT']._serialized_end=1357
-  _globals['_WEATHERSERVICE']._serialized_start=1479
-  _globals['_WEATHERSERVICE']._serialized_end=1911
+  _globals['_LISTACTIVEALERTSREQUEST']._serialized_end=695
+  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_start=697
+  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_end=792
+  _globals['_STREAMALERTCHANGESREQUEST']._serialized_start=794
+  _globals['_STREAMALERTCHANGESREQUEST']._serialized_end=840
+  _globals['_ALERTCHANGE']._serialized_start=843
+  _globals['_ALERTCHANGE']._serialized_end=1125
+  _globals['_ALERTCHANGE_KIND']._serialized_start=1043
+  _globals['_ALERTCHANGE_KIND']._serialized_end=1125
+  _globals['_LISTALERTCHANGESREQUEST']._serialized_start=1127
+  _globals['_LISTALERTCHANGESREQUEST']._serialized_end=1186
+  _globals['_LISTALERTCHANGESRESPONSE']._serialized_start=1188
+  _globals['_LISTALERTCHANGESRESPONSE']._serialized_end=1265
+  _globals['_GETALERTREQUEST']._serialized_start=1267
+  _globals['_GETALERTREQUEST']._serialized_end=1302
+  _globals['_STOREDALERT']._serialized_start=1304
+  _globals['_STOREDALERT']._serialized_end=1421
+  _globals['_WEATHERSERVICE']._serialized_start=1543
+  _globals['_WEATHERSERVICE']._serialized_end=1975
 # @@protoc_insertion_point(module_scope)

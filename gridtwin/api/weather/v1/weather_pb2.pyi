@@ -69,16 +69,22 @@ class Alert(_message.Message):
     def __init__(self, alert_id: _Optional[str] = ..., event: _Optional[str] = ..., message_type: _Optional[_Union[MessageType, str]] = ..., severity: _Optional[str] = ..., urgency: _Optional[str] = ..., certainty: _Optional[str] = ..., sent_unix_ms: _Optional[int] = ..., onset_unix_ms: _Optional[int] = ..., expires_unix_ms: _Optional[int] = ..., ends_unix_ms: _Optional[int] = ..., references: _Optional[_Iterable[str]] = ..., area_wkt: _Optional[str] = ..., bbox: _Optional[_Union[BoundingBox, _Mapping]] = ..., zones: _Optional[_Iterable[str]] = ..., headline: _Optional[str] = ..., sender_name: _Optional[str] = ..., area_desc: _Optional[str] = ...) -> None: ...
 
 class ListActiveAlertsRequest(_message.Message):
-    __slots__ = ("bbox",)
+    __slots__ = ("bbox", "page_size", "page_token")
     BBOX_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     bbox: BoundingBox
-    def __init__(self, bbox: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, bbox: _Optional[_Union[BoundingBox, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListActiveAlertsResponse(_message.Message):
-    __slots__ = ("alerts",)
+    __slots__ = ("alerts", "next_page_token")
     ALERTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     alerts: _containers.RepeatedCompositeFieldContainer[Alert]
-    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class StreamAlertChangesRequest(_message.Message):
     __slots__ = ("after_seq",)

@@ -60,7 +60,8 @@ class WeatherServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListActiveAlerts(self, request, context):
-        """The alerts active now, oldest first; optionally only those whose bounding box meets a box.
+        """The alerts active now, oldest first, a page at a time; optionally only those whose bounding
+        box meets a box. A page ends at `page_size` alerts or about 2 MiB, whichever comes first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -76,6 +77,7 @@ class WeatherServiceServicer:
 
     def ListAlertChanges(self, request, context):
         """At most `limit` changes after `after_seq`, in order (a poller's page; empty: nothing new).
+        A page ends early at about 2 MiB: ask again after its last `seq`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
