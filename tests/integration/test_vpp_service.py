@@ -200,6 +200,7 @@ async def test_openadr_events_and_refusals(twins: Twins, isolated: Settings, ass
     await _program(pool, [r.installation_id for r in registrations(options)])
     await pool.execute("UPDATE vpp_program_terms SET openadr_program_id = '44' WHERE program = 'util.vpp'")
     root, reader = await assets.token(Scope.COMMAND), await assets.token(Scope.READ)
+    south = {"Authorization": f"Bearer {await assets.token(Scope.COMMAND, paths=('util.south',))}"}
     settings = _vpp_settings(twins)
     url = f"http://127.0.0.1:{settings.vpp.rest_port}/openadr3/events"
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + 3_600 * S
@@ -219,6 +220,18 @@ async def test_openadr_events_and_refusals(twins: Twins, isolated: Settings, ass
             while (await stub.GetEventProgress(pb.GetEventProgressRequest(event_id=event.event_id),
                                                metadata=bearer(reader))).total < 3:
                 await asyncio.sleep(0.1)
+
+        # A token for another group neither sees nor changes the event, nor posts one for util.north.
+        async with http.get(f"{url}/{created['id']}", headers=south) as r:
+            assert r.status == 403 and "outside this token's groups" in await r.text()
+        async with http.put(f"{url}/{created['id']}", json=_openadr_body(start, 1), headers=south) as r:
+            assert r.status == 403
+        async with http.delete(f"{url}/{created['id']}", headers=south) as r:
+            assert r.status == 403
+        async with http.get(url, headers=south) as r:
+            assert await r.json() == []
+        async with http.post(url, json=_openadr_body(start, 1), headers=south) as r:
+            assert r.status == 403
 
         async with http.put(f"{url}/{created['id']}", json=_openadr_body(start, 150)) as r:
             assert r.status == 200, await r.text()

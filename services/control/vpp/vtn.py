@@ -8,11 +8,14 @@
 - A POST with an `id` the VPP already stored returns that event (a retried POST stays one
   event); without one, every POST is a new event.
 - Access: `Authorization: Bearer <token>` with the AssetService's tokens; reading needs the read
-  scope, changing the command scope.
+  scope, changing the command scope, and as over gRPC an event is the business of the tokens whose
+  groups hold its target (or its program when it targets the whole program): other tokens are
+  refused 403 for it and do not see it listed.
 """
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -22,12 +25,36 @@ import asyncpg
 from aiohttp import web
 
 from services.assets import access
-from services.assets.access import DevicePrincipal, Scope
+from services.assets.access import DevicePrincipal, Principal, Scope
 from services.assets.api import Authenticator
 from services.assets.errors import PermissionDenied, Unauthenticated
+from services.assets.model import GroupPath
 from services.control.vpp.dispatch import GridEvent, UnknownTarget, VppDispatcher
 from services.control.vpp.model import LTREE, GridEventSpec, InvalidEvent, Source
 from services.control.vpp.rest import Authorize, NotAuthorized, OpenAdrEvent
+
+# The principal of the request being handled: set by `token_authorizer`, which the REST layer
+# awaits in the request's own task before the handler (as the gRPC AccessGuard sets `caller()`).
+_CALLER: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("gridtwin_openadr_caller", default=None)
+
+
+def _denied(spec_target: str) -> str | None:
+    """Why the caller may not see or change an event aimed at `spec_target` (None: it may)."""
+    principal = _CALLER.get()
+    if principal is None:     # no authorizer configured (a VTN without access control)
+        return None
+    denied = access.check_path(principal, GroupPath(spec_target))
+    return None if denied is None else denied.reason
+
+
+def _target(spec: GridEventSpec) -> str:
+    return spec.target_group or spec.program
+
+
+def _check(spec: GridEventSpec) -> None:
+    reason = _denied(_target(spec))
+    if reason is not None:
+        raise NotAuthorized(reason, status=403)
 
 
 def _openadr(event: GridEvent) -> OpenAdrEvent:
@@ -43,6 +70,7 @@ class VppEvents:
         self._pool = pool
 
     async def create(self, spec: GridEventSpec, request: Mapping[str, Any]) -> OpenAdrEvent:
+        _check(spec)
         event_id = f"ev-{uuid.uuid4().hex[:16]}"
         external_id = str(request.get("id") or event_id)[:200]
         try:
@@ -55,6 +83,7 @@ class VppEvents:
     async def update(self, event_id: str, spec: GridEventSpec, request: Mapping[str, Any]) -> OpenAdrEvent | None:
         if await self.get(event_id) is None:
             return None
+        _check(spec)
         return _openadr(await self._vpp.update(event_id, spec, openadr_request=request))
 
     async def cancel(self, event_id: str) -> OpenAdrEvent | None:
@@ -67,7 +96,10 @@ class VppEvents:
             event = await self._vpp.get(event_id)
         except UnknownTarget:
             return None
-        return _openadr(event) if event.spec.source is Source.OPENADR else None
+        if event.spec.source is not Source.OPENADR:
+            return None
+        _check(event.spec)
+        return _openadr(event)
 
     async def list(self, *, program_id: str | None, skip: int, limit: int) -> Sequence[OpenAdrEvent]:
         program = None
@@ -77,7 +109,7 @@ class VppEvents:
                 return []
         events = await self._vpp.list_events(include_ended=True, limit=limit, offset=skip, program=program,
                                              source=Source.OPENADR)
-        return [_openadr(e) for e in events]
+        return [_openadr(e) for e in events if _denied(_target(e.spec)) is None]
 
     # ------------------------------------------------------------ resolvers for rest.openadr_app
 
@@ -110,5 +142,6 @@ def token_authorizer(authenticator: Authenticator) -> Authorize:
         needed = Scope.READ if request.method in ("GET", "HEAD") else Scope.COMMAND
         if needed not in access.effective_scopes(principal.scopes):
             raise NotAuthorized(f"this needs the {needed.value} scope", status=403)
+        _CALLER.set(principal)
 
     return authorize
