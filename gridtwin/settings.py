@@ -84,6 +84,9 @@ class GatewaySettings(BaseModel):
     max_sample_age_s: float = 30 * 86_400.0    # older samples are rejected
     produce_linger_ms: int = 5
     auth_cache_s: float = 60.0
+    # How often every open session's credential is checked again: a device revoked, or rotated
+    # with its old credential's grace over, is closed (4001) within this (plus auth_cache_s).
+    revalidate_s: float = 60.0
     # The session registry (which gateway holds which device, services/control/routing.py).
     registry_flush_interval_s: float = 0.02
     heartbeat_interval_s: float = 5.0

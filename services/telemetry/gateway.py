@@ -29,6 +29,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from gridtwin.aio import cancel_and_wait
 from gridtwin.api.control.v1 import control_pb2 as control_pb
 from gridtwin.settings import GatewaySettings, KafkaSettings, TlsSettings
 from gridtwin.tls import server_ssl_context
@@ -115,6 +116,7 @@ class Gateway:
         self._connections: dict[str, _Connection] = {}  # by device id: one session per device
         self._producer: AIOKafkaProducer | None = None
         self._server: Server | None = None
+        self._revalidation: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -145,8 +147,10 @@ class Gateway:
         )
         log.info("gateway listening on %s://%s:%d", "ws" if self._ssl is None else "wss", self._settings.host,
                  self.port)
+        self._revalidation = asyncio.create_task(self._revalidate_loop(), name="gateway-revalidate")
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._revalidation)
         if self._server is not None:
             self._server.close(close_connections=True)  # 1001 going away: devices reconnect
             await self._server.wait_closed()
@@ -247,6 +251,30 @@ class Gateway:
                 if self._registry is not None:
                     self._registry.closed(identity.device_id, session.session_id)
 
+    async def _revalidate_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.revalidate_s)
+            try:
+                await self.revalidate()
+            except Exception:   # the directory is down: sessions stay, the next round tries again
+                log.exception("revalidating session credentials failed")
+
+    async def revalidate(self) -> int:
+        """Checks every open session's credential again; closes (4001) those refused now and
+        schedules the end of those admitted by a rotation's grace. Returns how many it closed.
+        The directory's lookups are coalesced: 10,000 sessions cost about ten queries."""
+        connections = [c for c in self._connections.values() if c.credential is not None]
+        outcomes = await asyncio.gather(*(self._authenticator.authenticate(c.device_id, c.credential or "")
+                                          for c in connections))
+        closed = 0
+        for connection, outcome in zip(connections, outcomes, strict=True):
+            if isinstance(outcome, str):
+                closed += 1
+                await connection.execute(connection.session.credential_refused())
+            elif outcome.credential_valid_until_unix_ms is not None:
+                connection.expire_at(outcome.credential_valid_until_unix_ms)
+        return closed
+
     async def _register(self, connection: _Connection, device_id: str) -> None:
         """Makes `connection` the device's only one, closing an older one (4004): commands for a
         device must have exactly one way to reach it."""
@@ -269,6 +297,8 @@ class _Connection:
         self._acks: set[asyncio.Task[None]] = set()
         self._partition: int | None = None  # of this installation's key; hashed once per session
         self._credential_expiry: asyncio.Task[None] | None = None
+        self.device_id = ""
+        self.credential: str | None = None   # as admitted; checked again by Gateway.revalidate
 
     async def run(self) -> None:
         try:
@@ -324,11 +354,16 @@ class _Connection:
             await self.execute(self.session.authentication_failed(outcome))
             return
         await self.execute(self.session.authenticated(outcome, self._gw._clock_ms()))
+        self.device_id, self.credential = outcome.device_id, credential
         await self._gw._register(self, outcome.device_id)
         if outcome.credential_valid_until_unix_ms is not None:
-            # Admitted in a rotation's grace with the old credential: the session ends with it.
-            self._credential_expiry = asyncio.create_task(
-                self._expire_credential(outcome.credential_valid_until_unix_ms))
+            self.expire_at(outcome.credential_valid_until_unix_ms)
+
+    def expire_at(self, valid_until_unix_ms: int) -> None:
+        """Admitted (or found again) with the old credential in a rotation's grace: the session
+        ends with it."""
+        if self._credential_expiry is None:
+            self._credential_expiry = asyncio.create_task(self._expire_credential(valid_until_unix_ms))
 
     async def _expire_credential(self, valid_until_unix_ms: int) -> None:
         await asyncio.sleep(max(0.0, (valid_until_unix_ms - self._gw._clock_ms()) / 1_000))

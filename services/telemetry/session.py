@@ -231,6 +231,14 @@ class DeviceSession:
         return [Rejected("auth_credential_expired"),
                 *self._close(CloseCode.AUTHENTICATION_FAILED, "credential expired")]
 
+    def credential_refused(self) -> list[Decision]:
+        """Checked again while open, the session's credential is refused (the device was revoked,
+        or rotated and its old credential is over): it ends as a Hello with it would."""
+        if self.state is not SessionState.OPEN:
+            return []
+        return [Rejected("auth_credential_refused"),
+                *self._close(CloseCode.AUTHENTICATION_FAILED, "credential no longer valid")]
+
     def replaced(self) -> list[Decision]:
         return self._close(CloseCode.SESSION_REPLACED, "a newer session of this device opened")
 

@@ -129,6 +129,31 @@ async def test_rotation_with_grace_live(gateway, assets, clean_db):
     assert stored == generated
 
 
+async def test_open_sessions_end_when_their_credential_does(isolated, assets, clean_db):
+    """Sessions opened before a revocation or a rotation without grace are closed (4001) by the
+    gateway's periodic check; everyone else streams on."""
+    settings = isolated.gateway.model_copy(update={"revalidate_s": 0.5})
+    options = FleetOptions(devices=3, fleet_secret="revalidate", id_prefix="rev")
+    await register_devices(clean_db, registrations(options))
+    async with Gateway(settings, isolated.kafka, CredentialDirectory(clean_db, cache_s=0.3)) as gateway:
+        fleet = Fleet(options, DeviceOptions(url=f"ws://127.0.0.1:{gateway.port}", backoff_initial_s=0.1,
+                                             backoff_max_s=0.3))
+        revoked, rotated, bystander = fleet.devices
+        async with fleet:
+            await fleet.wait_connected(20)
+            await assets.call("RevokeDevice", pb.RevokeDeviceRequest(device_id=revoked.device_id))
+            await assets.call("RotateDeviceCredential", pb.RotateDeviceCredentialRequest(
+                device_id=rotated.device_id, grace_s=0))
+            async with asyncio.timeout(10):
+                while revoked.fatal is None or rotated.fatal is None:
+                    await asyncio.sleep(0.05)
+            assert revoked.fatal.startswith("closed 4001: credential no longer valid")
+            assert rotated.fatal.startswith("closed 4001: credential no longer valid")
+            assert revoked.sessions == rotated.sessions == 1
+            assert bystander.connected.is_set() and bystander.fatal is None and bystander.sessions == 1
+            assert await gateway.revalidate() == 0     # nothing left to close
+
+
 async def test_rotation_refusals(assets, clean_db):
     await assets.installation("site-r", -120, 37)
     a = await assets.device("site-r", "rot-a")

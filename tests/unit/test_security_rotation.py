@@ -47,6 +47,14 @@ def test_a_session_ends_4001_when_its_credential_does():
     assert session.credential_expired() == []   # closed once
 
 
+def test_a_session_whose_credential_is_refused_when_checked_again_ends_4001():
+    session = _open(DeviceIdentity("dev-1", "site-1"))
+    assert session.credential_refused() == [
+        Rejected("auth_credential_refused"),
+        CloseConnection(CloseCode.AUTHENTICATION_FAILED, "credential no longer valid")]
+    assert session.credential_refused() == [] and session.credential_expired() == []
+
+
 class _Repository:
     """The two lookups the Authenticator makes, from a dict (the integration tests use Postgres)."""
 
