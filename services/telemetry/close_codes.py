@@ -1,7 +1,7 @@
 """Websocket close codes the gateway uses: the one place that maps session outcomes to codes.
 
 1xxx are RFC 6455 codes; 4xxx are the application's own (RFC 6455 §7.4.2 reserves 4000–4999).
-A device reconnects (with backoff) after 1001, 1011, 1013 and 4004; after 4001 it must not
+A device reconnects (with backoff) after 1001, 1011, 1013, 4004 and 4005; after 4001 it must not
 retry with the same credential; after 1007/1009/4000/4003 it has a bug to fix.
 """
 
@@ -20,3 +20,4 @@ class CloseCode(IntEnum):
     HELLO_TIMEOUT = 4002
     UNSUPPORTED_PROTOCOL = 4003
     SESSION_REPLACED = 4004      # the same device opened a newer session
+    EVENTS_RATE_LIMITED = 4005   # command acks / state reports far beyond any command rate: back off

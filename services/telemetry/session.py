@@ -140,10 +140,12 @@ class DeviceSession:
     last_sequence: int | None = None
     _pending_acks: dict[int, bytes] = field(default_factory=dict)
     _bucket: _TokenBucket = field(init=False)
+    _events_bucket: _TokenBucket = field(init=False)   # command acks and state reports, apart
 
     def __post_init__(self) -> None:
         burst = float(self.config.rate_limit_burst_batches)
         self._bucket = _TokenBucket(self.config.rate_limit_batches_per_s, burst, burst)
+        self._events_bucket = _TokenBucket(self.config.rate_limit_batches_per_s, burst, burst)
 
     @property
     def in_flight(self) -> int:
@@ -177,6 +179,11 @@ class DeviceSession:
         if kind == "telemetry":
             return self._telemetry(frame.telemetry, now_ms)
         assert self.identity is not None
+        if not self._events_bucket.take(now_ms):
+            # A device acknowledges the commands it is sent and reports its state now and then;
+            # an event flood has no ack to refuse it with, and would fill the events topic.
+            return [Rejected("device_events_rate_limited"),
+                    *self._close(CloseCode.EVENTS_RATE_LIMITED, "too many device events per second")]
         payload = getattr(frame, kind).SerializeToString()
         return [ForwardDeviceEvent(kind, self.identity.installation_id, payload, self.identity.device_id)]
 

@@ -185,6 +185,22 @@ def test_command_acks_and_state_reports_are_forwarded():
     assert event.installation_id == "site-1"
 
 
+def test_a_flood_of_device_events_closes_4005_and_telemetry_keeps_its_own_budget():
+    session = open_session()
+    report = frame(state_report=pb.StateReport(backup_reserve_pct=20))
+    for _ in range(CONFIG.rate_limit_burst_batches):
+        assert isinstance(session.receive(report, NOW)[0], ForwardDeviceEvent)
+    assert isinstance(session.receive(batch(1, NOW - 1), NOW)[-1], ProduceBatch)   # telemetry unaffected
+    assert session.receive(report, NOW) == [
+        Rejected("device_events_rate_limited"),
+        CloseConnection(CloseCode.EVENTS_RATE_LIMITED, "too many device events per second")]
+    assert session.state is SessionState.CLOSED
+    # At the steady rate (10/s) events never run out.
+    paced = open_session()
+    for k in range(50):
+        assert isinstance(paced.receive(report, NOW + 100 * k)[0], ForwardDeviceEvent)
+
+
 @given(st.lists(st.binary(max_size=300), max_size=8))
 @settings(max_examples=300, deadline=None)
 def test_arbitrary_bytes_never_crash_the_session(frames):
