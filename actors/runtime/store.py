@@ -9,6 +9,7 @@ domain's units; converting rows to domain values happens here, at the edge.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ from actors.twin.model import (
 )
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
+
+log = logging.getLogger(__name__)
 
 
 async def init_connection(con: asyncpg.Connection) -> None:
@@ -173,7 +176,12 @@ class TwinStore:
             loaded[r["id"]] = Loaded(facts, snapshot=json.loads(r["state"]) if r["state"] is not None else None)
         for r in overrides:
             loaded[r["installation_id"]].overrides[r["rule"]] = json.loads(r["params"])
+        known = {rule.value for rule in RuleId}
         for r in open_alerts:
+            if r["rule"] not in known:   # stored by a version with a rule this one lacks: the twin cannot run it
+                log.warning("twin %s: open alert %s of unknown rule %r left as stored", r["installation_id"],
+                            r["alert_id"], r["rule"])
+                continue
             loaded[r["installation_id"]].open_alerts.append(alert_from_row(r))
         return loaded
 

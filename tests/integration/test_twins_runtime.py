@@ -140,6 +140,11 @@ async def test_bad_input_never_crashes_a_shard(twins: Twins) -> None:
         TelemetryRecord(device_id="", installation_id="bad-empty"),
         _record("", [(now - 2_000, 1, 1, 1, 3, 50)]),
     ]
+    # An open alert stored by a version with a rule this one does not have: the twin loads without it.
+    await t.pool.execute(
+        "INSERT INTO twin_alerts (alert_id, installation_id, rule, severity, state, first_seen, last_seen) "
+        "VALUES ('bad-rule-alert', 'bad-rule', 'retired_rule', 2, 'raised', now(), now())")
+    bad.append(_record("bad-rule", [(now - 2_000, 100, 0, 0, 100, 50)]))
     await t.runtime.router.deliver(bad)
     pids = [(await s.stats.remote())["pid"] for s in t.runtime.router.shards]
     good = [_record(f"good-{k}", [(now - 1_000 + k, 100, 0, 0, 100, 50)]) for k in range(20)]
@@ -154,6 +159,8 @@ async def test_bad_input_never_crashes_a_shard(twins: Twins) -> None:
     assert order is not None and order["counts"] == {"applied": 1, "ignored": 3, "rejected": 0}
     timed = await t.runtime.router.view("bad-time")
     assert timed is not None and timed["reported"]["timestamp_unix_ms"] == 0  # never jumped to the future
+    retired = await t.runtime.router.view("bad-rule")
+    assert retired is not None and retired["counts"]["applied"] == 1 and retired["alerts"] == []
     assert all(await asyncio.gather(*(t.runtime.router.view(f"good-{k}") for k in range(20))))
 
 
