@@ -16,8 +16,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.weather import nws
 from services.weather import geometry as geo
+from services.weather import nws
 from services.weather.geometry import MAX_AREA_VERTICES
 from tests import weather_data as wd
 from tests.hostile.strategies import HOSTILE, HOSTILE_STRINGS
