@@ -39,7 +39,7 @@ MAX_SAMPLES = 50
 # it closed first. 1011 (a crash) or 1013 (the broker or the directory failed) would be bugs.
 ALLOWED = {1000, CloseCode.MALFORMED_FRAME, CloseCode.MESSAGE_TOO_BIG, CloseCode.PROTOCOL_VIOLATION,
            CloseCode.AUTHENTICATION_FAILED, CloseCode.HELLO_TIMEOUT, CloseCode.UNSUPPORTED_PROTOCOL,
-           CloseCode.SESSION_REPLACED}
+           CloseCode.SESSION_REPLACED, CloseCode.EVENTS_RATE_LIMITED}
 EVIL = FleetOptions(devices=4, fleet_secret="evil", id_prefix="evil")
 GOOD = FleetOptions(devices=1, fleet_secret="good", id_prefix="good", sample_interval_s=0.1)
 
