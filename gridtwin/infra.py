@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -245,6 +246,43 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+# Ray's default worker ports are 10002-19999 (the platform's own head uses them); blocks for the
+# nodes started here lie above them and below the kernel's ephemeral range.
+RAY_BLOCKS_FROM = 20_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def ray_port_block(count: int, host: str = "127.0.0.1", tries: int = 200) -> list[int]:
+    """`count` consecutive ports free on `host`, below the kernel's ephemeral range.
+
+    A node's ports cannot come from `free_ports`: bind(0) hands out ports of the ephemeral range,
+    as it does to every other process and to every outgoing connection, and a raylet binds its
+    ports a second or more after they were picked — in CI a service's metrics port took one
+    meanwhile and the raylet died. Nothing is handed out below that range unasked, and a block in
+    use shows itself by the node's fixed ports, bound as soon as it starts."""
+    top = _ephemeral_low() - count
+    for _ in range(tries):
+        start = random.randrange(RAY_BLOCKS_FROM, top)
+        if all(_bindable(host, port) for port in range(start, start + count)):
+            return list(range(start, start + count))
+    raise RuntimeError(f"no {count} consecutive free ports between {RAY_BLOCKS_FROM} and {top + count}")
+
+
 def start_ray_node(
     var_dir: Path,
     name: str,
@@ -262,14 +300,13 @@ def start_ray_node(
     """Starts a Ray head (`address` None; GCS on `port`, 0 = a free one) or a node joining the head
     at `address`, logging to var/log/<name>.log, its pid in var/run/<name>.pid.
 
-    Every port the node listens on is picked free (node manager, object manager, agents, metrics,
-    `worker_ports` worker ports), so it never collides with another node or cluster on this
-    machine. Authentication is off as for every cluster the project starts (`ray_auth_env`);
-    `env` adds variables, e.g. RAY_health_check_* on a head to detect a lost node sooner.
-    Returns once the GCS (head) or the node's raylet listens; the node may need a moment more to
-    show up in `ray.nodes()`."""
-    # All in one call: ports picked in separate calls may coincide (each call frees its sockets).
-    ports = free_ports(8 + worker_ports, host)
+    Every port the node listens on is picked free, in one block below the ephemeral range
+    (`ray_port_block`: node manager, object manager, agents, metrics, `worker_ports` worker ports),
+    so it never collides with another node, cluster or process on this machine. Authentication
+    is off as for every cluster the project starts (`ray_auth_env`); `env` adds variables, e.g.
+    RAY_health_check_* on a head to detect a lost node sooner. Returns once the node's raylet (and
+    on a head the GCS) listens; the node may need a moment more to show up in `ray.nodes()`."""
+    ports = ray_port_block(8 + worker_ports, host)
     node_manager, object_manager, agent_http, agent_grpc, metrics, runtime_env, client, gcs = ports[:8]
     temp_dir = temp_dir or Path(tempfile.mkdtemp(prefix=f"ray-{name}-"))   # short: unix socket paths live in it
     temp_dir.mkdir(parents=True, exist_ok=True)
@@ -289,9 +326,9 @@ def start_ray_node(
         argv += [f"--address={address}"]
     head = "--head" in argv
     pid = processes.spawn(var_dir, name, argv, env={**ray_auth_env(), **(RAY_HEAD_ENV if head else {}), **(env or {})})
-    listening = _host_port(address) if head else (host, node_manager)
+    listening = [(host, node_manager), *([_host_port(address)] if head else [])]
     deadline = time.monotonic() + timeout_s
-    while not processes.port_open(*listening):
+    while not all(processes.port_open(*where) for where in listening):
         if processes.running_pid(var_dir, name) is None:
             raise RuntimeError(f"Ray node {name} exited; see {processes.log_file(var_dir, name)}")
         if time.monotonic() > deadline:
