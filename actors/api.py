@@ -18,7 +18,6 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +36,7 @@ from actors.twin.model import Alert
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
+from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings, TwinsSettings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard, caller, refuse_unless_visible, visible_installations
@@ -81,15 +81,14 @@ def _installation(installation_id: str) -> str:
 
 
 def _page_token(alert: Alert) -> str:
-    return base64.urlsafe_b64encode(f"{alert.first_seen_ms * 1_000}|{alert.alert_id}".encode()).decode()
+    return page_token(alert.first_seen_ms * 1_000, alert.alert_id)
 
 
 def _parse_token(token: str) -> tuple[int, str]:
     try:
-        first, alert_id = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
-        return int(first), alert_id
-    except (ValueError, UnicodeDecodeError):
-        raise _invalid("malformed page_token") from None
+        return parse_page_token(token)
+    except ValueError as error:
+        raise _invalid(str(error)) from None
 
 
 class TwinServicer(pb_grpc.TwinServiceServicer):

@@ -29,6 +29,7 @@ from actors.twin.model import (
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 
 log = logging.getLogger(__name__)
+_KNOWN_RULES = frozenset(rule.value for rule in RuleId)
 
 
 async def init_connection(con: asyncpg.Connection) -> None:
@@ -176,9 +177,8 @@ class TwinStore:
             loaded[r["id"]] = Loaded(facts, snapshot=json.loads(r["state"]) if r["state"] is not None else None)
         for r in overrides:
             loaded[r["installation_id"]].overrides[r["rule"]] = json.loads(r["params"])
-        known = {rule.value for rule in RuleId}
         for r in open_alerts:
-            if r["rule"] not in known:   # stored by a version with a rule this one lacks: the twin cannot run it
+            if r["rule"] not in _KNOWN_RULES:   # stored by a version with a rule this one lacks: the twin cannot run it
                 log.warning("twin %s: open alert %s of unknown rule %r left as stored", r["installation_id"],
                             r["alert_id"], r["rule"])
                 continue

@@ -263,11 +263,11 @@ class Gateway:
         """Checks every open session's credential again; closes (4001) those refused now and
         schedules the end of those admitted by a rotation's grace. Returns how many it closed.
         The directory's lookups are coalesced: 10,000 sessions cost about ten queries."""
-        connections = [c for c in self._connections.values() if c.credential is not None]
-        outcomes = await asyncio.gather(*(self._authenticator.authenticate(c.device_id, c.credential or "")
-                                          for c in connections))
+        admitted = list(self._connections.items())   # registered only once authenticated
+        outcomes = await asyncio.gather(*(self._authenticator.authenticate(device_id, c.credential)
+                                          for device_id, c in admitted))
         closed = 0
-        for connection, outcome in zip(connections, outcomes, strict=True):
+        for (_, connection), outcome in zip(admitted, outcomes, strict=True):
             if isinstance(outcome, str):
                 closed += 1
                 await connection.execute(connection.session.credential_refused())
@@ -297,8 +297,7 @@ class _Connection:
         self._acks: set[asyncio.Task[None]] = set()
         self._partition: int | None = None  # of this installation's key; hashed once per session
         self._credential_expiry: asyncio.Task[None] | None = None
-        self.device_id = ""
-        self.credential: str | None = None   # as admitted; checked again by Gateway.revalidate
+        self.credential = ""   # as admitted; checked again by Gateway.revalidate
 
     async def run(self) -> None:
         try:
@@ -354,7 +353,7 @@ class _Connection:
             await self.execute(self.session.authentication_failed(outcome))
             return
         await self.execute(self.session.authenticated(outcome, self._gw._clock_ms()))
-        self.device_id, self.credential = outcome.device_id, credential
+        self.credential = credential
         await self._gw._register(self, outcome.device_id)
         if outcome.credential_valid_until_unix_ms is not None:
             self.expire_at(outcome.credential_valid_until_unix_ms)

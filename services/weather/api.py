@@ -11,8 +11,6 @@ Alerts are public: any read token of the AssetService (services/assets/guard.py 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import math
 from typing import TypeVar
@@ -24,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
+from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard
@@ -124,7 +123,7 @@ def _within(budget: int, messages: list[M]) -> list[M]:
 
 
 def _token(alert: Alert) -> str:
-    return base64.urlsafe_b64encode(json.dumps(page_key(alert)).encode()).decode()
+    return page_token(*page_key(alert))
 
 
 def _page_after(token: str) -> tuple[int, str] | None:
@@ -132,13 +131,10 @@ def _page_after(token: str) -> tuple[int, str] | None:
     if not token:
         return None
     try:
-        sent_us, alert_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(sent_us, int) and -(2**63) <= sent_us < 2**63 and isinstance(alert_id, str) \
-                and "\x00" not in alert_id:
-            return sent_us, alert_id
-    except (ValueError, TypeError):
-        pass
-    raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not a next_page_token of this method")
+        return parse_page_token(token)
+    except ValueError:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                      "page_token is not a next_page_token of this method") from None
 
 
 class WeatherApi(GrpcApi):

@@ -4,6 +4,7 @@ stream from a cursor and live, health, bad requests."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 
 import grpc
@@ -13,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
+from gridtwin.paging import page_token
 from services.assets.access import Scope
 from services.weather import nws
 from services.weather.api import SERVICE_NAME, WeatherApi
@@ -117,9 +119,10 @@ async def test_active_alerts_and_changes_come_in_pages_bounded_in_count_and_byte
                 and a.bbox[3] >= 41]
         assert sum(await every_page(pb.ListActiveAlertsRequest(bbox=box, page_size=2)), []) == near
 
+        forged = [page_token(2**63, "a"), page_token(1, "a\x00b"),       # beyond bigint; a NUL in the id
+                  base64.urlsafe_b64encode(b"not-a-number|a").decode(), base64.urlsafe_b64encode(b"12").decode()]
         for bad in (pb.ListActiveAlertsRequest(page_size=1_001), pb.ListActiveAlertsRequest(page_token="x"),
-                    pb.ListActiveAlertsRequest(page_token="WzEsIDJd"),      # [1, 2]: a key of the wrong shape
-                    pb.ListActiveAlertsRequest(page_token="WzFlMzAsICJhIl0=")):   # [1e30, "a"]
+                    *(pb.ListActiveAlertsRequest(page_token=token) for token in forged)):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.ListActiveAlerts(bad)
             assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
