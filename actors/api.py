@@ -211,7 +211,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         await refuse_unless_visible(self._pool, installation)
         if await self._pool.fetchval("SELECT 1 FROM installations WHERE installation_id = $1", installation) is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, f"no installation {installation!r}")
-        await self._router.storm([(installation, sw.OptOut(AlertId(request.alert_id)))])
+        await self._router.tell([(installation, sw.OptOut(AlertId(request.alert_id)))])
         view = await self._router.view(installation)
         if view is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")

@@ -130,6 +130,14 @@ class AnalyticsSettings(BaseModel):
     default_max_points: int = 1_000   # chart points per channel when a request says 0
 
 
+# StormWatch's default event types (actors/twin/stormwatch.py DEFAULT_EVENT_TYPES is the same set).
+STORMWATCH_EVENT_TYPES = frozenset({
+    "Hurricane Warning", "Hurricane Watch", "Tropical Storm Warning", "Tropical Storm Watch",
+    "Winter Storm Warning", "Blizzard Warning", "Ice Storm Warning", "High Wind Warning", "Extreme Wind Warning",
+    "Tornado Warning", "Severe Thunderstorm Warning", "Storm Surge Warning",
+})
+
+
 class TwinsSettings(BaseModel):
     """The twin runtime on Ray (actors/runtime) and the TwinService gRPC API."""
 
@@ -147,7 +155,9 @@ class TwinsSettings(BaseModel):
     passivation_idle_s: float = 1_800.0
     snapshot_interval_s: float = 10.0
     tick_interval_s: float = 5.0       # clock rules (stale/offline), passivation, snapshots
-    replay_window_s: float = 900.0     # how far back a recovering twin replays the telemetry journal
+    # A twin replays the telemetry journal from its snapshot's position, however old; one without
+    # a snapshot replays this far back (the oldest sample the gateway accepts).
+    replay_horizon_s: float = 30 * 86_400.0
     shard_pool_size: int = 2           # Postgres connections per shard
     rules: str = "{}"                  # fleet-wide rule overrides, JSON: {"solar_negative": {...}}
     stream_min_interval_s: float = 1.0
@@ -158,6 +168,9 @@ class TwinsSettings(BaseModel):
     # A read token for it ("" = the poller issues its own: it holds the database anyway).
     stormwatch_weather_token: str = ""
     stormwatch_poll_interval_s: float = 10.0
+    # The alert event types (CAP `event`, exactly as the NWS names them) StormWatch charges for.
+    # JSON: GRIDTWIN_TWINS__STORMWATCH_EVENT_TYPES='["Tornado Warning", "Flood Warning"]'.
+    stormwatch_event_types: frozenset[str] = STORMWATCH_EVENT_TYPES
 
 
 class WeatherSettings(BaseModel):
@@ -173,6 +186,8 @@ class WeatherSettings(BaseModel):
     backoff_base_s: float = 5.0
     backoff_max_s: float = 300.0
     stream_poll_s: float = 1.0         # how often StreamAlertChanges looks for new changes
+    # Alerts past their end are recorded expired by a sweep this often (with or without feeds).
+    expiry_sweep_s: float = 5.0
 
 
 class ControlSettings(BaseModel):

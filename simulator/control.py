@@ -7,7 +7,8 @@ and never executed twice. A command arriving at or after its expiry is acknowled
 not executed.
 
 Control plans: ACCEPTED when taken (it replaces the whole of the active plan; a plan issued
-before the active one is REJECTED as outdated), COMPLETED when its last step has ended. While a
+before the newest one taken is REJECTED as outdated), COMPLETED when its last step has ended. A
+plan with no steps ends the active one (COMPLETED, "plan cleared"): back to the device's mode. While a
 step runs, the controller sets the device's entries of the physics model's control arrays
 (`FleetModel.battery_setpoint_w`, `soc_floor_pct`, `soc_ceiling_pct`); the model steps every
 device at once. Per step:
@@ -58,6 +59,8 @@ class _Plan:
 class _Device:
     executed: OrderedDict[str, pb.CommandAck] = field(default_factory=OrderedDict)
     plan: _Plan | None = None
+    plan_issued_ms: int = 0      # the newest plan taken (or ended by an empty plan): older ones are refused
+    plan_id: str = ""
     mode: int = pb.OPERATION_MODE_SELF_CONSUMPTION
     firmware: str = "sim-1"
     config: dict[str, str] = field(default_factory=dict)
@@ -129,8 +132,11 @@ class FleetController:
     def _take_plan(self, index: int, device: _Device, command: pb.Command, now_ms: int, ack) -> pb.CommandAck:  # type: ignore[no-untyped-def]
         plan = command.control_plan
         steps = list(plan.steps)
+        if command.issued_unix_ms and command.issued_unix_ms < device.plan_issued_ms:
+            return ack(pb.COMMAND_OUTCOME_REJECTED, f"older than the newest plan {device.plan_id}")
         if not steps:   # an empty plan replaces the running one with nothing: back to the device's mode
             device.plan = None
+            device.plan_issued_ms, device.plan_id = command.issued_unix_ms, plan.plan_id or command.command_id
             self.executions[index] += 1
             self._refresh(index, now_ms)
             return ack(pb.COMMAND_OUTCOME_COMPLETED, "plan cleared")
@@ -138,12 +144,10 @@ class FleetController:
             return ack(pb.COMMAND_OUTCOME_REJECTED, "plan steps need an action and start < end")
         if any(b.start_unix_ms < a.end_unix_ms for a, b in zip(steps, steps[1:], strict=False)):
             return ack(pb.COMMAND_OUTCOME_REJECTED, "plan steps overlap or are out of order")
-        active = device.plan
-        if active is not None and command.issued_unix_ms and command.issued_unix_ms < active.issued_ms:
-            return ack(pb.COMMAND_OUTCOME_REJECTED, f"older than the active plan {active.plan_id}")
         if steps[-1].end_unix_ms <= now_ms:
             return ack(pb.COMMAND_OUTCOME_REJECTED, "the plan has already ended")
         device.plan = _Plan(command.command_id, plan.plan_id or command.command_id, command.issued_unix_ms, steps)
+        device.plan_issued_ms, device.plan_id = command.issued_unix_ms, device.plan.plan_id
         self.executions[index] += 1
         self._refresh(index, now_ms)
         return ack(pb.COMMAND_OUTCOME_ACCEPTED, f"plan {device.plan.plan_id} active")

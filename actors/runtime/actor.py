@@ -94,8 +94,8 @@ class TwinShardActor:
     async def deliver(self, epoch: int, batch: ShardBatch) -> dict[str, Any]:
         return await (await self._ready()).deliver(epoch, batch)
 
-    async def storm(self, epoch: int, items: list[tuple[str, Any]]) -> dict[str, Any]:
-        return await (await self._ready()).storm(epoch, items)
+    async def tell(self, epoch: int, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        return await (await self._ready()).tell(epoch, items)
 
     async def view(self, installation_id: str) -> dict[str, Any] | None:
         return await (await self._ready()).view(installation_id)

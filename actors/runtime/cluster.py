@@ -13,6 +13,7 @@ from actors.runtime.router import TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
 from actors.runtime.weather import PollerConfig, poller_singleton
+from actors.twin.stormwatch import StormWatchConfig
 from gridtwin.infra import configure_ray_auth
 from gridtwin.settings import Settings, TwinsSettings
 
@@ -42,7 +43,8 @@ def shard_config(settings: Settings) -> ShardConfig:
         postgres_url=settings.postgres.url, kafka_bootstrap_servers=settings.kafka.bootstrap_servers,
         alerts_topic=settings.kafka.alerts_topic, rules=json.loads(t.rules), pool_size=t.shard_pool_size,
         passivation_idle_s=t.passivation_idle_s, snapshot_interval_s=t.snapshot_interval_s,
-        tick_interval_s=t.tick_interval_s, replay_window_s=t.replay_window_s,
+        tick_interval_s=t.tick_interval_s, replay_horizon_s=t.replay_horizon_s,
+        stormwatch=StormWatchConfig(event_types=frozenset(t.stormwatch_event_types)),
     )
 
 

@@ -27,8 +27,8 @@ from actors.runtime.batch import ShardBatch, split_by_shard
 from actors.runtime.routing import shard_name, shard_of
 from actors.runtime.singleton import ClusterSingleton
 from actors.twin import stormwatch as sw
-from actors.twin import vpp
-from actors.twin.model import ControlIntent
+from actors.twin.commands import TwinCommand
+from actors.twin.twin import TwinMessage
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 
 log = logging.getLogger(__name__)
@@ -120,23 +120,24 @@ class TwinRouter:
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, self._retry_max_delay_s)
 
-    # ------------------------------------------------------------------ StormWatch
+    # ------------------------------------------------------------------ messages
 
-    async def storm(self, items: Sequence[tuple[str, sw.Event | vpp.VppEvent]]) -> list[ControlIntent]:
-        """StormWatch and VPP events to their twins, one call per shard, in order per twin; returns
-        when every shard stored what its twins decided, with the control intents they decided.
-        Same retry and re-layout rules as `deliver` (a retried call decides nothing twice)."""
+    async def tell(self, items: Sequence[tuple[str, TwinMessage]]) -> list[TwinCommand]:
+        """Messages to their twins (alert changes, opt-outs, grid events, device state reports),
+        one call per shard, in order per twin; returns when every shard stored what its twins
+        decided, with the commands they decided. Same retry and re-layout rules as `deliver`
+        (a retried call decides nothing twice: commands are idempotent by twin and revision)."""
         while True:
             epoch, shards, count = self.epoch, self._shards, self.count
-            parts: dict[int, list[tuple[str, sw.Event | vpp.VppEvent]]] = {}
+            parts: dict[int, list[tuple[str, TwinMessage]]] = {}
             for installation_id, event in items:
                 parts.setdefault(shard_of(installation_id, count), []).append((installation_id, event))
             try:
                 results = await asyncio.gather(*(
-                    self._call(lambda shard=shards[k], part=part, epoch=epoch: shard.storm.remote(epoch, part))
+                    self._call(lambda shard=shards[k], part=part, epoch=epoch: shard.tell.remote(epoch, part))
                     for k, part in parts.items()))
                 if not any(r["stale"] for r in results):
-                    return [intent for r in results for intent in r["intents"]]
+                    return [command for r in results for command in r["commands"]]
             except _StaleLayout:
                 pass
             await asyncio.sleep(0.1)
@@ -178,4 +179,4 @@ class StormSink:
         self._router = router
 
     async def deliver(self, batch: Sequence[tuple[str, sw.StormAlertEvent]]) -> None:
-        await self._router.storm(batch)
+        await self._router.tell(batch)

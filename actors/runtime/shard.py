@@ -7,9 +7,12 @@ Guarantees:
 - Activation: a twin is made resident by the first message that names it (a delivery, a view,
   a watch): its snapshot, installation facts, rule overrides and open alerts are loaded in one
   batched round trip for every missing twin of the message, then the telemetry journal
-  (`telemetry_samples`, stored before any delivery) is replayed from the snapshot's watermark
-  (at most `replay_window_s` back). So a twin recovers every sample accepted before a crash,
-  even those after its last snapshot.
+  (`telemetry_samples`, stored before any delivery) is replayed in timestamp order from the
+  snapshot's position (the oldest of its devices' newest applied samples; no snapshot: from
+  `replay_horizon_s` back, the oldest sample a device may send), in chunks of
+  `_REPLAY_CHUNK` rows. So a twin applies every stored sample after its snapshot however old —
+  a device that was offline for hours and replays its buffer into a passivated twin — and
+  recovers every sample accepted before a crash, even those after its last snapshot.
 - A delivery returns only after the batch is applied and the alert changes it caused are stored
   (and published); alert changes that failed to store are retried before the next delivery is
   accepted and before any snapshot is written. Alert ids are a function of the telemetry, and the
@@ -18,6 +21,10 @@ Guarantees:
   passivation (after `passivation_idle_s` without a message) and retirement.
 - Deliveries carry the layout epoch; a retired shard or a stale epoch answers `{"stale": True}`
   and the router re-routes with the current layout.
+- Open alerts' last_seen and sample counts are written every `_REFRESH_EVERY_S` in one
+  statement (`TwinStore.refresh_alerts`), so stored alerts are current within seconds.
+- Messages (`tell`) go to one handler per message type (`twin.HANDLERS`): weather alert changes
+  and opt-outs, grid events, device state reports.
 - Bad input never ends the shard: a record whose processing raises is counted and skipped.
 """
 
@@ -36,16 +43,18 @@ from actors.runtime.batch import ShardBatch
 from actors.runtime.publisher import AlertPublisher
 from actors.runtime.routing import shard_hash, shard_of
 from actors.runtime.store import Loaded, ReplayRow, TwinStore
-from actors.twin import stormwatch as sw
-from actors.twin import vpp
+from actors.twin.commands import TwinCommand
 from actors.twin.config import RulesConfig
-from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, ControlIntent, CustomerNotice, Sample
-from actors.twin.twin import TwinState
+from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, CustomerNotice, Sample
+from actors.twin.stormwatch import StormWatchConfig
+from actors.twin.twin import HANDLERS, TwinMessage, TwinState
 
 log = logging.getLogger(__name__)
 
 _RECOVERY_CHUNK = 5_000
+_REPLAY_CHUNK = 50_000
 _OUTBOX_EVERY_S = 15.0
+_REFRESH_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,9 @@ class ShardConfig:
     passivation_idle_s: float = 1_800.0
     snapshot_interval_s: float = 10.0
     tick_interval_s: float = 5.0
-    replay_window_s: float = 900.0
+    replay_horizon_s: float = 30 * 86_400.0   # how far back a twin without a snapshot replays
     recover_on_start: bool = True
+    stormwatch: StormWatchConfig = StormWatchConfig()   # which alerts StormWatch acts on
 
 
 class ShardCore:
@@ -77,9 +87,9 @@ class ShardCore:
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._watchers: dict[str, asyncio.Event] = {}
         self._pending: dict[str, Alert] = {}            # alert changes not yet stored
-        self._intents: list[ControlIntent] = []          # decisions not yet stored
+        self._intents: list[TwinCommand] = []            # decisions not yet stored
         self._notices: list[CustomerNotice] = []
-        self._defaults = RulesConfig.defaults().with_overrides(config.rules)
+        self._defaults = RulesConfig.defaults(config.stormwatch).with_overrides(config.rules)
         self._configs: dict[str, RulesConfig] = {"": self._defaults}
         self._retired = False
         self._in_flight = 0
@@ -87,9 +97,11 @@ class ShardCore:
         self._idle.set()
         self._last_snapshot = time.monotonic()
         self._last_outbox = 0.0
+        self._refreshed: set[str] = set()               # twins whose open alerts moved on
+        self._last_refresh = 0.0
         self.counters = {"batches": 0, "samples": 0, "applied": 0, "ignored": 0, "rejected": 0, "errors": 0,
                          "activated": 0, "passivated": 0, "replayed": 0, "alert_changes": 0, "snapshots": 0,
-                         "storm_events": 0, "intents": 0, "notices": 0}
+                         "messages": 0, "intents": 0, "notices": 0, "alert_refreshes": 0}
         self.recovery: dict[str, float] = {}
 
     # ------------------------------------------------------------------ messages
@@ -104,6 +116,8 @@ class ShardCore:
             events: list[AlertEvent] = []
             self._apply_batch(batch, events)
             await self._persist(events)
+            if self._refreshed and time.monotonic() - self._last_refresh >= _REFRESH_EVERY_S:
+                await self._flush_refreshed()
             self._notify(ids)
             return {"stale": False, "samples": batch.samples, "alert_changes": len(events)}
 
@@ -139,6 +153,8 @@ class ShardCore:
                                           solar[lo:hi], load[lo:hi], soc[lo:hi], grid[lo:hi], now_ms, events)
                 if twin.tracks:
                     twin.tick(now_ms, events)
+                    if any(t.refreshed for t in twin.tracks.values()):
+                        self._refreshed.add(installation_id)
             except Exception:
                 self.counters["errors"] += 1
                 log.exception("shard %d: record of %s skipped", self.index, installation_id)
@@ -179,12 +195,12 @@ class ShardCore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
 
-    async def storm(self, epoch: int, items: Sequence[tuple[str, sw.Event | vpp.VppEvent]]) -> dict[str, Any]:
-        """StormWatch and VPP events for twins of this shard (alert changes from the weather
-        poller, grid events from the VPP dispatcher, opt-outs from the app), in order. Returns once
-        the twins' decisions and snapshots are stored, so the sender may move on (the poller then
-        saves its cursor), with the control intents they decided (`intents`: for the caller to
-        carry out at once; they are in the outbox too)."""
+    async def tell(self, epoch: int, items: Sequence[tuple[str, TwinMessage]]) -> dict[str, Any]:
+        """Messages for twins of this shard — weather alert changes from the poller, grid events
+        from the VPP dispatcher, opt-outs from the app, device state reports — in order, each to
+        its handler (`twin.HANDLERS`). Returns once the twins' decisions and snapshots are stored,
+        so the sender may move on (the poller then saves its cursor), with the commands they
+        decided (`commands`: for the caller to carry out at once; they are in the outbox too)."""
         if self._retired or epoch != self.epoch:
             return {"stale": True, "epoch": self.epoch}
         async with self._busy():
@@ -193,27 +209,28 @@ class ShardCore:
             now_ms = time.time_ns() // 1_000_000
             mono = time.monotonic()
             before = len(self._intents), len(self._notices)
-            for installation_id, event in items:
+            for installation_id, message in items:
                 twin = self.twins.get(installation_id)
-                if twin is None:
+                handler = HANDLERS.get(type(message))
+                if twin is None or handler is None:
+                    if handler is None:
+                        self.counters["errors"] += 1
+                        log.error("shard %d: no handler for %s", self.index, type(message).__name__)
                     continue
                 try:
-                    if isinstance(event, vpp.VppDispatch | vpp.VppCancel | vpp.VppOptOut):
-                        twin.vpp_event(event, now_ms, self._intents, self._notices)
-                    else:
-                        twin.storm(event, now_ms, self._intents, self._notices)
+                    handler(twin, message, now_ms, self._intents, self._notices)
                 except Exception:
                     self.counters["errors"] += 1
-                    log.exception("shard %d: StormWatch event for %s skipped", self.index, installation_id)
+                    log.exception("shard %d: %s for %s skipped", self.index, type(message).__name__, installation_id)
                     continue
                 self._dirty.add(installation_id)
                 self._touched[installation_id] = mono
             decided = self._intents[before[0]:]
             notices = len(self._notices) - before[1]
-            self.counters["storm_events"] += len(items)
+            self.counters["messages"] += len(items)
             await self.flush_snapshots(ids)
             self._notify(ids)
-            return {"stale": False, "intents": decided, "notices": notices}
+            return {"stale": False, "commands": decided, "notices": notices}
 
     def _notify(self, ids: Iterable[str]) -> None:
         if not self._watchers:
@@ -265,24 +282,23 @@ class ShardCore:
     async def _activate(self, ids: list[str]) -> None:
         loaded = await self._store.load(ids)
         now_ms = time.time_ns() // 1_000_000
-        floor_ms = now_ms - int(self.config.replay_window_s * 1_000)
+        floor_ms = now_ms - int(self.config.replay_horizon_s * 1_000)
         fresh: dict[str, TwinState] = {}
         since: dict[str, int] = {}
         for installation_id in ids:
             twin = self._build(installation_id, loaded.get(installation_id) or Loaded(facts=UNKNOWN_FACTS))
             fresh[installation_id] = twin
-            since[installation_id] = max(min(twin.devices.values(), default=0), floor_ms)
+            since[installation_id] = max(min(twin.devices.values(), default=floor_ms), floor_ms)
         events: list[AlertEvent] = []
-        rows = await self._store.replay(since)
-        self._replay(fresh, rows, now_ms, events)
+        replayed = await self._replay(fresh, since, now_ms, events)
         mono = time.monotonic()
         for installation_id, twin in fresh.items():
             self.twins[installation_id] = twin
             self._touched[installation_id] = mono
-            if rows:
+            if replayed:
                 self._dirty.add(installation_id)
         self.counters["activated"] += len(fresh)
-        self.counters["replayed"] += len(rows)
+        self.counters["replayed"] += replayed
         await self._persist(events)
 
     def _build(self, installation_id: str, loaded: Loaded) -> TwinState:
@@ -299,8 +315,31 @@ class ShardCore:
         twin.adopt_open_alerts(loaded.open_alerts)
         return twin
 
-    def _replay(self, twins: dict[str, TwinState], rows: list[ReplayRow], now_ms: int,
-                events: list[AlertEvent]) -> None:
+    async def _replay(self, twins: dict[str, TwinState], since: dict[str, int], now_ms: int,
+                      events: list[AlertEvent]) -> int:
+        """Applies the stored samples after `since` (per installation) in timestamp order, a chunk
+        of rows at a time (bounded memory however long the backlog). Returns the rows read."""
+        total = 0
+        while since:
+            rows = await self._store.replay(since, _REPLAY_CHUNK)
+            total += len(rows)
+            self._apply_rows(twins, rows, now_ms, events)
+            if len(rows) < _REPLAY_CHUNK:
+                break
+            # Ordered by installation: every installation before the chunk's last one is complete;
+            # the last one goes on from a millisecond before its last row (a sample of another
+            # device at that same instant may be next; the twin ignores the ones it has).
+            last_id, last_ts = rows[-1][0], rows[-1][2]
+            done = {r[0] for r in rows}
+            since = {i: t for i, t in since.items() if i not in done or i == last_id}
+            if since.get(last_id, 0) >= last_ts - 1:   # a single instant fills a whole chunk: move on
+                since[last_id] = last_ts
+            else:
+                since[last_id] = last_ts - 1
+        return total
+
+    def _apply_rows(self, twins: dict[str, TwinState], rows: list[ReplayRow], now_ms: int,
+                    events: list[AlertEvent]) -> None:
         for installation_id, device_id, ts, site, battery, solar, load, soc, grid in rows:
             twin = twins[installation_id]
             try:
@@ -369,6 +408,8 @@ class ShardCore:
             if (len(events), len(self._intents), len(self._notices)) != before:
                 self._dirty.add(installation_id)
         await self._persist(events)
+        if self._refreshed:
+            await self._flush_refreshed()
         mono = time.monotonic()
         idle = [i for i, t in self._touched.items() if mono - t > self.config.passivation_idle_s]
         if idle:
@@ -385,6 +426,18 @@ class ShardCore:
         if mono - self._last_outbox >= _OUTBOX_EVERY_S:
             self._last_outbox = mono
             await self._sweep_outbox()
+
+    async def _flush_refreshed(self) -> None:
+        """Writes how far open alerts have moved on (last seen, samples), one statement for all."""
+        alerts: list[Alert] = []
+        for installation_id in self._refreshed:
+            twin = self.twins.get(installation_id)
+            if twin is not None:
+                alerts.extend(a for a in (t.take_refresh() for t in twin.tracks.values()) if a is not None)
+        self._refreshed.clear()
+        self._last_refresh = time.monotonic()
+        await self._store.refresh_alerts(alerts)
+        self.counters["alert_refreshes"] += len(alerts)
 
     async def _sweep_outbox(self) -> None:
         if self._publisher is None:

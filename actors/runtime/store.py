@@ -16,10 +16,10 @@ from typing import Any
 
 import asyncpg
 
+from actors.twin.commands import TwinCommand, to_record
 from actors.twin.model import (
     Alert,
     AlertState,
-    ControlIntent,
     CustomerNotice,
     InstallationFacts,
     RuleId,
@@ -77,6 +77,7 @@ SELECT s.installation_id, s.device_id, s.ts, s.site_power_w, s.battery_power_w, 
   FROM unnest($1::text[], $2::timestamptz[]) AS r(id, since)
   JOIN telemetry_samples s ON s.installation_id = r.id AND s.ts > r.since
  ORDER BY s.installation_id, s.ts
+ LIMIT $3
 """
 _SAVE_SNAPSHOTS = """
 INSERT INTO twin_snapshots (installation_id, shard_hash, version, last_sample_at, state, updated_at)
@@ -111,6 +112,14 @@ ON CONFLICT (alert_id) DO UPDATE
         greatest(a.last_seen, excluded.last_seen), coalesce(a.cleared_at, excluded.cleared_at))
        IS DISTINCT FROM (a.state, a.severity, a.last_seen, a.cleared_at)
 RETURNING {_ALERT_COLUMNS}
+"""
+# An open alert's last_seen, samples and details moving on between its lifecycle events: no
+# state change, nothing to publish (ListAlerts and GetTwin read the row, notifications need not).
+_REFRESH_ALERTS = """
+UPDATE twin_alerts a SET last_seen = greatest(a.last_seen, x.ls), samples = greatest(a.samples, x.n),
+                         details = CASE WHEN x.ls >= a.last_seen THEN x.d::jsonb ELSE a.details END, updated_at = now()
+  FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[]) AS x(id, ls, n, d)
+ WHERE a.alert_id = x.id AND a.state <> 'cleared' AND (x.ls > a.last_seen OR x.n > a.samples)
 """
 _MARK_PUBLISHED = """
 UPDATE twin_alerts a SET published = true
@@ -185,12 +194,13 @@ class TwinStore:
             loaded[r["installation_id"]].open_alerts.append(alert_from_row(r))
         return loaded
 
-    async def replay(self, since_ms: dict[str, int]) -> list[ReplayRow]:
-        """Stored samples after `since_ms` per installation, by installation and time."""
+    async def replay(self, since_ms: dict[str, int], limit: int) -> list[ReplayRow]:
+        """Stored samples after `since_ms` per installation, by installation and time; at most
+        `limit` (the caller asks again from where the rows end)."""
         if not since_ms:
             return []
         ids = list(since_ms)
-        rows = await self.pool.fetch(_REPLAY, ids, [since_ms[i] * 1_000 for i in ids])
+        rows = await self.pool.fetch(_REPLAY, ids, [since_ms[i] * 1_000 for i in ids], limit)
         return [(r[0], r[1], r[2] // 1_000, r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
     async def save_snapshots(self, rows: Sequence[tuple[str, int, int, int, str]]) -> None:
@@ -214,16 +224,25 @@ class TwinStore:
         )
         return [alert_from_row(r) for r in rows]
 
-    async def save_decisions(self, intents: Sequence[ControlIntent], notices: Sequence[CustomerNotice]) -> None:
-        """Control intents and customer notifications, in one transaction; ones already stored
-        (a replayed decision) are left alone."""
-        if not intents and not notices:
+    async def refresh_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Moves open alerts' last_seen, samples and details forward (never back), in one statement."""
+        if alerts:
+            await self.pool.execute(_REFRESH_ALERTS, [a.alert_id for a in alerts],
+                                    [_us(a.last_seen_ms) for a in alerts], [a.samples for a in alerts],
+                                    [json.dumps(a.details) for a in alerts])
+
+    async def save_decisions(self, commands: Sequence[TwinCommand], notices: Sequence[CustomerNotice]) -> None:
+        """The twins' commands (the outbox `twin_control_intents`, one row per command id: a twin
+        and revision, so a replayed decision is stored once) and customer notifications, in one
+        transaction; ones already stored are left alone."""
+        if not commands and not notices:
             return
         async with self.pool.acquire() as con, con.transaction():
-            if intents:
-                await con.execute(_SAVE_INTENTS, [i.intent_id for i in intents], [i.installation_id for i in intents],
-                                  [i.source for i in intents], [i.kind for i in intents],
-                                  [json.dumps(i.payload) for i in intents])
+            if commands:
+                records = [to_record(c) for c in commands]
+                await con.execute(_SAVE_INTENTS, [r[0] for r in records], [r[1] for r in records],
+                                  [r[2] for r in records], [r[3] for r in records],
+                                  [json.dumps(r[4]) for r in records])
             if notices:
                 await con.execute(_SAVE_NOTICES, [n.notice_id for n in notices], [n.installation_id for n in notices],
                                   [n.kind for n in notices], [n.alert_id for n in notices], [n.title for n in notices],

@@ -4,9 +4,12 @@
 
 - `raise_after` consecutive violating samples raise an alert whose first_seen is the first
   sample of the run (so the alert id is a function of the telemetry alone);
-- while it stays open, further violations move last_seen; an UPDATED event is recorded when the
-  severity rises or at most every `UPDATE_INTERVAL_MS` of sample time (a persistent condition is
-  one alert, not one event per sample);
+- while it stays open, further violations move last_seen and count samples; an UPDATED event is
+  recorded when the severity rises or at most every `UPDATE_INTERVAL_MS` of sample time (a
+  persistent condition is one alert, not one event per sample). In between, `refreshed` says
+  that last_seen and samples moved since the alert was last handed out (`take_refresh`): the
+  shard writes such refreshes in one batched statement every second or so, so stored alerts
+  stay current within seconds without a write per sample;
 - `clear_after` consecutive good samples clear it (cleared at the first good sample's time).
 """
 
@@ -21,7 +24,8 @@ UPDATE_INTERVAL_MS = 300_000
 
 
 class Track:
-    __slots__ = ("alert", "ok_since_ms", "ok_streak", "streak", "streak_first_ms", "streak_worst", "updated_ms")
+    __slots__ = ("alert", "ok_since_ms", "ok_streak", "refreshed", "streak", "streak_first_ms", "streak_worst",
+                 "updated_ms")
 
     def __init__(self) -> None:
         self.streak = 0
@@ -31,6 +35,7 @@ class Track:
         self.ok_since_ms = 0
         self.alert: Alert | None = None
         self.updated_ms = 0
+        self.refreshed = False
 
     @property
     def idle(self) -> bool:
@@ -66,7 +71,10 @@ class Track:
                 alert.state = AlertState.ONGOING
                 alert.details.update(_details(violation))
                 self.updated_ms = ts_ms
+                self.refreshed = False
                 out.append(AlertEvent(AlertEventKind.UPDATED, copy.deepcopy(alert)))
+            else:
+                self.refreshed = True
             return
         if self.streak == 0:
             self.streak_first_ms = ts_ms
@@ -84,6 +92,13 @@ class Track:
             self.streak = 0
             self.updated_ms = ts_ms
             out.append(AlertEvent(AlertEventKind.RAISED, copy.deepcopy(self.alert)))
+
+    def take_refresh(self) -> Alert | None:
+        """A copy of the open alert if it moved since it was last handed out, else None."""
+        if not self.refreshed or self.alert is None:
+            return None
+        self.refreshed = False
+        return copy.copy(self.alert)
 
     def adopt(self, alert: Alert) -> None:
         """Takes over an alert that is open in storage (after a restart): it goes on or clears

@@ -148,44 +148,14 @@ class AlertEvent:
 
 
 @dataclass(frozen=True)
-class PlanStep:
-    start_ms: int
-    end_ms: int
-    action: str                      # "charge_to" | "discharge" | "hold"
-    target_soc_pct: float | None = None
-    power_w: float | None = None
+class DeviceStateReported:
+    """A device's StateReport, as far as its twin keeps it: the mode it runs in and the plan it
+    says is active (the twin's desired state is in `commands.DesiredPlan`)."""
 
-
-@dataclass(frozen=True)
-class ControlPlan:
-    """A time-phased plan the cloud sent; a newer plan replaces an older one as a whole."""
-
-    plan_id: str
-    source: str                      # "stormwatch" | "vpp" | "customer" | "operator"
-    steps: tuple[PlanStep, ...] = ()
-
-    def active_step(self, now_ms: int) -> PlanStep | None:
-        for step in self.steps:
-            if step.start_ms <= now_ms < step.end_ms:
-                return step
-        return None
-
-    def ended(self, now_ms: int) -> bool:
-        return all(step.end_ms <= now_ms for step in self.steps)
-
-
-@dataclass(frozen=True)
-class ControlIntent:
-    """What a twin decided the device should do (or stop doing), for the control service to carry
-    out. `intent_id` is a function of the decision, so a decision replayed after a crash is stored
-    once. `kind`: "control_plan" (payload: the plan), "restore_mode" (payload: mode, reason,
-    ends_plan_id) or "decline_vpp_event" (payload: event_id, reason)."""
-
-    intent_id: str
-    installation_id: str
-    source: str                     # "stormwatch" | "vpp"
-    kind: str
-    payload: dict[str, Any]
+    device_id: str
+    ts_ms: int
+    mode: OperationMode
+    active_plan_id: str = ""
 
 
 @dataclass(frozen=True)

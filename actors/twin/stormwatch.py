@@ -17,9 +17,10 @@ Rules:
 - **Cancel, expiry** (an ENDED event, or `Tick` once the end has passed) ends that storm; when
   none is left, `RestoreOperationMode` returns to the remembered mode.
 - **Opt-out** of one event ends that storm for this installation and ignores its later updates.
-- **VPP conflicts** follow the installation's priority: `stormwatch_first` declines VPP events
-  while a storm is watched (`DeclineVppEvent`); `vpp_first` lets a running VPP event finish and
-  starts the storm charge when it ends.
+- **VPP conflicts** are settled by `arbitration.decide` (its docstring has the priority table):
+  `stormwatch_first` declines VPP events while a storm is watched (`DeclineVppEvent`);
+  `vpp_first` lets a running VPP event finish and starts the storm charge when it ends. The one
+  plan the device runs is composed by `arbitration.compose`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from actors.twin import arbitration
 from gridtwin.unixtime import from_ms, to_ms
 from services.assets.model import Priority
 from services.weather.model import AlertChange, AlertId, ChangeKind
@@ -245,8 +247,9 @@ def _plan(state: StormWatchState, prefs: InstallationPrefs, config: StormWatchCo
     hold_until = max(s.end for s in state.storms)
     start_at, deferred = since, False
     vpp = state.vpp if state.vpp is not None and state.vpp.end > now else None
-    if vpp is not None and prefs.priority is Priority.VPP_FIRST:
-        start_at, deferred = max(since, vpp.end), True
+    decision = arbitration.decide(True, vpp.end if vpp is not None else None, prefs.priority, now)
+    if decision.defer_storm_until is not None:
+        start_at, deferred = max(since, decision.defer_storm_until), True
         complete_by = max(complete_by, start_at + lead)
     charge = ScheduleStormCharge(ids, config.target_soc_pct, start_at, complete_by, hold_until)
     if charge != previous.charge:
@@ -256,8 +259,7 @@ def _plan(state: StormWatchState, prefs: InstallationPrefs, config: StormWatchCo
             NotificationKind.DEFERRED, ids[-1], "Storm charge after the grid event",
             f"Your battery helps the grid until {_until(vpp.end)} (your priority), then charges for the storm.",
             now))
-    if vpp is not None and prefs.priority is Priority.STORMWATCH_FIRST and not (
-            previous.storms and previous.vpp == vpp):
+    if vpp is not None and decision.decline and not (previous.storms and previous.vpp == vpp):
         out.intents.append(DeclineVppEvent(vpp.event_id, "StormWatch has priority"))
         out.notes.append(CustomerNotification(
             NotificationKind.VPP_DECLINED, ids[-1], "Grid event skipped",

@@ -18,24 +18,37 @@ Guarantees:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from actors.twin import arbitration, vpp
 from actors.twin import stormwatch as sw
-from actors.twin import vpp
 from actors.twin.alerts import Track
+from actors.twin.commands import (
+    DeclineEvent,
+    DesiredPlan,
+    DischargeForEvent,
+    HoldReserve,
+    RestoreMode,
+    RunPlan,
+    ScheduleCharge,
+    Source,
+    Step,
+    TwinCommand,
+    plan_from_dict,
+    plan_to_dict,
+)
 from actors.twin.config import RulesConfig
 from actors.twin.model import (
     Alert,
     AlertEvent,
     AlertState,
-    ControlIntent,
-    ControlPlan,
     CustomerNotice,
+    DeviceStateReported,
     GridStatus,
     InstallationFacts,
     OperationMode,
-    PlanStep,
     RuleId,
     Sample,
     Severity,
@@ -48,7 +61,6 @@ SNAPSHOT_FORMAT = 1
 _MS_PER_H = 3_600_000.0
 # Near full (empty), a battery that is not discharging (charging) marks a known energy level.
 _ANCHOR_IDLE_W = 50.0
-_COMPOSED_SOURCES = frozenset({"stormwatch", "vpp", "vpp+stormwatch"})
 _MODE_NAMES = {OperationMode.SELF_CONSUMPTION: "self_consumption", OperationMode.BACKUP: "backup",
                OperationMode.AUTONOMOUS: "autonomous"}
 
@@ -65,8 +77,10 @@ def _active(config: RulesConfig) -> list[tuple[Rule, Any]]:
 class TwinState:
     __slots__ = (
         "anchor", "anchor_soc_pct", "anchor_ts_ms", "applied", "battery_power_w", "config", "device_id",
-        "devices", "facts", "grid_status", "ignored", "installation_id", "last_ts_ms", "load_power_w", "mode",
-        "net_out_wh", "plan", "prev_battery_w", "prev_ts_ms", "rejected", "site_power_w", "soc_pct",
+        "devices", "facts", "grid_status", "ignored", "installation_id", "issued_ms", "last_ts_ms", "load_power_w",
+        "mode", "mode_ts_ms",
+        "net_out_wh", "plan", "prev_battery_w", "prev_ts_ms", "rejected", "reported_plan_id", "revision",
+        "site_power_w", "soc_pct",
         "solar_power_w", "stormwatch", "throughput_wh", "tracks", "unchanged_count", "unchanged_since_ms",
         "version", "vpp",
     )
@@ -99,7 +113,11 @@ class TwinState:
         self.ignored = 0
         self.rejected = 0
         self.tracks: dict[RuleId, Track] = {}  # only rules with a run of violations or an open alert
-        self.plan: ControlPlan | None = None
+        self.plan: DesiredPlan | None = None    # the desired state: what the device should run
+        self.revision = 0                      # of the desired state: +1 with every change
+        self.issued_ms = 0                     # when the newest revision was decided
+        self.mode_ts_ms = 0                    # the device's newest StateReport
+        self.reported_plan_id = ""             # the plan the device said it runs
         self.stormwatch = sw.StormWatchState()
         self.vpp = vpp.VppState()
 
@@ -221,13 +239,18 @@ class TwinState:
 
     # ------------------------------------------------------------------ desired state, programs
 
-    def set_plan(self, plan: ControlPlan | None) -> None:
-        """A newer plan replaces the older one as a whole; None clears it."""
+    def set_plan(self, plan: DesiredPlan | None) -> None:
+        """Sets the desired plan without a command (tests of rules that look at it)."""
         self.plan = plan
         self.version += 1
 
-    def report_mode(self, mode: OperationMode) -> None:
-        self.mode = int(mode)
+    def state_reported(self, report: DeviceStateReported, now_ms: int, commands: list[TwinCommand],
+                       notices: list[CustomerNotice]) -> None:
+        """What the device says it runs (mode, plan). The newest report wins: an older one arriving
+        late changes nothing."""
+        if report.ts_ms < self.mode_ts_ms:
+            return
+        self.mode, self.mode_ts_ms, self.reported_plan_id = int(report.mode), report.ts_ms, report.active_plan_id
         self.version += 1
 
     def adopt_open_alerts(self, alerts: list[Alert]) -> None:
@@ -248,13 +271,18 @@ class TwinState:
         return sw.InstallationPrefs(self.facts.stormwatch_enabled, sw.Priority(self.facts.priority),
                                     _MODE_NAMES.get(OperationMode(self.mode), "self_consumption"))
 
-    def storm(self, event: sw.Event, now_ms: int, intents: list[ControlIntent],
-              notices: list[CustomerNotice], source: str = "stormwatch") -> None:
+    def storm_alert(self, event: sw.StormAlertEvent | sw.OptOut, now_ms: int, commands: list[TwinCommand],
+                    notices: list[CustomerNotice]) -> None:
+        """A weather alert change for this installation, or the owner's opt-out of one."""
+        self._stormwatch(event, now_ms, commands, notices, Source.STORMWATCH)
+
+    def _stormwatch(self, event: sw.Event, now_ms: int, commands: list[TwinCommand],
+                    notices: list[CustomerNotice], source: Source) -> None:
         """Runs StormWatch on one event (an alert change, an opt-out, a VPP window, a Tick) and
-        carries out its decisions; every decision and customer notification is appended for the
-        caller to store. `source`: what caused it, for the intents."""
+        carries out its decisions; every command and customer notification is appended for the
+        caller to store. `source`: what caused it."""
         now = from_ms(now_ms)
-        after, decided, notes = sw.apply(self.stormwatch, event, self._prefs(), now)
+        after, decided, notes = sw.apply(self.stormwatch, event, self._prefs(), now, self.config.stormwatch)
         if after == self.stormwatch and not decided and not notes:
             return
         self.stormwatch = after
@@ -262,9 +290,7 @@ class TwinState:
         restore = "self_consumption"
         for decision in decided:
             if isinstance(decision, sw.DeclineVppEvent):
-                intents.append(ControlIntent(f"decline-{self.installation_id}-{decision.event_id}",
-                                             self.installation_id, "stormwatch", "decline_vpp_event",
-                                             {"event_id": decision.event_id, "reason": decision.reason}))
+                commands.append(DeclineEvent(self.installation_id, decision.event_id, decision.reason))
                 current = self.vpp.current
                 if current is not None and current.event_id == decision.event_id:
                     self.vpp = replace(self.vpp, current=replace(current, status=vpp.Participation.DECLINED,
@@ -272,20 +298,20 @@ class TwinState:
             elif isinstance(decision, sw.RestoreOperationMode):
                 restore = decision.mode
         self._notify(notes, notices)
-        self._replan(source, restore, intents)
+        self._replan(source, restore, now_ms, commands)
 
-    def storm_tick(self, now_ms: int, intents: list[ControlIntent], notices: list[CustomerNotice]) -> None:
+    def storm_tick(self, now_ms: int, commands: list[TwinCommand], notices: list[CustomerNotice]) -> None:
         """Ends storms and VPP events whose time has passed; nothing to do without them."""
         if self.stormwatch.storms or self.stormwatch.vpp is not None:
-            self.storm(sw.Tick(), now_ms, intents, notices)
+            self._stormwatch(sw.Tick(), now_ms, commands, notices, Source.STORMWATCH)
         current = self.vpp.current
         if current is not None and to_ms(current.end) <= now_ms:
             status = vpp.Participation.ENDED if current.status is vpp.Participation.ACCEPTED else current.status
             self.vpp = vpp.finish(self.vpp, status)
             self.version += 1
-            self._replan("vpp", self._prefs().operation_mode, intents)
+            self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
 
-    def vpp_event(self, event: vpp.VppEvent, now_ms: int, intents: list[ControlIntent],
+    def vpp_event(self, event: vpp.VppEvent, now_ms: int, commands: list[TwinCommand],
                   notices: list[CustomerNotice]) -> None:
         """A grid event for this installation (dispatch, cancel, the customer's opt-out), arbitrated
         against StormWatch by the installation's priority; the plan is recomposed."""
@@ -301,9 +327,10 @@ class TwinState:
                 event.event_id, event.revision, event.start, event.end, event.power_w, event.precharge_from,
                 vpp.Participation.ACCEPTED, program=event.program))
             self.version += 1
-            # StormWatch decides its side of the conflict (and may decline: see `storm`).
-            self.storm(sw.VppEventStarted(event.event_id, event.start, event.end), now_ms, intents, notices, "vpp")
-            self._replan("vpp", self._prefs().operation_mode, intents)
+            # StormWatch decides its side of the conflict (and may decline: see `_stormwatch`).
+            self._stormwatch(sw.VppEventStarted(event.event_id, event.start, event.end), now_ms, commands, notices,
+                             Source.VPP)
+            self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
             return
         if current is None or current.event_id != event.event_id:
             if isinstance(event, vpp.VppOptOut) and event.event_id not in state.opted_out:
@@ -315,8 +342,8 @@ class TwinState:
         else:
             self.vpp = vpp.finish(state, vpp.Participation.CANCELLED)
         self.version += 1
-        self.storm(sw.VppEventEnded(event.event_id), now_ms, intents, notices, "vpp")
-        self._replan("vpp", self._prefs().operation_mode, intents)
+        self._stormwatch(sw.VppEventEnded(event.event_id), now_ms, commands, notices, Source.VPP)
+        self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
 
     def _notify(self, notes: tuple[sw.CustomerNotification, ...], notices: list[CustomerNotice]) -> None:
         for note in notes:
@@ -324,33 +351,39 @@ class TwinState:
                                           self.installation_id, note.kind.value, note.alert_id or "", note.title,
                                           note.body, to_ms(note.at)))
 
-    def _replan(self, source: str, restore_mode: str, intents: list[ControlIntent]) -> None:
-        """Recomposes the desired plan; a changed plan becomes a control_plan intent, no plan
-        where there was one a restore_mode intent (the device drops the plan, back to its mode)."""
-        plan = vpp.compose(self.installation_id, self.stormwatch.charge, self.vpp.current,
-                           self.facts.backup_reserve_pct)
-        old = self.plan
-        if plan == old or (plan is None and (old is None or old.source not in _COMPOSED_SOURCES)):
+    def _replan(self, source: Source, restore_mode: str, now_ms: int, commands: list[TwinCommand]) -> None:
+        """Recomposes the desired plan (`arbitration.compose`). Every change is a new revision:
+        a plan becomes RunPlan, no plan where there was one RestoreMode (the device drops the
+        plan and returns to its mode). Revisions are issued at strictly increasing times."""
+        current = self.vpp.current
+        event = None
+        if current is not None and current.status is vpp.Participation.ACCEPTED:
+            event = arbitration.EventShare(current.event_id, current.start, current.end, current.power_w,
+                                           current.precharge_from)
+        charge = self.stormwatch.charge
+        storm = None if charge is None else arbitration.StormCharge(charge.target_soc_pct, charge.start_at,
+                                                                     charge.complete_by, charge.hold_until)
+        plan = arbitration.compose(storm, event, self.facts.backup_reserve_pct)
+        if plan == self.plan:
             return
         self.plan = plan
+        self.revision += 1
+        self.issued_ms = max(now_ms, self.issued_ms + 1)
         self.version += 1
         if plan is not None:
-            intents.append(ControlIntent(plan.plan_id, self.installation_id, source, "control_plan",
-                                         {"plan": _plan_to_dict(plan),
-                                          "alert_ids": [s.alert_id for s in self.stormwatch.storms],
-                                          "event_id": self.vpp.current.event_id if self.vpp.current else ""}))
+            commands.append(RunPlan(self.installation_id, self.revision, self.issued_ms, plan, source,
+                                    tuple(s.alert_id for s in self.stormwatch.storms),
+                                    current.event_id if current is not None else ""))
         else:
-            assert old is not None
-            payload = {"mode": restore_mode, "reason": f"{source} over", "ends_plan_id": old.plan_id}
-            payload = {"mode": restore_mode, "reason": f"{source} over", "ends_plan_id": old.plan_id}
-            intents.append(ControlIntent(f"restore-{old.plan_id}", self.installation_id, source, "restore_mode",
-                                         payload))
+            commands.append(RestoreMode(self.installation_id, self.revision, self.issued_ms, restore_mode,
+                                        f"{source.value} over", source))
 
     # ------------------------------------------------------------------ views and snapshots
 
     def view(self, now_ms: int) -> dict[str, Any]:
         """What the mobile app shows: plain values, times in Unix ms."""
-        step = self.plan.active_step(now_ms) if self.plan is not None else None
+        plan = self.plan
+        step = plan.active_step(now_ms) if plan is not None else None
         return {
             "installation_id": self.installation_id, "version": self.version,
             "reported": {
@@ -360,11 +393,12 @@ class TwinState:
                 "state_of_charge_pct": self.soc_pct, "grid_status": self.grid_status, "mode": self.mode,
             },
             "desired": {
-                "plan_id": self.plan.plan_id if self.plan is not None else "",
-                "plan_source": self.plan.source if self.plan is not None else "",
-                "active_action": step.action if step is not None else "",
-                "target_soc_pct": step.target_soc_pct if step is not None and step.target_soc_pct is not None
-                else 0.0,
+                "plan_id": f"{self.installation_id}:r{self.revision}" if plan is not None else "",
+                "plan_source": "+".join(s.value for s in plan.sources) if plan is not None else "",
+                "active_action": _ACTIONS[type(step)] if step is not None else "",
+                "target_soc_pct": _target_soc(step),
+                "revision": self.revision,
+                "issued_unix_ms": self.issued_ms,
             },
             "energy": {
                 "anchor": {ANCHOR_NONE: "none", ANCHOR_FULL: "full", ANCHOR_EMPTY: "empty"}[self.anchor],
@@ -390,7 +424,9 @@ class TwinState:
             "tracks": {rule.value: [t.streak, t.streak_first_ms, t.ok_streak, t.ok_since_ms, t.updated_ms,
                                     alert_to_dict(t.alert) if t.alert is not None else None]
                        for rule, t in self.tracks.items()},
-            "plan": _plan_to_dict(self.plan),
+            "plan": plan_to_dict(self.plan) if self.plan is not None else None,
+            "desired": [self.revision, self.issued_ms],
+            "device_state": [self.mode_ts_ms, self.reported_plan_id],
             "stormwatch": sw.state_to_dict(self.stormwatch),
             "vpp": vpp.state_to_dict(self.vpp),
         }
@@ -416,10 +452,23 @@ class TwinState:
             track.updated_ms = updated
             track.alert = alert_from_dict(alert) if alert is not None else None
             t.tracks[RuleId(rule_name)] = track
-        t.plan = _plan_from_dict(data.get("plan"))
+        t.plan = _plan_from_snapshot(data.get("plan"))
+        t.revision, t.issued_ms = data.get("desired", (0, 0))
+        t.mode_ts_ms, t.reported_plan_id = data.get("device_state", (0, ""))
         t.stormwatch = sw.state_from_dict(data.get("stormwatch"))
         t.vpp = vpp.state_from_dict(data.get("vpp"))
         return t
+
+
+TwinMessage = sw.StormAlertEvent | sw.OptOut | vpp.VppEvent | DeviceStateReported
+Handler = Callable[[TwinState, Any, int, list[TwinCommand], list[CustomerNotice]], None]
+HANDLERS: dict[type, Handler] = {
+    sw.StormAlertEvent: TwinState.storm_alert, sw.OptOut: TwinState.storm_alert,
+    vpp.VppDispatch: TwinState.vpp_event, vpp.VppCancel: TwinState.vpp_event, vpp.VppOptOut: TwinState.vpp_event,
+    DeviceStateReported: TwinState.state_reported,
+}
+"""The twin's message handlers by message type: each takes (twin, message, now_ms, commands out,
+notices out). The shard dispatches `tell` messages through this table."""
 
 
 def _implausible(s: Sample, limit: float, now_ms: int) -> Violation:
@@ -446,15 +495,32 @@ def alert_from_dict(d: dict[str, Any]) -> Alert:
                  cleared_ms=d.get("cleared_ms"), samples=int(d.get("samples", 1)), details=dict(d.get("details", {})))
 
 
-def _plan_to_dict(plan: ControlPlan | None) -> dict[str, Any] | None:
-    if plan is None:
-        return None
-    return {"plan_id": plan.plan_id, "source": plan.source,
-            "steps": [[s.start_ms, s.end_ms, s.action, s.target_soc_pct, s.power_w] for s in plan.steps]}
+_ACTIONS: dict[type, str] = {ScheduleCharge: "charge_to", HoldReserve: "hold", DischargeForEvent: "discharge"}
 
 
-def _plan_from_dict(d: dict[str, Any] | None) -> ControlPlan | None:
+def _target_soc(step: Step | None) -> float:
+    if isinstance(step, ScheduleCharge):
+        return step.target_soc_pct
+    if isinstance(step, HoldReserve):
+        return step.soc_pct
+    if isinstance(step, DischargeForEvent):
+        return step.floor_soc_pct
+    return 0.0
+
+
+def _plan_from_snapshot(d: dict[str, Any] | None) -> DesiredPlan | None:
+    """The desired plan of a snapshot, also of the older form (plan_id, source, positional steps)."""
     if not d:
         return None
-    return ControlPlan(d["plan_id"], d["source"], tuple(PlanStep(*step) for step in d["steps"]))
-
+    if "plan_id" not in d:
+        return plan_from_dict(d)
+    steps: list[Step] = []
+    for start, end, action, target, power in d["steps"]:
+        if action == "charge_to":
+            steps.append(ScheduleCharge(start, end, target if target is not None else 100.0))
+        elif action == "discharge":
+            steps.append(DischargeForEvent(start, end, power or 0.0, target or 0.0))
+        else:
+            steps.append(HoldReserve(start, end, target if target is not None else 100.0))
+    sources = tuple(Source(x) for x in d["source"].split("+") if x in Source.__members__.values())
+    return DesiredPlan(tuple(steps), sources)

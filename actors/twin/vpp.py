@@ -1,5 +1,6 @@
-"""VPP participation of one installation, and the arbitration that turns StormWatch and VPP into
-the one plan a device runs. Pure: times are passed in, decisions returned as values.
+"""VPP participation of one installation. Pure: times are passed in, decisions returned as values.
+The arbitration that turns StormWatch and VPP into the one plan a device runs is
+`arbitration.py`; in short:
 
 Priority (fixed, as the architecture says; the customer adjusts StormWatch vs VPP):
   safety (never below the backup reserve) > customer opt-out > StormWatch > VPP > economics.
@@ -15,13 +16,10 @@ Priority (fixed, as the architecture says; the customer adjusts StormWatch vs VP
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from actors.twin.model import ControlPlan, PlanStep
-from actors.twin.stormwatch import ScheduleStormCharge
 from gridtwin.unixtime import from_ms, to_ms
 
 MAX_REMEMBERED = 64
@@ -98,30 +96,6 @@ def finish(state: VppState, status: Participation) -> VppState:
     done = (*state.finished, (state.current.event_id, status.value))[-MAX_REMEMBERED:]
     return replace(state, current=None, finished=done)
 
-
-
-def compose(installation_id: str, storm: ScheduleStormCharge | None, vpp: Commitment | None,
-            reserve_pct: float) -> ControlPlan | None:
-    """The one plan for the device: the accepted VPP event's steps and the storm charge, storm
-    first where they would overlap. None when neither asks for anything."""
-    storm_steps: list[PlanStep] = []
-    if storm is not None:
-        storm_steps = [PlanStep(to_ms(storm.start_at), to_ms(storm.complete_by), "charge_to", storm.target_soc_pct),
-                       PlanStep(to_ms(storm.complete_by), to_ms(storm.hold_until), "hold", storm.target_soc_pct)]
-    vpp_steps: list[PlanStep] = []
-    if vpp is not None and vpp.status is Participation.ACCEPTED:
-        if vpp.precharge_from is not None and vpp.precharge_from < vpp.start:
-            vpp_steps.append(PlanStep(to_ms(vpp.precharge_from), to_ms(vpp.start), "charge_to", 100.0))
-        vpp_steps.append(PlanStep(to_ms(vpp.start), to_ms(vpp.end), "discharge", reserve_pct, vpp.power_w))
-    busy = [(s.start_ms, s.end_ms) for s in storm_steps if s.start_ms < s.end_ms]
-    kept = [s for s in vpp_steps if not any(s.start_ms < e and b < s.end_ms for b, e in busy)]
-    steps = sorted((s for s in [*storm_steps, *kept] if s.start_ms < s.end_ms), key=lambda s: s.start_ms)
-    if not steps:
-        return None
-    source = "+".join(n for n, part in (("vpp", kept), ("stormwatch", storm_steps)) if part)
-    key = f"{installation_id}|" + "|".join(f"{s.start_ms},{s.end_ms},{s.action},{s.target_soc_pct},{s.power_w}"
-                                           for s in steps)
-    return ControlPlan("plan-" + hashlib.sha256(key.encode()).hexdigest()[:20], source, tuple(steps))
 
 
 # ------------------------------------------------------------------ snapshots and the app's view

@@ -10,6 +10,7 @@ from services.control.model import (
     Action,
     ChangeConfiguration,
     ChargeTo,
+    ClearPlan,
     Command,
     CommandKind,
     CommandSpec,
@@ -86,6 +87,8 @@ def plan_to_pb(plan: ControlPlan, plan_id: str = "") -> dpb.ControlPlan:
 def spec_from_pb(spec: cpb.CommandSpec) -> CommandSpec:
     match spec.WhichOneof("kind"):
         case "control_plan":
+            if not spec.control_plan.steps:   # the protocol's way to end the active plan
+                return ClearPlan(spec.control_plan.plan_id)
             return plan_from_pb(spec.control_plan)
         case "set_mode":
             mode = MODES_FROM_PB.get(spec.set_mode.mode)
@@ -107,6 +110,8 @@ def spec_to_pb(spec: CommandSpec) -> cpb.CommandSpec:
     match spec:
         case ControlPlan():
             return cpb.CommandSpec(control_plan=plan_to_pb(spec))
+        case ClearPlan(plan_id):
+            return cpb.CommandSpec(control_plan=dpb.ControlPlan(plan_id=plan_id))
         case SetMode(mode):
             return cpb.CommandSpec(set_mode=dpb.SetMode(mode=MODES[mode]))
         case SetBackupReserve(pct):

@@ -125,6 +125,14 @@ class ControlPlan:
 
 
 @dataclass(frozen=True)
+class ClearPlan:
+    """End the device's active control plan: it returns to its own operation mode. On the wire a
+    ControlPlan with no steps (device.proto); like any plan it supersedes older pending ones."""
+
+    plan_id: str = ""
+
+
+@dataclass(frozen=True)
 class SetMode:
     mode: OperationMode
 
@@ -149,7 +157,7 @@ class UpdateFirmware:
     sha256: str = ""
 
 
-CommandSpec = ControlPlan | SetMode | SetBackupReserve | ChangeConfiguration | UpdateFirmware
+CommandSpec = ControlPlan | ClearPlan | SetMode | SetBackupReserve | ChangeConfiguration | UpdateFirmware
 
 
 class CommandKind(enum.StrEnum):
@@ -161,7 +169,7 @@ class CommandKind(enum.StrEnum):
 
 
 _KINDS: dict[type, CommandKind] = {
-    ControlPlan: CommandKind.CONTROL_PLAN, SetMode: CommandKind.SET_MODE,
+    ControlPlan: CommandKind.CONTROL_PLAN, ClearPlan: CommandKind.CONTROL_PLAN, SetMode: CommandKind.SET_MODE,
     SetBackupReserve: CommandKind.SET_BACKUP_RESERVE, ChangeConfiguration: CommandKind.CHANGE_CONFIGURATION,
     UpdateFirmware: CommandKind.UPDATE_FIRMWARE,
 }

@@ -15,6 +15,7 @@ import re
 from services.control.model import (
     ChangeConfiguration,
     ChargeTo,
+    ClearPlan,
     CommandId,
     CommandSpec,
     ControlPlan,
@@ -133,6 +134,10 @@ def validate_spec(spec: CommandSpec | None, now_ms: int, field: str = "spec") ->
     match spec:
         case ControlPlan():
             return validate_plan(spec, now_ms, f"{field}.control_plan")
+        case ClearPlan(plan_id):
+            if plan_id and not ID.fullmatch(plan_id):
+                raise InvalidArgument(f"{field}.control_plan.plan_id", "1-128 characters of A-Z, a-z, 0-9, _ . : -")
+            return spec
         case SetMode():
             return spec
         case SetBackupReserve(pct):

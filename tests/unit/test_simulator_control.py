@@ -96,9 +96,22 @@ def test_hold_keeps_the_charge_and_a_newer_plan_replaces_the_older():
     # a late retry of a plan issued before the active one is refused, not run
     stale = plan("older", discharge(0, 60, 5_000), issued_ms=T0 - 10)
     ack = controller.handle(0, stale, T0 + 2)
-    assert ack.outcome == pb.COMMAND_OUTCOME_REJECTED and "older than the active plan" in ack.detail
+    assert ack.outcome == pb.COMMAND_OUTCOME_REJECTED and "older than the newest plan" in ack.detail
     assert controller.active_plan_id(0) == "plan-new"
     assert controller.state_report(0, T0).active_plan_id == "plan-new"
+
+
+def test_an_empty_plan_ends_the_active_one_and_a_late_older_plan_stays_refused():
+    _, controller = fleet(soc=60)
+    controller.handle(0, plan("a", discharge(0, 60, 5_000), issued_ms=T0), T0)
+    clear = pb.Command(command_id="clear", issued_unix_ms=T0 + 5, control_plan=pb.ControlPlan(plan_id="site:r2"))
+    ack = controller.handle(0, clear, T0 + 10)
+    assert ack.outcome == pb.COMMAND_OUTCOME_COMPLETED and controller.active_plan_id(0) == ""
+    # revision 1 retried late, after the clear was taken: refused, the device stays on its mode
+    late = controller.handle(0, plan("a-retry", discharge(0, 60, 5_000), issued_ms=T0 + 1), T0 + 20)
+    assert late.outcome == pb.COMMAND_OUTCOME_REJECTED and controller.active_plan_id(0) == ""
+    stale_clear = pb.Command(command_id="c0", issued_unix_ms=T0 - 1, control_plan=pb.ControlPlan())
+    assert controller.handle(0, stale_clear, T0 + 30).outcome == pb.COMMAND_OUTCOME_REJECTED
 
 
 def test_a_redelivered_command_is_acknowledged_again_but_executed_once():

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from actors.twin import stormwatch as sw
+from actors.twin.commands import HoldReserve, RestoreMode, RunPlan, ScheduleCharge, command_id
 from services.assets.model import Priority
 from services.weather.model import AlertId, ChangeKind
 
@@ -194,10 +195,11 @@ def test_the_twin_carries_out_stormwatch_and_its_snapshot_keeps_it():
 
     twin, intents, notices = _twin(), [], []
     now_ms = int(T0.timestamp() * 1_000)
-    twin.storm(alert(), now_ms, intents, notices)
+    twin.storm_alert(alert(), now_ms, intents, notices)
     [plan] = intents
-    assert plan.kind == "control_plan" and twin.plan is not None and twin.plan.plan_id == plan.intent_id
-    assert [s.action for s in twin.plan.steps] == ["charge_to", "hold"]
+    assert isinstance(plan, RunPlan) and plan.revision == 1 and twin.plan == plan.plan
+    assert command_id(plan) == "site-1:r1" == twin.view(now_ms)["desired"]["plan_id"]
+    assert [type(s) for s in twin.plan.steps] == [ScheduleCharge, HoldReserve]
     assert [n.notice_id for n in notices] == ["site-1/stormwatch_activated/A"]
     restored = TwinState.restore("site-1", twin.facts, twin.config, twin.snapshot())
     assert restored.stormwatch == twin.stormwatch and restored.plan == twin.plan
@@ -205,17 +207,37 @@ def test_the_twin_carries_out_stormwatch_and_its_snapshot_keeps_it():
 
     # The same message again (a redelivery after a crash) decides nothing; the same decision
     # taken again by the restored twin has the same id (stored once).
-    twin.storm(alert(), now_ms, intents, notices)
+    twin.storm_alert(alert(), now_ms, intents, notices)
     assert len(intents) == 1
     again: list = []
-    TwinState.restore("site-1", twin.facts, twin.config, {**twin.snapshot(), "stormwatch": None, "plan": None}).storm(
-        alert(), now_ms, again, [])
-    assert again[0].intent_id == plan.intent_id
+    before = {**twin.snapshot(), "stormwatch": None, "plan": None, "desired": [0, 0]}
+    TwinState.restore("site-1", twin.facts, twin.config, before).storm_alert(alert(), now_ms, again, [])
+    assert again == [plan]
 
     # Its end passes: the clock ends the watch and restores the mode.
     twin.storm_tick(int((T0 + 31 * H).timestamp() * 1_000), intents, notices)
-    assert intents[-1].kind == "restore_mode" and intents[-1].payload["ends_plan_id"] == plan.intent_id
+    assert isinstance(intents[-1], RestoreMode) and intents[-1].revision == 2
+    assert intents[-1].issued_ms > plan.issued_ms and intents[-1].mode == "self_consumption"
     assert twin.plan is None and not twin.stormwatch.active
+
+
+def test_every_change_of_the_desired_plan_is_a_new_revision_even_back_to_an_earlier_plan():
+    """A → A+X → A: the second A is revision 3, not the id of the first (which the device no
+    longer runs), so the device ends on A again."""
+    from actors.twin.twin import TwinState
+
+    twin, out = _twin(), []
+    now_ms = int(T0.timestamp() * 1_000)
+    twin.storm_alert(alert("A"), now_ms, out, [])
+    twin.storm_alert(alert("X", onset=T0 + 2 * H, end=T0 + 40 * H), now_ms + 1_000, out, [])
+    twin.storm_alert(alert("X2", kind=ChangeKind.ENDED, replaces=(AlertId("X"),), reason="cancelled"),
+                     now_ms + 2_000, out, [])
+    assert [c.revision for c in out] == [1, 2, 3]
+    assert [command_id(c) for c in out] == ["site-1:r1", "site-1:r2", "site-1:r3"]
+    assert out[2].plan == out[0].plan != out[1].plan
+    assert out[0].issued_ms < out[1].issued_ms < out[2].issued_ms
+    restored = TwinState.restore("site-1", twin.facts, twin.config, twin.snapshot())
+    assert (restored.revision, restored.issued_ms, restored.plan) == (3, out[2].issued_ms, out[2].plan)
 
 
 def test_older_snapshots_without_stormwatch_restore_to_no_watch():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from actors.twin import vpp
+from actors.twin.commands import DeclineEvent, DischargeForEvent, RestoreMode, RunPlan, ScheduleCharge, Source
 from actors.twin.config import RulesConfig
 from actors.twin.model import InstallationFacts
 from actors.twin.twin import TwinState
@@ -33,15 +34,14 @@ def test_an_accepted_event_precharges_then_discharges_down_to_the_reserve():
     t, intents = twin(), []
     t.vpp_event(dispatch(), ms(T0), intents, [])
     [plan] = intents
-    steps = plan.payload["plan"]["steps"]
-    assert plan.kind == "control_plan" and plan.source == "vpp"
-    assert steps == [[ms(T0 + H), ms(T0 + 4 * H), "charge_to", 100.0, None],
-                     [ms(T0 + 4 * H), ms(T0 + 6 * H), "discharge", 30.0, 3_000.0]]
+    assert isinstance(plan, RunPlan) and plan.source is Source.VPP and plan.event_id == "ev-1"
+    assert plan.plan.steps == (ScheduleCharge(ms(T0 + H), ms(T0 + 4 * H), 100.0),
+                               DischargeForEvent(ms(T0 + 4 * H), ms(T0 + 6 * H), 3_000.0, 30.0, "ev-1"))
     assert t.view(ms(T0))["vpp"]["status"] == "accepted"
     t.vpp_event(dispatch(), ms(T0), intents, [])                 # a duplicate
     assert len(intents) == 1
     t.vpp_event(dispatch(revision=2, power_w=2_000.0), ms(T0), intents, [])   # a newer revision
-    assert intents[-1].payload["plan"]["steps"][1][4] == 2_000.0
+    assert intents[-1].plan.steps[1].power_w == 2_000.0 and intents[-1].revision == 2
     t.vpp_event(dispatch(revision=1), ms(T0), intents, [])       # an older one, late
     assert len(intents) == 2
     restored = TwinState.restore("site-1", t.facts, t.config, t.snapshot())
@@ -52,14 +52,14 @@ def test_opt_out_and_cancel_drop_the_plan_and_the_end_of_the_window_too():
     t, intents = twin(), []
     t.vpp_event(dispatch(), ms(T0), intents, [])
     t.vpp_event(vpp.VppOptOut("ev-1"), ms(T0), intents, [])
-    assert intents[-1].kind == "restore_mode" and t.plan is None
+    assert isinstance(intents[-1], RestoreMode) and t.plan is None
     t.vpp_event(dispatch(revision=3), ms(T0), intents, [])       # opted out: stays out
     assert len(intents) == 2 and t.vpp.status_of("ev-1") == "opted_out"
 
     other, out = twin(), []
     other.vpp_event(dispatch(), ms(T0), out, [])
     other.vpp_event(vpp.VppCancel("ev-1"), ms(T0), out, [])
-    assert [i.kind for i in out] == ["control_plan", "restore_mode"]
+    assert [type(i) for i in out] == [RunPlan, RestoreMode]
 
     ended, out = twin(), []
     ended.vpp_event(dispatch(), ms(T0), out, [])
@@ -69,21 +69,22 @@ def test_opt_out_and_cancel_drop_the_plan_and_the_end_of_the_window_too():
 
 def test_stormwatch_first_declines_the_event_and_keeps_the_storm_plan():
     t, intents = twin("stormwatch_first"), []
-    t.storm(alert(), ms(T0), intents, [])
+    t.storm_alert(alert(), ms(T0), intents, [])
     t.vpp_event(dispatch(), ms(T0), intents, [])
-    assert [i.kind for i in intents] == ["control_plan", "decline_vpp_event"]
+    assert [type(i) for i in intents] == [RunPlan, DeclineEvent]
     assert t.vpp.current is not None and t.vpp.current.status is vpp.Participation.DECLINED
-    assert t.plan is not None and t.plan.source == "stormwatch"
+    assert t.plan is not None and t.plan.sources == (Source.STORMWATCH,)
 
 
 def test_vpp_first_runs_the_event_then_charges_for_the_storm_and_reverts_after_it():
     t, intents = twin("vpp_first"), []
-    t.storm(alert(onset=T0 + 10 * H), ms(T0), intents, [])
+    t.storm_alert(alert(onset=T0 + 10 * H), ms(T0), intents, [])
     t.vpp_event(dispatch(), ms(T0), intents, [])
-    plan = intents[-1].payload["plan"]
-    assert plan["source"] == "vpp+stormwatch"
-    actions = [(s[2], s[0]) for s in plan["steps"]]
-    assert ("discharge", ms(T0 + 4 * H)) in actions and ("charge_to", ms(T0 + 6 * H)) in actions
+    plan = intents[-1].plan
+    assert plan.sources == (Source.VPP, Source.STORMWATCH)
+    actions = [(type(s), s.start_ms) for s in plan.steps]
+    assert (DischargeForEvent, ms(T0 + 4 * H)) in actions and (ScheduleCharge, ms(T0 + 6 * H)) in actions
     # The storm is cancelled: the event stays, the storm steps go.
-    t.storm(alert("C", kind=ChangeKind.ENDED, replaces=(AlertId("A"),), reason="cancelled"), ms(T0 + H), intents, [])
-    assert intents[-1].payload["plan"]["source"] == "vpp"
+    t.storm_alert(alert("C", kind=ChangeKind.ENDED, replaces=(AlertId("A"),), reason="cancelled"), ms(T0 + H),
+                  intents, [])
+    assert intents[-1].plan.sources == (Source.VPP,)

@@ -24,7 +24,7 @@ from prometheus_client import Histogram
 
 from actors.runtime.router import TwinRouter
 from actors.twin import vpp as twin_vpp
-from actors.twin.model import ControlIntent
+from actors.twin.commands import RunPlan, TwinCommand, command_id
 from gridtwin.unixtime import from_ms, to_ms
 from services.control.model import CommandKind, FanOutId, FanOutProgress
 from services.control.store import CommandStore
@@ -261,12 +261,12 @@ class VppDispatcher:
         the shards decide chunk k + 1, the commands of chunk k are stored (and the dispatcher,
         woken by their NOTIFY, sends them), so the first devices get their plans long before the
         last twin has decided."""
-        decided: asyncio.Queue[list[ControlIntent] | None] = asyncio.Queue(maxsize=2)
+        decided: asyncio.Queue[list[TwinCommand] | None] = asyncio.Queue(maxsize=2)
 
         async def decide() -> None:
             for k in range(0, len(items), CHUNK):
                 started = time.perf_counter()
-                await decided.put(await self._router.storm(items[k:k + CHUNK]))
+                await decided.put(await self._router.tell(items[k:k + CHUNK]))
                 STAGE.labels("twins").observe(time.perf_counter() - started)
             await decided.put(None)
 
@@ -280,10 +280,10 @@ class VppDispatcher:
             group.create_task(decide())
             group.create_task(carry_out())
 
-    async def _carry_out(self, intents: list[ControlIntent], fanout_id: FanOutId | None) -> None:
-        commands = await self._relay.carry_out(intents, fanout_id=fanout_id)
-        accepted = [(i.payload.get("event_id", ""), i.installation_id, commands[i.intent_id])
-                    for i in intents if i.intent_id in commands and i.kind == "control_plan"]
+    async def _carry_out(self, decided: list[TwinCommand], fanout_id: FanOutId | None) -> None:
+        commands = await self._relay.carry_out(decided, fanout_id=fanout_id)
+        accepted = [(c.event_id, c.installation_id, commands[command_id(c)])
+                    for c in decided if isinstance(c, RunPlan) and command_id(c) in commands]
         if accepted:
             await self._pool.execute(
                 "UPDATE vpp_participants p SET status = 'accepted', command_id = x.c, updated_at = now() "

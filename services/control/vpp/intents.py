@@ -1,13 +1,22 @@
-"""Twins' control intents → commands. The twins store every decision in the outbox
-`twin_control_intents`; `IntentRelay.carry_out` turns intents into commands at once (the VPP
-dispatcher hands over what the twins just decided), and `sweep` picks up whatever is left open
-(StormWatch decisions, a crash between deciding and sending) every `sweep_s`.
+"""Twins' commands → device commands. The twins store every decision in the outbox
+`twin_control_intents` (`actors/twin/commands.py`: RunPlan, RestoreMode, DeclineEvent, one row
+per command id); `IntentRelay.carry_out` turns them into commands at once (the VPP dispatcher
+hands over what the twins just decided), and `sweep` picks up whatever is left open (StormWatch
+decisions, a crash between deciding and sending) every `sweep_s`.
 
-Exactly once on the device: the intent id is the command's idempotency key, so carrying an intent
-out twice finds the command already stored; devices execute a command id at most once.
-Mapping: control_plan → the plan (plan id = intent id: a newer plan supersedes an older pending
-one); restore_mode → an empty plan that replaces the running one (the device returns to its
-mode); decline_vpp_event → no command, recorded on the event's participant.
+Everything goes through the `Control` facade and its validation (a command the twin got wrong is
+refused and recorded as such, never sent). Mapping, at this edge only:
+RunPlan → a ControlPlan (ScheduleCharge → charge_to, HoldReserve → hold, DischargeForEvent →
+discharge), its plan id the command id; RestoreMode → ClearPlan (the device ends the plan and
+returns to its own mode); DeclineEvent → no command, recorded on the event's participant.
+
+Exactly once and in order on the device:
+- the command id (installation, revision) is the idempotency key, so carrying a command out
+  twice finds it already stored, and devices execute a command id at most once;
+- of one installation's revisions only the newest is carried out: older ones in the same batch,
+  or older than one already carried out, are recorded `superseded by rN` and not sent (one relay
+  at a time per process: `carry_out` is serialized), so the device always ends on the twin's
+  newest desired state, whatever order the dispatcher and the sweep see them in.
 """
 
 from __future__ import annotations
@@ -21,14 +30,35 @@ from collections.abc import Sequence
 import asyncpg
 from prometheus_client import Counter
 
-from actors.twin.model import ControlIntent
+from actors.twin.commands import (
+    DeclineEvent,
+    DischargeForEvent,
+    HoldReserve,
+    RestoreMode,
+    RunPlan,
+    ScheduleCharge,
+    Step,
+    TwinCommand,
+    command_id,
+    from_record,
+)
 from gridtwin.aio import cancel_and_wait
-from services.control.model import ChargeTo, CommandSpec, ControlPlan, Discharge, FanOutId, Hold, PlanStep
+from services.control.model import (
+    ChargeTo,
+    ClearPlan,
+    CommandSpec,
+    ControlPlan,
+    Discharge,
+    FanOutId,
+    Hold,
+    PlanStep,
+)
+from services.control.service import Control
 from services.control.store import CommandStore, NewCommand, Refusal, Submitted
 
 log = logging.getLogger(__name__)
 
-CARRIED = Counter("gridtwin_control_intents_carried_out_total", "Twin intents turned into commands", ["kind"])
+CARRIED = Counter("gridtwin_control_intents_carried_out_total", "Twin commands carried out", ["kind", "outcome"])
 RESTORE_TTL_S = 3_600.0
 MIN_TTL_S = 60.0
 
@@ -36,6 +66,13 @@ _OPEN = """
 SELECT intent_id, installation_id, source, kind, payload::text FROM twin_control_intents
  WHERE carried_out_at IS NULL AND created_at < now() - make_interval(secs => $1)
  ORDER BY created_at LIMIT $2
+"""
+# The newest revision already carried out per installation (a late older one must not follow it).
+_CARRIED_REVISIONS = """
+SELECT installation_id, max((payload->>'revision')::bigint) FROM twin_control_intents
+ WHERE installation_id = ANY($1::text[]) AND carried_out_at IS NOT NULL AND payload ? 'revision'
+   AND outcome NOT LIKE 'superseded%'
+ GROUP BY installation_id
 """
 _DONE = """
 UPDATE twin_control_intents t SET carried_out_at = now(), outcome = x.outcome
@@ -48,77 +85,119 @@ UPDATE vpp_participants p SET status = 'declined', reason = x.reason, updated_at
 """
 
 
-def _action(action: str, target_soc_pct: float | None, power_w: float | None) -> ChargeTo | Discharge | Hold:
-    if action == "charge_to":
-        return ChargeTo(target_soc_pct if target_soc_pct is not None else 100.0)
-    if action == "discharge":
-        return Discharge(power_w or 0.0, target_soc_pct or 0.0)
-    return Hold()
+def _action(step: Step) -> ChargeTo | Discharge | Hold:
+    match step:
+        case ScheduleCharge(_, _, target):
+            return ChargeTo(target)
+        case DischargeForEvent(_, _, power, floor, _):
+            return Discharge(power, floor)
+        case HoldReserve():
+            return Hold()
+    raise TypeError(f"not a plan step: {step!r}")
 
 
-def command_for(intent: ControlIntent, now_ms: int) -> tuple[CommandSpec, float] | None:
-    """The command an intent asks for, with its time to live (None: nothing to send)."""
-    if intent.kind == "control_plan":
-        raw = intent.payload["plan"]["steps"]
-        steps = tuple(PlanStep(int(s[0]), int(s[1]), _action(s[2], s[3], s[4])) for s in raw)
-        ttl_s = max((max(s.end_ms for s in steps) - now_ms) / 1_000, MIN_TTL_S)
-        return ControlPlan(steps, plan_id=intent.intent_id), ttl_s
-    if intent.kind == "restore_mode":
-        return ControlPlan((), plan_id=intent.intent_id), RESTORE_TTL_S
-    return None
+def command_for(command: RunPlan | RestoreMode, now_ms: int) -> tuple[CommandSpec, float]:
+    """The device command a twin's command asks for, with its time to live. A plan is what is
+    left of it from `now_ms` (a storm's charge began when the watch did; a later revision of the
+    same watch is sent from now); a plan with nothing left ends the active one."""
+    if isinstance(command, RunPlan):
+        steps = tuple(PlanStep(max(s.start_ms, now_ms), s.end_ms, _action(s))
+                      for s in command.plan.steps if s.end_ms > now_ms)
+        if steps:
+            ttl_s = max((command.plan.ends_ms() - now_ms) / 1_000, MIN_TTL_S)
+            return ControlPlan(steps, plan_id=command_id(command)), ttl_s
+    return ClearPlan(plan_id=command_id(command)), RESTORE_TTL_S
+
+
+def newest_revisions(commands: Sequence[RunPlan | RestoreMode], carried: dict[str, int],
+                     ) -> tuple[list[RunPlan | RestoreMode], dict[str, int]]:
+    """(the commands to send: the newest revision per installation, if newer than the one
+    carried out; the others by id → the revision that supersedes them)."""
+    newest: dict[str, RunPlan | RestoreMode] = {}
+    for c in commands:
+        best = newest.get(c.installation_id)
+        if best is None or c.revision > best.revision:
+            newest[c.installation_id] = c
+    send = [c for c in newest.values() if c.revision > carried.get(c.installation_id, 0)]
+    sent_ids = {command_id(c) for c in send}
+    superseded = {command_id(c): max(newest[c.installation_id].revision, carried.get(c.installation_id, 0))
+                  for c in commands if command_id(c) not in sent_ids}
+    return send, superseded
 
 
 class IntentRelay:
     def __init__(self, pool: asyncpg.Pool, commands: CommandStore, *, sweep_s: float = 2.0,
                  sweep_after_s: float = 2.0, batch: int = 5_000) -> None:
         self._pool = pool
-        self._commands = commands
+        self._control = Control(commands)
+        self._lock = asyncio.Lock()
         self._sweep_s, self._sweep_after_s, self._batch = sweep_s, sweep_after_s, batch
         self._task: asyncio.Task[None] | None = None
 
-    async def carry_out(self, intents: Sequence[ControlIntent], *,
+    async def carry_out(self, commands: Sequence[TwinCommand], *,
                         fanout_id: FanOutId | None = None) -> dict[str, str]:
-        """Commands for `intents` (one submission per source); returns intent id → command id for
-        those that became commands."""
+        """Device commands for the twins' `commands` (one submission per source); returns twin
+        command id → device command id for those that became device commands."""
+        async with self._lock:
+            return await self._carry_out(commands, fanout_id)
+
+    async def _carry_out(self, commands: Sequence[TwinCommand], fanout_id: FanOutId | None) -> dict[str, str]:
         now_ms = time.time_ns() // 1_000_000
         outcomes: dict[str, str] = {}
-        commands: dict[str, str] = {}
-        by_source: dict[str, list[tuple[ControlIntent, NewCommand]]] = {}
-        declined = []
-        for intent in intents:
-            made = command_for(intent, now_ms)
-            if made is None:
-                if intent.kind == "decline_vpp_event":
-                    declined.append((intent.payload["event_id"], intent.installation_id, intent.payload["reason"]))
-                outcomes[intent.intent_id] = "recorded"
-                continue
-            spec, ttl_s = made
-            by_source.setdefault(intent.source, []).append(
-                (intent, NewCommand(spec, ttl_s, installation_id=intent.installation_id,
-                                    idempotency_key=f"intent:{intent.intent_id}")))
+        made: dict[str, str] = {}
+        declined = [c for c in commands if isinstance(c, DeclineEvent)]
+        for decline in declined:
+            outcomes[command_id(decline)] = "recorded"
+            CARRIED.labels("decline_event", "recorded").inc()
+        revisions = [c for c in commands if isinstance(c, RunPlan | RestoreMode)]
+        carried: dict[str, int] = {}
+        if revisions:
+            carried = dict(await self._pool.fetch(_CARRIED_REVISIONS, list({c.installation_id for c in revisions})))
+        send, superseded = newest_revisions(revisions, carried)
+        for cid, revision in superseded.items():
+            outcomes[cid] = f"superseded by r{revision}"
+            CARRIED.labels("revision", "superseded").inc()
+        by_source: dict[str, list[tuple[RunPlan | RestoreMode, NewCommand]]] = {}
+        for c in send:
+            spec, ttl_s = command_for(c, now_ms)
+            by_source.setdefault(c.source.value, []).append(
+                (c, NewCommand(spec, ttl_s, installation_id=c.installation_id,
+                               idempotency_key=f"intent:{command_id(c)}")))
         for source, pairs in by_source.items():
-            results = await self._commands.submit([c for _, c in pairs], source=source, now_ms=now_ms,
-                                                  fanout_id=fanout_id if source == "vpp" else None)
-            for (intent, _), result in zip(pairs, results, strict=True):
+            results = await self._control.submit([n for _, n in pairs], source=source,
+                                                 fanout_id=fanout_id if source == "vpp" else None)
+            for (c, _), result in zip(pairs, results, strict=True):
+                cid = command_id(c)
                 if isinstance(result, Submitted):
-                    commands[intent.intent_id] = outcomes[intent.intent_id] = result.command.record.command_id
+                    made[cid] = outcomes[cid] = result.command.record.command_id
+                    CARRIED.labels(type(c).__name__, "sent").inc()
                 else:
                     assert isinstance(result, Refusal)
-                    outcomes[intent.intent_id] = f"refused: {result.error}"
-                    log.warning("intent %s of %s refused: %s", intent.intent_id, intent.installation_id, result.error)
-                CARRIED.labels(intent.kind).inc()
+                    outcomes[cid] = f"refused: {result.error}"
+                    CARRIED.labels(type(c).__name__, "refused").inc()
+                    log.warning("twin command %s refused: %s", cid, result.error)
         if declined:
-            event_ids, installation_ids, reasons = zip(*declined, strict=True)
-            await self._pool.execute(_DECLINED, list(event_ids), list(installation_ids), list(reasons))
+            await self._pool.execute(_DECLINED, [c.event_id for c in declined], [c.installation_id for c in declined],
+                                     [c.reason for c in declined])
         if outcomes:
             await self._pool.execute(_DONE, list(outcomes), list(outcomes.values()))
-        return commands
+        return made
 
     async def sweep(self) -> int:
-        intents = [intent_from_row(r) for r in await self._pool.fetch(_OPEN, self._sweep_after_s, self._batch)]
-        if intents:
-            await self.carry_out(intents)
-        return len(intents)
+        rows = await self._pool.fetch(_OPEN, self._sweep_after_s, self._batch)
+        commands: list[TwinCommand] = []
+        unreadable: list[str] = []
+        for row in rows:
+            try:
+                commands.append(from_record(row[1], row[2], row[3], json.loads(row[4])))
+            except (ValueError, KeyError, TypeError) as exc:   # written by another version: never sent
+                log.error("twin command %s unreadable (%s): recorded, not carried out", row[0], exc)
+                unreadable.append(row[0])
+        if unreadable:
+            await self._pool.execute(_DONE, unreadable, ["unreadable"] * len(unreadable))
+        if commands:
+            await self.carry_out(commands)
+        return len(rows)
 
     async def _run(self) -> None:
         while True:
@@ -135,7 +214,3 @@ class IntentRelay:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
-
-
-def intent_from_row(row: asyncpg.Record) -> ControlIntent:
-    return ControlIntent(row[0], row[1], row[2], row[3], json.loads(row[4]))
