@@ -90,6 +90,7 @@ async def gateway(settings: Settings) -> AsyncIterator[object]:
 @asynccontextmanager
 async def ingest(settings: Settings) -> AsyncIterator[object]:
     from actors.runtime.cluster import start_runtime
+    from services.telemetry.device_state import StateReportConsumer
     from services.telemetry.ingest import IngestConsumer
     from services.telemetry.store import TelemetryStore
 
@@ -97,7 +98,8 @@ async def ingest(settings: Settings) -> AsyncIterator[object]:
     twins = await start_runtime(settings)   # joins the Ray cluster; committed batches go to the twins
     async with _postgres(settings) as pool:
         store = TelemetryStore(pool, settings.ingest.max_gap_s)
-        async with IngestConsumer(settings.ingest, settings.kafka, store, twins.router) as consumer:
+        async with IngestConsumer(settings.ingest, settings.kafka, store, twins.router) as consumer, \
+                StateReportConsumer(settings.kafka, f"{settings.ingest.group_id}-state", twins.router):
             yield consumer
 
 
@@ -165,9 +167,11 @@ async def twins(settings: Settings) -> AsyncIterator[object]:
 
 @asynccontextmanager
 async def weather(settings: Settings) -> AsyncIterator[object]:
-    """WeatherService gRPC plus the feed ingest loop (providers → alert store); StormWatch
-    delivery to twins is the twin runtime's poller (services/weather/poller.py)."""
+    """WeatherService gRPC plus the feed ingest loop (providers → alert store) and the expiry sweep
+    (always, feeds or not); StormWatch delivery to twins is the twin runtime's poller
+    (services/weather/poller.py)."""
     from services.weather.api import WeatherApi
+    from services.weather.expiry import ExpirySweeper
     from services.weather.poller import PollerSettings, WeatherPoller
     from services.weather.providers import AlertProvider, Backoff, FileProvider, HttpProvider
     from services.weather.store import AlertStore
@@ -186,7 +190,7 @@ async def weather(settings: Settings) -> AsyncIterator[object]:
         store = AlertStore(pool)
         poller = WeatherPoller(store, None, providers, None, PollerSettings(interval_s=ws.poll_interval_s))
         async with WeatherApi(ws.host, ws.port, store, authenticator=authenticator, stream_poll_s=ws.stream_poll_s,
-                              tls=settings.tls) as server, poller:
+                              tls=settings.tls) as server, poller, ExpirySweeper(store, interval_s=ws.expiry_sweep_s):
             yield server
 
 

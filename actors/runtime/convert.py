@@ -33,16 +33,27 @@ def alert_dict_to_pb(d: dict[str, Any]) -> pb.Alert:
     )
 
 
+_SIGNALS = ("site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct")
+
+
+def reported_to_pb(r: dict[str, Any]) -> pb.ReportedState:
+    """A signal the newest sample did not report (None) stays unset, never 0."""
+    return pb.ReportedState(
+        device_id=r["device_id"], timestamp_unix_ms=r["timestamp_unix_ms"], grid_status=r["grid_status"],
+        mode=r["mode"], **{name: r[name] for name in _SIGNALS if r[name] is not None},
+        last_reported={name: pb.ReportedValue(value=v["value"], timestamp_unix_ms=v["timestamp_unix_ms"])
+                       for name, v in r.get("last_reported", {}).items()})
+
+
 def twin_to_pb(view: dict[str, Any]) -> pb.Twin:
     r, d, e, c = view["reported"], view["desired"], view["energy"], view["counts"]
     return pb.Twin(
         installation_id=view["installation_id"], version=view["version"],
-        reported=pb.ReportedState(
-            device_id=r["device_id"], timestamp_unix_ms=r["timestamp_unix_ms"], site_power_w=r["site_power_w"],
-            battery_power_w=r["battery_power_w"], solar_power_w=r["solar_power_w"], load_power_w=r["load_power_w"],
-            state_of_charge_pct=r["state_of_charge_pct"], grid_status=r["grid_status"], mode=r["mode"]),
+        reported=reported_to_pb(r),
         desired=pb.DesiredState(plan_id=d["plan_id"], plan_source=d["plan_source"], active_action=d["active_action"],
-                                target_state_of_charge_pct=d["target_soc_pct"]),
+                                target_state_of_charge_pct=d["target_soc_pct"], revision=d["revision"],
+                                issued_unix_ms=d["issued_unix_ms"], reported_plan_id=d["reported_plan_id"],
+                                state_reported_unix_ms=d["state_reported_unix_ms"]),
         energy=pb.BatteryEnergy(anchor=e["anchor"], anchor_unix_ms=e["anchor_unix_ms"], net_out_wh=e["net_out_wh"],
                                 throughput_wh=e["throughput_wh"]),
         open_alerts=[alert_dict_to_pb(a) for a in view["alerts"]],

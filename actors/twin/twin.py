@@ -10,8 +10,12 @@ Guarantees:
   rejected (counted, IMPLAUSIBLE_VALUE alert) and changes nothing else: integrals are never
   poisoned, and the device's clock watermark never jumps into the future.
 - Battery energy is integrated with the trapezoidal rule (Wh, discharge positive) between
-  consecutive samples at most `max_gap_s` apart; a longer gap forgets the full/empty anchor,
-  since the energy over it is unknown.
+  consecutive samples that report battery power at most `max_gap_s` apart; a longer gap forgets
+  the full/empty anchor and the integral's lowest point, since the energy over it is unknown.
+- A signal a sample did not report is None, never 0: it is not checked, not integrated, and the
+  rules that need it do not run (rules.py). The reported state is the newest sample's, with
+  None for what it did not report; the newest value of every signal, with its time, is kept
+  as well (`held` for the signals the newest sample lacks; `view()["reported"]["last_reported"]`).
 - `snapshot()` → `TwinState.restore()` reproduces the state exactly (JSON-compatible values).
 """
 
@@ -41,6 +45,7 @@ from actors.twin.commands import (
 )
 from actors.twin.config import RulesConfig
 from actors.twin.model import (
+    SIGNALS,
     Alert,
     AlertEvent,
     AlertState,
@@ -54,10 +59,12 @@ from actors.twin.model import (
     Severity,
     Violation,
 )
-from actors.twin.rules import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE, SAMPLE_RULES, Rule, stale_violation
+from actors.twin.rules import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE, NOT_RUN, SAMPLE_RULES, Rule, stale_violation
 from gridtwin.unixtime import from_ms, to_ms
 
-SNAPSHOT_FORMAT = 1
+# 2: reported values may be null (not reported), "held", the integral's lowest point in "anchor".
+SNAPSHOT_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 _MS_PER_H = 3_600_000.0
 # Near full (empty), a battery that is not discharging (charging) marks a known energy level.
 _ANCHOR_IDLE_W = 50.0
@@ -77,8 +84,8 @@ def _active(config: RulesConfig) -> list[tuple[Rule, Any]]:
 class TwinState:
     __slots__ = (
         "anchor", "anchor_soc_pct", "anchor_ts_ms", "applied", "battery_power_w", "config", "device_id",
-        "devices", "facts", "grid_status", "ignored", "installation_id", "issued_ms", "last_ts_ms", "load_power_w",
-        "mode", "mode_ts_ms",
+        "devices", "facts", "grid_status", "held", "ignored", "installation_id", "issued_ms", "last_ts_ms",
+        "load_power_w", "min_out_wh", "mode", "mode_ts_ms",
         "net_out_wh", "plan", "prev_battery_w", "prev_ts_ms", "rejected", "reported_plan_id", "revision",
         "site_power_w", "soc_pct",
         "solar_power_w", "stormwatch", "throughput_wh", "tracks", "unchanged_count", "unchanged_since_ms",
@@ -93,19 +100,23 @@ class TwinState:
         self.devices: dict[str, int] = {}     # device → newest applied sample timestamp
         self.last_ts_ms = 0                    # newest applied sample of any device (0: none)
         self.device_id = ""
-        self.site_power_w = 0.0
-        self.battery_power_w = 0.0
-        self.solar_power_w = 0.0
-        self.load_power_w = 0.0
-        self.soc_pct = 0.0
+        # The newest sample's signals; None: not reported by it.
+        self.site_power_w: float | None = None
+        self.battery_power_w: float | None = None
+        self.solar_power_w: float | None = None
+        self.load_power_w: float | None = None
+        self.soc_pct: float | None = None
+        # Signals the newest sample did not report → their newest value and its time (None: none).
+        self.held: dict[str, tuple[float, int]] | None = None
         self.grid_status = int(GridStatus.UNSPECIFIED)
         self.mode = int(OperationMode.UNSPECIFIED)
-        self.prev_ts_ms = 0                    # integration: the previous sample (0: none)
+        self.prev_ts_ms = 0                    # integration: the previous sample with battery power (0: none)
         self.prev_battery_w = 0.0
         self.anchor = ANCHOR_NONE
         self.anchor_soc_pct = 0.0
         self.anchor_ts_ms = 0
         self.net_out_wh = 0.0                  # ∫ battery power since the anchor (discharge > 0)
+        self.min_out_wh = 0.0                  # lowest net_out_wh since the anchor or the last gap
         self.throughput_wh = 0.0               # ∫ |battery power| since the anchor
         self.unchanged_since_ms = 0
         self.unchanged_count = 0
@@ -134,27 +145,35 @@ class TwinState:
         site, battery, solar, load, soc = (s.site_power_w, s.battery_power_w, s.solar_power_w, s.load_power_w,
                                            s.state_of_charge_pct)
         limit = implausible.max_abs_power_w
-        if not (math.isfinite(site + battery + solar + load + soc)
-                and -limit <= site <= limit and -limit <= battery <= limit
-                and -limit <= solar <= limit and -limit <= load <= limit
-                and s.ts_ms <= now_ms + implausible.max_clock_skew_s * 1_000):
+        complete = site is not None and battery is not None and solar is not None and load is not None \
+            and soc is not None
+        if complete:
+            plausible = (math.isfinite(site + battery + solar + load + soc)  # type: ignore[operator]
+                         and -limit <= site <= limit and -limit <= battery <= limit  # type: ignore[operator]
+                         and -limit <= solar <= limit and -limit <= load <= limit)  # type: ignore[operator]
+        else:
+            plausible = _plausible_reported(s, limit)
+        if not (plausible and s.ts_ms <= now_ms + implausible.max_clock_skew_s * 1_000):
             self.rejected += 1
             self.version += 1
             if implausible.enabled:
                 self._observe(RuleId.IMPLAUSIBLE_VALUE, now_ms, _implausible(s, limit, now_ms), implausible, out)
             return -1
-        self._fold(s)
+        self._fold(s, complete)
         if implausible.enabled and RuleId.IMPLAUSIBLE_VALUE in self.tracks:
             self._observe(RuleId.IMPLAUSIBLE_VALUE, s.ts_ms, None, implausible, out)
         tracks = self.tracks
         for rule, params in _active(config):
             violation = rule.evaluate(self, s, params, now_ms)
-            if violation is not None or rule.rule in tracks:
+            if violation is None:
+                if rule.rule in tracks:
+                    self._observe(rule.rule, s.ts_ms, None, params, out)
+            elif violation is not NOT_RUN:   # NOT_RUN: the sample lacks a signal the rule needs
                 self._observe(rule.rule, s.ts_ms, violation, params, out)
         return 1
 
-    def apply_rows(self, device_id: str, ts: list[int], site: list[float], battery: list[float],
-                   solar: list[float], load: list[float], soc: list[float], grid: list[int],
+    def apply_rows(self, device_id: str, ts: list[int], site: list[float | None], battery: list[float | None],
+                   solar: list[float | None], load: list[float | None], soc: list[float | None], grid: list[int],
                    now_ms: int, out: list[AlertEvent]) -> tuple[int, int, int]:
         """`apply` over columns of one device's samples; returns (applied, ignored, rejected)."""
         applied = ignored = rejected = 0
@@ -169,22 +188,28 @@ class TwinState:
                 rejected += 1
         return applied, ignored, rejected
 
-    def _fold(self, s: Sample) -> None:
+    def _fold(self, s: Sample, complete: bool) -> None:
         ts, battery, soc = s.ts_ms, s.battery_power_w, s.state_of_charge_pct
-        balance = self.config[RuleId.BATTERY_ENERGY_BALANCE]
-        if self.prev_ts_ms:
-            dt_ms = ts - self.prev_ts_ms
-            if 0 < dt_ms <= balance.max_gap_s * 1_000:
-                self.net_out_wh += (self.prev_battery_w + battery) * dt_ms / (2 * _MS_PER_H)
-                self.throughput_wh += (abs(self.prev_battery_w) + abs(battery)) * dt_ms / (2 * _MS_PER_H)
-            elif dt_ms > 0:
-                self.anchor = ANCHOR_NONE
-        if ts > self.prev_ts_ms:
-            self.prev_ts_ms, self.prev_battery_w = ts, battery
-        if soc >= balance.full_soc_pct and battery <= _ANCHOR_IDLE_W:
-            self._anchor(ANCHOR_FULL, soc, ts)
-        elif soc <= balance.empty_soc_pct and battery >= -_ANCHOR_IDLE_W:
-            self._anchor(ANCHOR_EMPTY, soc, ts)
+        if battery is not None:   # the integral runs from one battery reading to the next
+            balance = self.config[RuleId.BATTERY_ENERGY_BALANCE]
+            if self.prev_ts_ms:
+                dt_ms = ts - self.prev_ts_ms
+                if 0 < dt_ms <= balance.max_gap_s * 1_000:
+                    self.net_out_wh += (self.prev_battery_w + battery) * dt_ms / (2 * _MS_PER_H)
+                    self.throughput_wh += (abs(self.prev_battery_w) + abs(battery)) * dt_ms / (2 * _MS_PER_H)
+                    if self.net_out_wh < self.min_out_wh:
+                        self.min_out_wh = self.net_out_wh
+                elif dt_ms > 0:
+                    self.anchor = ANCHOR_NONE
+                    self.min_out_wh = self.net_out_wh
+            if ts > self.prev_ts_ms:
+                self.prev_ts_ms, self.prev_battery_w = ts, battery
+            if soc is not None:
+                if soc >= balance.full_soc_pct and battery <= _ANCHOR_IDLE_W:
+                    self._anchor(ANCHOR_FULL, soc, ts)
+                elif soc <= balance.empty_soc_pct and battery >= -_ANCHOR_IDLE_W:
+                    self._anchor(ANCHOR_EMPTY, soc, ts)
+        # Unreported signals compare equal (None == None): a stuck meter is stuck on what it reports.
         if (self.applied and s.site_power_w == self.site_power_w and battery == self.battery_power_w
                 and s.solar_power_w == self.solar_power_w and s.load_power_w == self.load_power_w
                 and soc == self.soc_pct):
@@ -193,17 +218,54 @@ class TwinState:
             self.unchanged_count, self.unchanged_since_ms = 0, ts
         self.devices[s.device_id] = ts
         if ts >= self.last_ts_ms:
+            if not complete or self.held is not None:
+                self._hold_newest(s)
             self.last_ts_ms = ts
             self.device_id = s.device_id
             self.site_power_w, self.battery_power_w = s.site_power_w, battery
             self.solar_power_w, self.load_power_w = s.solar_power_w, s.load_power_w
             self.soc_pct, self.grid_status = soc, s.grid_status
+        elif (self.site_power_w is None or self.battery_power_w is None or self.solar_power_w is None
+              or self.load_power_w is None or self.soc_pct is None):
+            self._hold_older(s)
         self.applied += 1
         self.version += 1
 
+    def _newest(self) -> tuple[tuple[str, float | None], ...]:
+        return (("site_power_w", self.site_power_w), ("battery_power_w", self.battery_power_w),
+                ("solar_power_w", self.solar_power_w), ("load_power_w", self.load_power_w),
+                ("state_of_charge_pct", self.soc_pct))
+
+    def _hold_newest(self, s: Sample) -> None:
+        """`s` becomes the newest sample: a signal it lacks keeps its newest value (the one of the
+        sample it replaces, or one held already); a signal it reports needs none held."""
+        held = self.held or {}
+        for name, before in self._newest():
+            if getattr(s, name) is not None:
+                held.pop(name, None)
+            elif before is not None:
+                held[name] = (before, self.last_ts_ms)
+        self.held = held or None
+
+    def _hold_older(self, s: Sample) -> None:
+        """A sample older than the newest (another device's) may carry a signal the newest lacks."""
+        held = self.held or {}
+        for name, newest in self._newest():
+            value = getattr(s, name)
+            if newest is None and value is not None:
+                known = held.get(name)
+                if known is None or known[1] < s.ts_ms:
+                    held[name] = (value, s.ts_ms)
+        self.held = held or None
+
+    def last_reported(self) -> dict[str, tuple[float, int]]:
+        """Every signal ever reported: its newest value and that sample's time (Unix ms)."""
+        newest = {name: (value, self.last_ts_ms) for name, value in self._newest() if value is not None}
+        return {**(self.held or {}), **newest}
+
     def _anchor(self, kind: int, soc: float, ts: int) -> None:
         self.anchor, self.anchor_soc_pct, self.anchor_ts_ms = kind, soc, ts
-        self.net_out_wh = self.throughput_wh = 0.0
+        self.net_out_wh = self.throughput_wh = self.min_out_wh = 0.0
 
     def _observe(self, rule: RuleId, ts_ms: int, violation: Violation | None, params: Any,
                  out: list[AlertEvent]) -> None:
@@ -386,11 +448,13 @@ class TwinState:
         step = plan.active_step(now_ms) if plan is not None else None
         return {
             "installation_id": self.installation_id, "version": self.version,
-            "reported": {
+            "reported": {   # None: not reported by the newest sample
                 "device_id": self.device_id, "timestamp_unix_ms": self.last_ts_ms,
                 "site_power_w": self.site_power_w, "battery_power_w": self.battery_power_w,
                 "solar_power_w": self.solar_power_w, "load_power_w": self.load_power_w,
                 "state_of_charge_pct": self.soc_pct, "grid_status": self.grid_status, "mode": self.mode,
+                "last_reported": {name: {"value": value, "timestamp_unix_ms": at}
+                                  for name, (value, at) in sorted(self.last_reported().items())},
             },
             "desired": {
                 "plan_id": f"{self.installation_id}:r{self.revision}" if plan is not None else "",
@@ -399,6 +463,8 @@ class TwinState:
                 "target_soc_pct": _target_soc(step),
                 "revision": self.revision,
                 "issued_unix_ms": self.issued_ms,
+                "reported_plan_id": self.reported_plan_id,
+                "state_reported_unix_ms": self.mode_ts_ms,
             },
             "energy": {
                 "anchor": {ANCHOR_NONE: "none", ANCHOR_FULL: "full", ANCHOR_EMPTY: "empty"}[self.anchor],
@@ -416,9 +482,11 @@ class TwinState:
             "format": SNAPSHOT_FORMAT, "version": self.version, "devices": dict(self.devices),
             "last_ts_ms": self.last_ts_ms,
             "reported": [self.device_id, self.site_power_w, self.battery_power_w, self.solar_power_w,
-                         self.load_power_w, self.soc_pct, self.grid_status, self.mode],
+                         self.load_power_w, self.soc_pct, self.grid_status, self.mode],   # null: not reported
+            "held": {name: list(value_at) for name, value_at in self.held.items()} if self.held else None,
             "prev": [self.prev_ts_ms, self.prev_battery_w],
-            "anchor": [self.anchor, self.anchor_soc_pct, self.anchor_ts_ms, self.net_out_wh, self.throughput_wh],
+            "anchor": [self.anchor, self.anchor_soc_pct, self.anchor_ts_ms, self.net_out_wh, self.throughput_wh,
+                       self.min_out_wh],
             "unchanged": [self.unchanged_since_ms, self.unchanged_count],
             "counts": [self.applied, self.ignored, self.rejected],
             "tracks": {rule.value: [t.streak, t.streak_first_ms, t.ok_streak, t.ok_since_ms, t.updated_ms,
@@ -434,7 +502,7 @@ class TwinState:
     @staticmethod
     def restore(installation_id: str, facts: InstallationFacts, config: RulesConfig,
                 data: dict[str, Any]) -> TwinState:
-        if data.get("format") != SNAPSHOT_FORMAT:
+        if data.get("format") not in _READABLE_FORMATS:
             raise ValueError(f"unknown twin snapshot format {data.get('format')!r}")
         t = TwinState(installation_id, facts, config)
         t.version = int(data["version"])
@@ -442,8 +510,11 @@ class TwinState:
         t.last_ts_ms = int(data["last_ts_ms"])
         (t.device_id, t.site_power_w, t.battery_power_w, t.solar_power_w, t.load_power_w, t.soc_pct,
          t.grid_status, t.mode) = data["reported"]
+        t.held = {name: (float(v), int(at)) for name, (v, at) in data["held"].items()} if data.get("held") else None
         t.prev_ts_ms, t.prev_battery_w = data["prev"]
-        t.anchor, t.anchor_soc_pct, t.anchor_ts_ms, t.net_out_wh, t.throughput_wh = data["anchor"]
+        t.anchor, t.anchor_soc_pct, t.anchor_ts_ms, t.net_out_wh, t.throughput_wh = data["anchor"][:5]
+        # Format 1 has no lowest point: the window starts at the restore (never a false alert).
+        t.min_out_wh = data["anchor"][5] if len(data["anchor"]) > 5 else t.net_out_wh
         t.unchanged_since_ms, t.unchanged_count = data["unchanged"]
         t.applied, t.ignored, t.rejected = data["counts"]
         for rule_name, (streak, first, ok, ok_since, updated, alert) in data["tracks"].items():
@@ -471,9 +542,25 @@ HANDLERS: dict[type, Handler] = {
 notices out). The shard dispatches `tell` messages through this table."""
 
 
-def _implausible(s: Sample, limit: float, now_ms: int) -> Violation:
-    for name in ("site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct"):
+def _plausible_reported(s: Sample, limit: float) -> bool:
+    """The signals `s` reports are finite (powers within ±limit), and it reports at least one."""
+    reported = False
+    for name in SIGNALS:
         value = getattr(s, name)
+        if value is not None:
+            if not (math.isfinite(value) and (name == "state_of_charge_pct" or -limit <= value <= limit)):
+                return False
+            reported = True
+    return reported
+
+
+def _implausible(s: Sample, limit: float, now_ms: int) -> Violation:
+    values = [(name, getattr(s, name)) for name in SIGNALS]
+    if all(value is None for _, value in values):
+        return Violation(0.0, 0.0, note="no signal reported")
+    for name, value in values:
+        if value is None:
+            continue
         if not math.isfinite(value):
             return Violation(0.0, 0.0, note=f"{name} is {value}")
         if name != "state_of_charge_pct" and abs(value) > limit:

@@ -41,6 +41,7 @@ class RejectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECT_REASON_EMPTY_BATCH: _ClassVar[RejectReason]
     REJECT_REASON_RATE_LIMITED: _ClassVar[RejectReason]
     REJECT_REASON_DUPLICATE_TIMESTAMP: _ClassVar[RejectReason]
+    REJECT_REASON_NO_SIGNAL: _ClassVar[RejectReason]
 GRID_STATUS_UNSPECIFIED: GridStatus
 GRID_STATUS_CONNECTED: GridStatus
 GRID_STATUS_ISLANDED: GridStatus
@@ -64,6 +65,7 @@ REJECT_REASON_BATCH_TOO_LARGE: RejectReason
 REJECT_REASON_EMPTY_BATCH: RejectReason
 REJECT_REASON_RATE_LIMITED: RejectReason
 REJECT_REASON_DUPLICATE_TIMESTAMP: RejectReason
+REJECT_REASON_NO_SIGNAL: RejectReason
 
 class Sample(_message.Message):
     __slots__ = ("timestamp_unix_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct", "grid_status", "extra")

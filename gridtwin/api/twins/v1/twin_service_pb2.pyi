@@ -64,7 +64,14 @@ class Alert(_message.Message):
     def __init__(self, alert_id: _Optional[str] = ..., installation_id: _Optional[str] = ..., rule: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., state: _Optional[_Union[AlertState, str]] = ..., first_seen_unix_ms: _Optional[int] = ..., last_seen_unix_ms: _Optional[int] = ..., cleared_unix_ms: _Optional[int] = ..., samples: _Optional[int] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class ReportedState(_message.Message):
-    __slots__ = ("device_id", "timestamp_unix_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct", "grid_status", "mode")
+    __slots__ = ("device_id", "timestamp_unix_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct", "grid_status", "mode", "last_reported")
+    class LastReportedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ReportedValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ReportedValue, _Mapping]] = ...) -> None: ...
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     SITE_POWER_W_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +81,7 @@ class ReportedState(_message.Message):
     STATE_OF_CHARGE_PCT_FIELD_NUMBER: _ClassVar[int]
     GRID_STATUS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_REPORTED_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     timestamp_unix_ms: int
     site_power_w: float
@@ -83,19 +91,36 @@ class ReportedState(_message.Message):
     state_of_charge_pct: float
     grid_status: _device_pb2.GridStatus
     mode: _device_pb2.OperationMode
-    def __init__(self, device_id: _Optional[str] = ..., timestamp_unix_ms: _Optional[int] = ..., site_power_w: _Optional[float] = ..., battery_power_w: _Optional[float] = ..., solar_power_w: _Optional[float] = ..., load_power_w: _Optional[float] = ..., state_of_charge_pct: _Optional[float] = ..., grid_status: _Optional[_Union[_device_pb2.GridStatus, str]] = ..., mode: _Optional[_Union[_device_pb2.OperationMode, str]] = ...) -> None: ...
+    last_reported: _containers.MessageMap[str, ReportedValue]
+    def __init__(self, device_id: _Optional[str] = ..., timestamp_unix_ms: _Optional[int] = ..., site_power_w: _Optional[float] = ..., battery_power_w: _Optional[float] = ..., solar_power_w: _Optional[float] = ..., load_power_w: _Optional[float] = ..., state_of_charge_pct: _Optional[float] = ..., grid_status: _Optional[_Union[_device_pb2.GridStatus, str]] = ..., mode: _Optional[_Union[_device_pb2.OperationMode, str]] = ..., last_reported: _Optional[_Mapping[str, ReportedValue]] = ...) -> None: ...
+
+class ReportedValue(_message.Message):
+    __slots__ = ("value", "timestamp_unix_ms")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    value: float
+    timestamp_unix_ms: int
+    def __init__(self, value: _Optional[float] = ..., timestamp_unix_ms: _Optional[int] = ...) -> None: ...
 
 class DesiredState(_message.Message):
-    __slots__ = ("plan_id", "plan_source", "active_action", "target_state_of_charge_pct")
+    __slots__ = ("plan_id", "plan_source", "active_action", "target_state_of_charge_pct", "revision", "issued_unix_ms", "reported_plan_id", "state_reported_unix_ms")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_SOURCE_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_ACTION_FIELD_NUMBER: _ClassVar[int]
     TARGET_STATE_OF_CHARGE_PCT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_REPORTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     plan_source: str
     active_action: str
     target_state_of_charge_pct: float
-    def __init__(self, plan_id: _Optional[str] = ..., plan_source: _Optional[str] = ..., active_action: _Optional[str] = ..., target_state_of_charge_pct: _Optional[float] = ...) -> None: ...
+    revision: int
+    issued_unix_ms: int
+    reported_plan_id: str
+    state_reported_unix_ms: int
+    def __init__(self, plan_id: _Optional[str] = ..., plan_source: _Optional[str] = ..., active_action: _Optional[str] = ..., target_state_of_charge_pct: _Optional[float] = ..., revision: _Optional[int] = ..., issued_unix_ms: _Optional[int] = ..., reported_plan_id: _Optional[str] = ..., state_reported_unix_ms: _Optional[int] = ...) -> None: ...
 
 class BatteryEnergy(_message.Message):
     __slots__ = ("anchor", "anchor_unix_ms", "net_out_wh", "throughput_wh")
