@@ -12,6 +12,11 @@
 4. Latency: batches stored in the telemetry table (as ingest does), then delivered; every batch
    carries anomalies. Prints p50/p99 from "stored" to "alert stored in Postgres and acknowledged
    by the broker on the alerts topic" (when `deliver` returns).
+5. Backlog: 1,000 devices whose twins passivated (snapshot at the outage) come back with six
+   hours of buffered samples (one every `--backlog-interval-s`). The backlog is stored first (as a
+   burst of ingest batches would be), then each device's first replayed batch reaches its twin,
+   which replays everything stored after its snapshot. Prints samples applied per second and
+   the time until every twin is current (applied = stored).
 
 Uses its own database (gridtwin_bench_twins), topics and Ray namespace; starts Ray in-process.
 """
@@ -111,6 +116,69 @@ async def recovery(runtime, pool, count: int, now_ms: int) -> dict[str, float]: 
             "kill_to_resident_s": time.perf_counter() - started}
 
 
+async def backlog(settings: Settings, pool, devices: int, hours: float, interval_s: float) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Section 5 (see the module docstring), in a runtime of its own whose twins passivate at once."""
+    quick = settings.model_copy(update={"twins": settings.twins.model_copy(update={
+        "namespace": f"{settings.twins.namespace}-backlog", "passivation_idle_s": 0.5, "tick_interval_s": 0.25,
+        "snapshot_interval_s": 0.25})})
+    runtime = await start_runtime(quick)
+    router = runtime.router
+    ids = [f"bk-{k:05d}" for k in range(devices)]
+    now_ms = time.time_ns() // 1_000_000
+    outage_ms = now_ms - int(hours * 3_600_000)
+    step_ms = int(interval_s * 1_000)
+
+    def records(start_ms: int, end_ms: int) -> list[TelemetryRecord]:
+        out = []
+        for k, inst in enumerate(ids):
+            r = TelemetryRecord(device_id=f"{inst}-dev", installation_id=inst, sequence=start_ms)
+            for ts in range(start_ms, end_ms, step_ms):
+                solar = -60.0 if (ts // 600_000 + k) % 37 == 0 else 900.0     # now and then a faulty meter
+                battery = 500.0 * ((ts // step_ms + k) % 7 - 3)
+                r.samples.append(PbSample(timestamp_unix_ms=ts, site_power_w=200.0, battery_power_w=battery,
+                                          solar_power_w=solar, load_power_w=200.0 + battery + solar,
+                                          state_of_charge_pct=50.0, grid_status=1))  # type: ignore[arg-type]
+            out.append(r)
+        return out
+
+    store = TelemetryStore(pool, 300.0)
+    first = records(outage_ms - step_ms, outage_ms)        # the last sample before the outage
+    await store.write(first)
+    await router.deliver(first)
+    while sum(s["resident"] for s in await router.stats()) > 0:   # snapshot written, twin passivated
+        await asyncio.sleep(0.1)
+    hour_ms = 3_600_000
+    chunks = [(t, min(t + hour_ms, now_ms)) for t in range(outage_ms, now_ms, hour_ms)]
+    started = time.perf_counter()
+    stored = 0
+    for lo, hi in chunks:
+        batch = records(lo, hi)
+        for part in range(0, len(batch), 100):
+            await store.write(batch[part:part + 100])
+        stored += sum(len(r.samples) for r in batch)
+    store_s = time.perf_counter() - started
+    newest_ms = max(ts for ts in range(outage_ms, now_ms, step_ms))
+    started = time.perf_counter()
+    for lo, hi in chunks:                                  # the devices' batches reach the twins in order
+        await router.deliver(records(lo, min(hi, lo + 60_000)))
+    while True:
+        views = await asyncio.gather(*(router.view(i) for i in ids))
+        if all(v is not None and v["reported"]["timestamp_unix_ms"] == newest_ms for v in views):
+            break
+        await asyncio.sleep(0.05)
+    current_s = time.perf_counter() - started
+    applied = sum(v["counts"]["applied"] for v in views if v is not None) - devices   # less the pre-outage sample
+    assert applied == stored, f"{applied} of {stored} backlog samples applied"
+    replayed = sum(s["replayed"] for s in await router.stats())
+    return {
+        f"backlog: {devices:,} devices × {hours:g} h at {interval_s:g} s": (
+            f"{stored:,} samples stored in {store_s:.1f} s ({stored / store_s:,.0f}/s)"),
+        "backlog: passivated twins replay it": (
+            f"{applied / current_s:,.0f} samples applied/s; every twin current after {current_s:.1f} s "
+            f"({replayed:,} rows replayed from the store)"),
+    }
+
+
 async def main(settings: Settings, args: argparse.Namespace) -> None:
     await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
     import asyncpg
@@ -199,6 +267,9 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
     results["stored → alert raised (stored + on the topic)"] = (
         f"p50 {p50 * 1_000:.1f} ms, p99 {p99 * 1_000:.1f} ms ({len(latencies)} batches of 500, {raised} alerts)")
 
+    console.print(f"[bold]5. backlog[/]: {args.backlog_devices} devices × {args.backlog_hours} h after passivation …")
+    results.update(await backlog(settings, pool, args.backlog_devices, args.backlog_hours, args.backlog_interval_s))
+
     table = Table(title="twins benchmark")
     table.add_column("figure")
     table.add_column("value")
@@ -216,5 +287,8 @@ if __name__ == "__main__":
     parser.add_argument("--recovery-twins", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=10, help="samples per twin in the throughput phase")
     parser.add_argument("--latency-batches", type=int, default=300)
+    parser.add_argument("--backlog-devices", type=int, default=1_000)
+    parser.add_argument("--backlog-hours", type=float, default=6.0)
+    parser.add_argument("--backlog-interval-s", type=float, default=10.0)
     args = parser.parse_args()
     run_service(main(bench_settings(args.shards), args))
