@@ -132,9 +132,9 @@ async def test_alert_update_optout_cancel_from_the_feed_to_the_twins(stand: Stan
         assert view["until_unix_ms"] == int((t0 + 30 * H).timestamp() * 1_000)
         [(kind, payload)] = await stand.intents(name)
         steps = payload["plan"]["steps"]  # type: ignore[index]
-        assert kind == "control_plan" and [s[2] for s in steps] == ["charge_to", "hold"]
-        assert steps[0][3] == 100.0 and steps[0][1] == int((t0 + 6 * H).timestamp() * 1_000)   # full by onset
-        assert steps[1][1] == view["until_unix_ms"]                                               # held until the end
+        assert kind == "run_plan" and [s[0] for s in steps] == ["charge", "hold"]
+        assert steps[0][3] == 100.0 and steps[0][2] == int((t0 + 6 * H).timestamp() * 1_000)   # full by onset
+        assert steps[1][2] == view["until_unix_ms"]                                               # held until the end
     for name in ("sw-off", "sw-eye", "sw-far"):
         assert not (await stand.stormwatch(name))["active"] and await stand.intents(name) == []
     twin = await stand.stub.GetTwin(pb.GetTwinRequest(installation_id="sw-both"))
@@ -147,8 +147,8 @@ async def test_alert_update_optout_cancel_from_the_feed_to_the_twins(stand: Stan
     both = await stand.stormwatch("sw-both")
     assert both["alert_id"] == "HU-2" and both["until_unix_ms"] == int((t0 + 40.25 * H).timestamp() * 1_000)
     assert not (await stand.stormwatch("sw-left"))["active"]
-    assert [k for k, _ in await stand.intents("sw-left")] == ["control_plan", "restore_mode"]
-    assert [k for k, _ in await stand.intents("sw-both")] == ["control_plan", "control_plan"]
+    assert [k for k, _ in await stand.intents("sw-left")] == ["run_plan", "restore_mode"]
+    assert [k for k, _ in await stand.intents("sw-both")] == ["run_plan", "run_plan"]
     stand.write(wd.alert_feature("HU-1", "Alert", STORM, t0), update, at=3)
     # ... and an older update of the same alert arriving late is ignored by the twins.
     stale = wd.alert_feature("HU-0", "Update", STORM, t0 + 0.1 * H, refs=("HU-1",), hours=35)
@@ -161,7 +161,7 @@ async def test_alert_update_optout_cancel_from_the_feed_to_the_twins(stand: Stan
     twin = await stand.stub.OptOutOfStorm(pb.OptOutOfStormRequest(installation_id="sw-optout", alert_id="HU-2"))
     assert not twin.stormwatch.active and twin.desired.plan_id == ""
     opted = [k for k, _ in await stand.intents("sw-optout")]
-    assert opted == ["control_plan", "control_plan", "restore_mode"]
+    assert opted == ["run_plan", "run_plan", "restore_mode"]
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stand.stub.OptOutOfStorm(pb.OptOutOfStormRequest(installation_id="nobody", alert_id="HU-2"))
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
@@ -171,7 +171,7 @@ async def test_alert_update_optout_cancel_from_the_feed_to_the_twins(stand: Stan
     await stand.poll()
     assert not (await stand.stormwatch("sw-both"))["active"]
     kind, payload = (await stand.intents("sw-both"))[-1]
-    assert kind == "restore_mode" and payload["mode"] == "self_consumption" and payload["ends_plan_id"]
+    assert kind == "restore_mode" and payload["mode"] == "self_consumption" and payload["revision"] == 3
     notes = await stand.stub.ListNotifications(pb.ListNotificationsRequest(installation_id="sw-both"))
     assert [n.kind for n in notes.notifications] == ["stormwatch_ended", "stormwatch_updated", "stormwatch_activated"]
     assert len(await stand.intents("sw-optout")) == len(opted)     # an opted-out storm's cancel changes nothing

@@ -52,7 +52,7 @@ async def test_an_event_is_dispatched_arbitrated_delivered_and_executed(twins: T
     # Site 2 watches a storm and puts StormWatch first: it must decline the event.
     storm = sw.StormAlertEvent(ChangeKind.ACTIVATED, AlertId("HU-1"), "Hurricane Warning", now, now + 6 * 3600 * S,
                                now + 30 * 3600 * S)
-    await twins.runtime.router.storm([(sites[2], storm)])
+    await twins.runtime.router.tell([(sites[2], storm)])
 
     async with Stack(isolated, clean_db, ingest=True) as stack:
         relay = IntentRelay(clean_db, stack.store)
