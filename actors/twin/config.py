@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.twin.model import RuleId, Severity
+from actors.twin.stormwatch import StormWatchConfig
 
 
 @dataclass(frozen=True)
@@ -136,17 +137,20 @@ PARAMS_TYPES: dict[RuleId, type[RuleParams]] = {
 }
 
 Overrides = Mapping[str, Mapping[str, Any]]
+_STORMWATCH = StormWatchConfig()
 
 
 @dataclass(frozen=True)
 class RulesConfig:
-    """The parameters of every rule for one installation (or the fleet's defaults)."""
+    """The parameters of every rule for one installation (or the fleet's defaults), and what
+    StormWatch acts on (fleet-wide: GRIDTWIN_TWINS__STORMWATCH_EVENT_TYPES; overrides keep it)."""
 
     params: Mapping[RuleId, RuleParams]
+    stormwatch: StormWatchConfig = _STORMWATCH
 
     @staticmethod
-    def defaults() -> RulesConfig:
-        return RulesConfig({rule: cls() for rule, cls in PARAMS_TYPES.items()})
+    def defaults(stormwatch: StormWatchConfig = _STORMWATCH) -> RulesConfig:
+        return RulesConfig({rule: cls() for rule, cls in PARAMS_TYPES.items()}, stormwatch)
 
     def __getitem__(self, rule: RuleId) -> Any:
         return self.params[rule]
@@ -162,7 +166,7 @@ class RulesConfig:
             except ValueError:
                 raise ValueError(f"unknown rule {rule_name!r}") from None
             params[rule] = _replace(params[rule], dict(fields), rule_name)
-        return RulesConfig(params)
+        return RulesConfig(params, self.stormwatch)
 
 
 def _replace(current: RuleParams, fields: dict[str, Any], rule_name: str) -> RuleParams:

@@ -92,7 +92,8 @@ ACCESS: dict[str, Rule] = {
              GetEnergyReport=Rule(_R, _I), GetCapacityTrend=Rule(_R, _I), GetSeries=Rule(_R, _I)),
     **_rules("gridtwin.weather.v1.WeatherService",  # public alerts: any read token
              ListActiveAlerts=Rule(_R, _GL), StreamAlertChanges=Rule(_R, _GL), ListAlertChanges=Rule(_R, _GL),
-             GetAlert=Rule(_R, _GL)),
+             GetAlert=Rule(_R, _GL),
+             ListAffectedInstallations=Rule(_R, _F)),  # names installations: the token's groups only
     **_rules("gridtwin.control.v1.ControlService",
              SubmitCommand=Rule(_C, _I), SubmitGroupCommand=Rule(_C, _G), GetCommand=Rule(_R, _I),
              ListCommands=Rule(_R, _I), GetFanOutProgress=Rule(_R, _G), StreamFanOutProgress=Rule(_R, _G),

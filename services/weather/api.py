@@ -6,6 +6,8 @@ after the client's `after_seq`, then polls every `stream_poll_s` for more. Each 
 most `changes_per_read` changes in memory at a time; the client's pace bounds the rest (gRPC flow
 control). Storage outages are UNAVAILABLE; bad requests INVALID_ARGUMENT (mapped in `_observed`).
 Alerts are public: any read token of the AssetService (services/assets/guard.py admits it).
+ListAffectedInstallations names installations, so its answer holds only those within the
+token's groups (services/weather/affected.py computes it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import zlib
 from typing import TypeVar
 
 import asyncpg
@@ -25,9 +28,10 @@ from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings
 from services.assets.api import Authenticator
-from services.assets.guard import AccessGuard
-from services.weather.convert import alert_pb, change_pb, stored_pb
-from services.weather.model import Alert
+from services.assets.guard import AccessGuard, caller, visible_installations
+from services.weather.affected import AffectedInstallations
+from services.weather.convert import affected_page_pb, alert_pb, change_pb, stored_pb
+from services.weather.model import Alert, StoredAlert
 from services.weather.store import AlertStore, page_key
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,8 @@ M = TypeVar("M", pb.Alert, pb.AlertChange)
 MAX_CHANGES_PER_PAGE = 5_000
 DEFAULT_ALERTS_PER_PAGE = 100
 MAX_ALERTS_PER_PAGE = 1_000
+DEFAULT_INSTALLATIONS_PER_PAGE = 100
+MAX_INSTALLATIONS_PER_PAGE = 1_000
 # A page's size in bytes stops well short of a client's default 4 MiB receive limit: an alert's area
 # may have up to 10,000 vertices (services/weather/geometry.py), some 400 KB of WKT.
 PAGE_BYTES = 2 << 20
@@ -54,6 +60,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
     def __init__(self, store: AlertStore, *, stream_poll_s: float = 1.0, changes_per_read: int = 500,
                  page_bytes: int = PAGE_BYTES) -> None:
         self._store = store
+        self._affected = AffectedInstallations(store.pool)
         self._page_bytes = page_bytes
         self._stream_poll_s = stream_poll_s
         self._changes_per_read = changes_per_read
@@ -102,14 +109,54 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
 
     @_observed("GetAlert")
     async def GetAlert(self, request: pb.GetAlertRequest, context: grpc.aio.ServicerContext) -> pb.StoredAlert:
-        if not 0 < len(request.alert_id) <= 512:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must be 1-512 characters")
-        if "\x00" in request.alert_id:   # no stored id has one (Postgres text cannot hold it)
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must not contain NUL characters")
-        stored = await self._store.get(request.alert_id)
+        return stored_pb(await self._stored(request.alert_id))
+
+    @_observed("ListAffectedInstallations")
+    async def ListAffectedInstallations(self, request: pb.ListAffectedInstallationsRequest,
+                                        context: grpc.aio.ServicerContext) -> pb.ListAffectedInstallationsResponse:
+        _check_alert_id(request.alert_id)
+        if request.page_size > MAX_INSTALLATIONS_PER_PAGE:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size must be at most {MAX_INSTALLATIONS_PER_PAGE}")
+        after = _installation_after(request.page_token, request.alert_id)
+        stored = await self._stored(request.alert_id)
+        page = await self._affected.page(stored.alert, after=after,
+                                         limit=request.page_size or DEFAULT_INSTALLATIONS_PER_PAGE,
+                                         visible=visible_installations(caller()))
+        token = page_token(_alert_key(request.alert_id), page.next_after) if page.next_after else ""
+        return affected_page_pb(page, token)
+
+    async def _stored(self, alert_id: str) -> StoredAlert:
+        _check_alert_id(alert_id)
+        stored = await self._store.get(alert_id)
         if stored is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id!r}")
-        return stored_pb(stored)
+            raise Refused(grpc.StatusCode.NOT_FOUND, f"no alert {alert_id!r}")
+        return stored
+
+
+def _check_alert_id(alert_id: str) -> None:
+    if not 0 < len(alert_id) <= 512:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must be 1-512 characters")
+    if "\x00" in alert_id:   # no stored id has one (Postgres text cannot hold it)
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must not contain NUL characters")
+
+
+def _alert_key(alert_id: str) -> int:
+    """What binds a page token of affected installations to its alert."""
+    return zlib.crc32(alert_id.encode())
+
+
+def _installation_after(token: str, alert_id: str) -> str:
+    """The installation id a `next_page_token` of this alert's installations stands for ("" = first page)."""
+    if not token:
+        return ""
+    try:
+        key, installation_id = parse_page_token(token)
+    except ValueError:
+        key, installation_id = -1, ""
+    if key != _alert_key(alert_id) or not installation_id:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                      "page_token is not a next_page_token of this alert's installations")
+    return installation_id
 
 
 def _within(budget: int, messages: list[M]) -> list[M]:

@@ -11,7 +11,11 @@ Rules (CAP / NWS semantics):
 - An Alert or Update becomes active (ACTIVATED, or UPDATED when it replaces active messages it
   references; those become superseded). One whose end time has already passed is recorded
   expired and ends what it references.
-- A Cancel ends every active message it references (ENDED, reason "cancelled").
+- A Cancel ends every active message it references (ENDED, reason "cancelled"), whatever area it
+  carries: the ENDED change names the ended message, with that message's area.
+- An Update or Cancel that came without an area of its own (no polygon, no known zone) takes the
+  area of the newest message it references that has one: an Update without geometry keeps the
+  area it replaces. With nothing known to take it from, its area stays unknown.
 - `expire(now)` ends every active message whose end (`ends`, else `expires`) is at or before now.
 
 The caller persists `Outcome.records` (every message is recorded, also the ignored ones, so a
@@ -53,9 +57,21 @@ def _expired(alert: Alert, now: dt.datetime) -> bool:
     return end is not None and end <= now
 
 
+def _by_reference(incoming: Alert, known: Mapping[AlertId, StoredAlert]) -> Alert:
+    """The incoming message with the area of what it references, when it brought none."""
+    if incoming.area_known or incoming.message_type is MessageType.ALERT:
+        return incoming
+    referenced = [known[r] for r in incoming.references if r in known and known[r].alert.area_known]
+    if not referenced:
+        return incoming
+    source = max(referenced, key=lambda r: (r.state is AlertState.ACTIVE, r.alert.sent)).alert
+    return replace(incoming, area_wkt=source.area_wkt, bbox=source.bbox)
+
+
 def ingest(known: Mapping[AlertId, StoredAlert], incoming: Alert, now: dt.datetime) -> Outcome:
     """`known` must hold every record with the incoming id, an id it references, or a reference
     in common with it, and every record that references the incoming id (store.related does)."""
+    incoming = _by_reference(incoming, known)
     if incoming.alert_id in known:
         return Outcome(duplicate=True, ignored="duplicate")
     newer = [r for r in known.values() if incoming.alert_id in r.alert.references]
@@ -93,6 +109,20 @@ def ingest(known: Mapping[AlertId, StoredAlert], incoming: Alert, now: dt.dateti
     replaced = tuple(r.alert.alert_id for r in active)
     kind = ChangeKind.UPDATED if replaced else ChangeKind.ACTIVATED
     return Outcome(tuple(records), (AlertChange(kind, incoming, now, replaces=replaced),))
+
+
+def with_areas(active: Iterable[StoredAlert], areas: Mapping[AlertId, Alert], now: dt.datetime) -> Outcome:
+    """Active messages whose unknown area became known (their zones were loaded after they
+    arrived): each record takes its message with the area from `areas`, and an ACTIVATED change
+    (reason "area resolved") lets StormWatch act on it now, as on a new alert."""
+    records, changes = [], []
+    for record in active:
+        resolved = areas.get(record.alert.alert_id)
+        if record.state is AlertState.ACTIVE and not record.alert.area_known and resolved is not None \
+                and resolved.area_known:
+            records.append(replace(record, alert=resolved))
+            changes.append(AlertChange(ChangeKind.ACTIVATED, resolved, now, reason="area resolved"))
+    return Outcome(tuple(records), tuple(changes))
 
 
 def expire(active: Iterable[StoredAlert], now: dt.datetime) -> Outcome:

@@ -1,8 +1,10 @@
 """The weather domain as plain values: one normalized alert, whatever provider it came from.
 
 Times are timezone-aware UTC datetimes. Areas are WKT in WGS 84 longitude/latitude degrees
-(SRID 4326), always a valid, non-empty Polygon or MultiPolygon; `bbox` is its envelope as
-(min_longitude_deg, min_latitude_deg, max_longitude_deg, max_latitude_deg).
+(SRID 4326), a valid, non-empty Polygon or MultiPolygon; `bbox` is its envelope as
+(min_longitude_deg, min_latitude_deg, max_longitude_deg, max_latitude_deg). An alert may have no
+known area (`area_known` false: `area_wkt` is "" and `bbox` None) when it came without a polygon
+and none of its zones is in the zone table: it is stored and shown, but matched to nothing.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class Alert:
     onset: dt.datetime | None
     expires: dt.datetime | None
     ends: dt.datetime | None
-    area_wkt: str
-    bbox: BBox
+    area_wkt: str                   # "" when the area is unknown (see the module docstring)
+    bbox: BBox | None
     references: tuple[AlertId, ...] = ()
     zones: tuple[ZoneCode, ...] = ()
     headline: str = ""
@@ -62,6 +64,10 @@ class Alert:
     # Zones the alert named that the zone table does not know (the rest of the area is used).
     unresolved_zones: tuple[ZoneCode, ...] = ()
     repaired: str = ""              # why the area was repaired ("" when it was valid as sent)
+
+    @property
+    def area_known(self) -> bool:
+        return bool(self.area_wkt)
 
     @property
     def start(self) -> dt.datetime:

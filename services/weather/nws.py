@@ -7,7 +7,12 @@ not a FeatureCollection at all raises FeedError.
 
 Areas: the feature's polygon when it has one; otherwise the union of its UGC zones
 (`geocode.UGC`) from the zone table. Zones the table lacks are listed on the alert
-(`unresolved_zones`); an alert none of whose zones are known is rejected.
+(`unresolved_zones`). An alert none of whose zones are known is kept with its area unknown
+(`Alert.area_known` false): stored and listed, matched to no installation until the zones are
+loaded. An Update or Cancel without a polygon and without known zones is kept too: it names the
+alert it replaces or ends (`references`), and the lifecycle applies it to that alert's area. A zone
+code that is not a UGC code (`ORZ004`, `IAC009`) rejects the feature; an Alert with neither a
+polygon nor zones is rejected (nothing could ever place it).
 
 Times: RFC 3339 as the API serves them, and the placeholders of recorded test feeds
 (`"date:now -252 seconds"`, `"date:now +425 minutes"`), resolved against the `now` given.
@@ -27,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 
 from services.weather import geometry as geo
 from services.weather.model import Alert, AlertId, MessageType, ParseResult, Rejection, ZoneCode
+from services.weather.zones import UGC
 
 _PLACEHOLDER = re.compile(r"^date:now\s*(?:([+-])\s*(\d+)\s*(second|minute|hour|day)s?)?$", re.IGNORECASE)
 _UNITS_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -77,8 +83,20 @@ def _identifier(value: str, what: str) -> str:
     return value
 
 
-def _area(feature: Mapping[str, Any], zones: Mapping[ZoneCode, BaseGeometry],
-          codes: tuple[ZoneCode, ...]) -> tuple[BaseGeometry, str, tuple[ZoneCode, ...]]:
+def zone_area(codes: tuple[ZoneCode, ...], zones: Mapping[ZoneCode, BaseGeometry],
+              ) -> tuple[BaseGeometry | None, str, tuple[ZoneCode, ...]]:
+    """The union of the known zones among `codes` (None when none is known), the note of its
+    normalization, and the codes the table lacks. AreaError when the union is unusable."""
+    known = [zones[c] for c in codes if c in zones]
+    unknown = tuple(c for c in codes if c not in zones)
+    if not known:
+        return None, "", unknown
+    area, note = geo.normalize_area(shapely.union_all(known))
+    return area, note, unknown
+
+
+def _area(feature: Mapping[str, Any], zones: Mapping[ZoneCode, BaseGeometry], codes: tuple[ZoneCode, ...],
+          by_reference: bool) -> tuple[BaseGeometry | None, str, tuple[ZoneCode, ...]]:
     raw = feature.get("geometry")
     if raw is not None:
         try:
@@ -86,17 +104,19 @@ def _area(feature: Mapping[str, Any], zones: Mapping[ZoneCode, BaseGeometry],
         except geo.AreaError as exc:
             raise _Reject(str(exc)) from None
         return area, note, ()
-    if not codes:
+    if not codes and not by_reference:
         raise _Reject("no geometry and no UGC zone codes")
-    known = [zones[c] for c in codes if c in zones]
-    unknown = tuple(c for c in codes if c not in zones)
-    if not known:
-        raise _Reject(f"no geometry and unknown zone(s): {', '.join(unknown)}")
     try:
-        area, note = geo.normalize_area(shapely.union_all(known))
+        return zone_area(codes, zones)
     except geo.AreaError as exc:
         raise _Reject(f"zones {', '.join(codes)}: {exc}") from None
-    return area, note, unknown
+
+
+def _zone_code(value: str) -> ZoneCode:
+    code = _identifier(value.strip().upper(), "zone code")
+    if not UGC.match(code):
+        raise _Reject(f"geocode.UGC holds {value!r:.40}, not a UGC zone code (like ORZ004 or IAC009)")
+    return ZoneCode(code)
 
 
 def parse_feature(feature: Mapping[str, Any], *, now: dt.datetime,
@@ -133,8 +153,9 @@ def parse_feature(feature: Mapping[str, Any], *, now: dt.datetime,
     raw_codes = (geocode.get("UGC") or []) if isinstance(geocode, dict) else []
     if not isinstance(raw_codes, list):   # a bare string would be read as one zone per character
         raise _Reject(f"geocode.UGC is not a list of zone codes: {raw_codes!r:.80}")
-    codes = tuple(ZoneCode(_identifier(c.strip().upper(), "zone code")) for c in raw_codes if isinstance(c, str))
-    area, note, unresolved = _area(feature, zones, codes)
+    codes = tuple(_zone_code(c) for c in raw_codes if isinstance(c, str))
+    by_reference = message_type is not MessageType.ALERT and bool(ref_ids)
+    area, note, unresolved = _area(feature, zones, codes, by_reference)
     onset = parse_time(properties.get("onset"), now) or parse_time(properties.get("effective"), now)
     return Alert(
         alert_id=AlertId(alert_id), event=event, message_type=message_type,
@@ -142,7 +163,8 @@ def parse_feature(feature: Mapping[str, Any], *, now: dt.datetime,
         certainty=_text(properties, "certainty", "Unknown"),
         sent=sent, onset=onset, expires=parse_time(properties.get("expires"), now),
         ends=parse_time(properties.get("ends"), now),
-        area_wkt=geo.to_wkt(area), bbox=geo.bbox(area), references=ref_ids, zones=codes,
+        area_wkt=geo.to_wkt(area) if area is not None else "", bbox=geo.bbox(area) if area is not None else None,
+        references=ref_ids, zones=codes,
         headline=_text(properties, "headline"), sender_name=_text(properties, "senderName"),
         area_desc=_text(properties, "areaDesc"), unresolved_zones=unresolved, repaired=note,
     )

@@ -21,7 +21,10 @@ and normalize (a broken document or entry is recorded in `weather_rejections`, t
 ingest into the store (the lifecycle decides what changed), end expired alerts, then follow the
 change log from the saved cursor: each change's area is matched to installations in two steps
 and every affected installation gets the event. An Update whose new area no longer covers an
-installation sends it an ENDED event (reason "left the alert area").
+installation sends it an ENDED event (reason "left the alert area"). An ENDED change (a Cancel,
+expiry) carries the ended message with its own area, whatever area the Cancel came with, so it
+reaches the installations that watch that message. A change of an alert whose area is unknown
+(zones not loaded) reaches nobody; when its zones are loaded it is logged again as ACTIVATED.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class AlertLog(ChangeFeed, Protocol):
     async def load_cursor(self, name: str) -> int: ...
     async def save_cursor(self, name: str, seq: int) -> None: ...
     async def load_zones(self) -> dict[ZoneCode, BaseGeometry]: ...
+    async def zones_version(self) -> tuple[int, int]: ...
 
 
 class PostgisMatcher:
@@ -123,6 +127,7 @@ class WeatherPoller:
         self._settings = settings or PollerSettings()
         self._clock = clock
         self._zones: dict[ZoneCode, BaseGeometry] | None = None
+        self._zones_version: tuple[int, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._polling = asyncio.Lock()      # one poll at a time (the loop, and `poll_once` from outside)
@@ -134,7 +139,10 @@ class WeatherPoller:
     async def _ingest(self, now: dt.datetime, report: PollReport) -> None:
         if not self._providers:
             return
-        if self._zones is None:
+        # Zones loaded while the service runs (`gridtwin weather load-zones`) apply from the next poll.
+        version = await self._store.zones_version()
+        if self._zones is None or version != self._zones_version:
+            self._zones_version = version
             await self.reload_zones()
         for provider in self._providers:
             try:
@@ -166,14 +174,17 @@ class WeatherPoller:
     async def _pairs(self, logged: LoggedChange) -> list[tuple[InstallationId, StormAlertEvent]]:
         assert self._matcher is not None
         change = logged.change
-        area = shapely.from_wkt(change.alert.area_wkt)
         event = StormAlertEvent.from_change(change)
-        ids = await self._matcher.affected(area, change.alert.area_wkt)
+        ids: list[InstallationId] = []
+        if change.alert.area_known:
+            ids = await self._matcher.affected(shapely.from_wkt(change.alert.area_wkt), change.alert.area_wkt)
         pairs = [(i, event) for i in ids]
         if change.kind is ChangeKind.UPDATED and change.replaces:
             before: set[InstallationId] = set()
             for old_id in change.replaces:
                 old = await self._feed.get(old_id)
+                if old is not None and not old.alert.area_known:
+                    continue
                 if old is not None and old.alert.area_wkt != change.alert.area_wkt:
                     before.update(await self._matcher.affected(shapely.from_wkt(old.alert.area_wkt),
                                                                old.alert.area_wkt))

@@ -9,21 +9,24 @@ Guarantees:
 - Ingesting the same messages again writes nothing and logs no change (idempotent).
 - Timestamps cross the wire as integer microseconds since the epoch, so the store works on any
   pool whatever its timestamp codec (the service pools decode timestamps as integers).
+- An alert whose area is unknown is stored with `area_wkt` '' and no `area` or box (migration
+  0010): it is listed, never matched, and `resolve_zones` gives it its area once zones are loaded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from services.weather import lifecycle
-from services.weather.geometry import to_wkt
+from services.weather import lifecycle, nws
+from services.weather.geometry import AreaError, to_wkt
+from services.weather.geometry import bbox as geo_bbox
 from services.weather.model import (
     Alert,
     AlertChange,
@@ -77,7 +80,8 @@ INSERT INTO weather_alerts (alert_id, event, message_type, severity, urgency, ce
     refs, zones, unresolved_zones, headline, sender_name, area_desc, repaired, area_wkt, area,
     min_longitude_deg, min_latitude_deg, max_longitude_deg, max_latitude_deg, state, ended_at, superseded_by, source)
 VALUES ($1, $2, $3, $4, $5, $6, {_ts('$7')}, {_ts('$8')}, {_ts('$9')}, {_ts('$10')}, $11, $12, $13, $14, $15, $16,
-    $17, $18, ST_GeomFromText($18, 4326), $19, $20, $21, $22, $23, {_ts('$24')}, $25, $26)
+    $17, $18::text, CASE WHEN $18::text = '' THEN NULL ELSE ST_GeomFromText($18::text, 4326) END,
+    $19, $20, $21, $22, $23, {_ts('$24')}, $25, $26)
 ON CONFLICT (alert_id) DO UPDATE SET state = EXCLUDED.state, ended_at = EXCLUDED.ended_at,
     superseded_by = EXCLUDED.superseded_by
 """
@@ -92,6 +96,12 @@ _ACTIVE_PAGE = _ACTIVE + """
                                AND a.min_latitude_deg <= $6 AND a.max_latitude_deg >= $4))
  ORDER BY a.sent, a.alert_id LIMIT $7"""
 _DUE = _ACTIVE + f" AND coalesce(a.ends, a.expires) <= {_ts('$1')} FOR UPDATE"
+_AREA_UNKNOWN = _ACTIVE + " AND a.area_wkt = '' AND a.zones <> '{}' FOR UPDATE"
+_SET_AREA = """
+UPDATE weather_alerts SET area_wkt = $2, area = ST_GeomFromText($2, 4326), min_longitude_deg = $3,
+       min_latitude_deg = $4, max_longitude_deg = $5, max_latitude_deg = $6, unresolved_zones = $7, repaired = $8
+ WHERE alert_id = $1
+"""
 _CHANGES = f"""
 SELECT c.seq, {_us_sql('c.at', 'change_at')}, c.kind, c.replaces, c.reason, c.cancelled_by, {_ALERT_COLUMNS}
   FROM weather_alert_changes c JOIN weather_alerts a USING (alert_id)
@@ -112,7 +122,8 @@ def _alert(row: Mapping[str, Any]) -> Alert:
         severity=row["severity"], urgency=row["urgency"], certainty=row["certainty"], sent=sent,
         onset=_time(row["onset"]), expires=_time(row["expires"]), ends=_time(row["ends"]),
         area_wkt=row["area_wkt"],
-        bbox=(row["min_longitude_deg"], row["min_latitude_deg"], row["max_longitude_deg"], row["max_latitude_deg"]),
+        bbox=None if row["min_longitude_deg"] is None else (
+            row["min_longitude_deg"], row["min_latitude_deg"], row["max_longitude_deg"], row["max_latitude_deg"]),
         references=tuple(AlertId(r) for r in row["refs"]), zones=tuple(ZoneCode(z) for z in row["zones"]),
         headline=row["headline"], sender_name=row["sender_name"], area_desc=row["area_desc"],
         unresolved_zones=tuple(ZoneCode(z) for z in row["unresolved_zones"]), repaired=row["repaired"],
@@ -129,7 +140,8 @@ def _record_args(record: StoredAlert, source: str) -> tuple[Any, ...]:
     a = record.alert
     return (a.alert_id, a.event, a.message_type.value, a.severity, a.urgency, a.certainty, _us(a.sent),
             _us(a.onset), _us(a.expires), _us(a.ends), list(a.references), list(a.zones),
-            list(a.unresolved_zones), a.headline, a.sender_name, a.area_desc, a.repaired, a.area_wkt, *a.bbox,
+            list(a.unresolved_zones), a.headline, a.sender_name, a.area_desc, a.repaired, a.area_wkt,
+            *(a.bbox if a.bbox is not None else (None, None, None, None)),
             record.state.value, _us(record.ended_at), record.superseded_by, source)
 
 
@@ -144,11 +156,17 @@ class IngestResult:
     received: int
     duplicates: int
     changes: tuple[LoggedChange, ...]
+    expired: int = 0          # messages stored as expired: their end had passed when they arrived
+    area_unknown: int = 0     # messages stored with an unknown area (zones not loaded): matched to nothing
 
 
 class AlertStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
 
     async def _write(self, con: asyncpg.Connection, outcome: lifecycle.Outcome, source: str) -> list[LoggedChange]:
         if outcome.records:
@@ -171,13 +189,40 @@ class AlertStore:
             duplicates = sum(1 for a in {a.alert_id: a for a in alerts}.values() if a.alert_id in known)
             outcome = lifecycle.ingest_all(known, alerts, now)
             logged = await self._write(con, outcome, source)
-        return IngestResult(len(alerts), duplicates, tuple(logged))
+        incoming = {a.alert_id for a in alerts}
+        new = [r for r in outcome.records if r.alert.alert_id in incoming]
+        return IngestResult(len(alerts), duplicates, tuple(logged),
+                            expired=sum(r.state is AlertState.EXPIRED for r in new),
+                            area_unknown=sum(not r.alert.area_known for r in new))
 
     async def expire(self, now: dt.datetime) -> tuple[LoggedChange, ...]:
         async with self._pool.acquire() as con, con.transaction():
             await con.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             due = [_stored(r) for r in await con.fetch(_DUE, _us(now))]
             return tuple(await self._write(con, lifecycle.expire(due, now), ""))
+
+    async def resolve_zones(self, zones: Mapping[ZoneCode, BaseGeometry], now: dt.datetime,
+                            ) -> tuple[LoggedChange, ...]:
+        """Active alerts stored with an unknown area whose zones `zones` now knows get that area,
+        each with an ACTIVATED change (lifecycle.with_areas), so StormWatch acts on them now."""
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            waiting = [_stored(r) for r in await con.fetch(_AREA_UNKNOWN)]
+            areas: dict[AlertId, Alert] = {}
+            for record in waiting:
+                try:
+                    area, note, unknown = nws.zone_area(record.alert.zones, zones)
+                except AreaError:
+                    continue
+                if area is not None:
+                    areas[record.alert.alert_id] = replace(record.alert, area_wkt=to_wkt(area), bbox=geo_bbox(area),
+                                                           unresolved_zones=unknown, repaired=note)
+            outcome = lifecycle.with_areas(waiting, areas, now)
+            for record in outcome.records:
+                a = record.alert
+                await con.execute(_SET_AREA, a.alert_id, a.area_wkt, *(a.bbox or (None,) * 4),
+                                  list(a.unresolved_zones), a.repaired)
+            return tuple(await self._write(con, replace(outcome, records=()), ""))
 
     async def active(self) -> list[Alert]:
         return [_alert(r) for r in await self._pool.fetch(_ACTIVE + " ORDER BY a.sent, a.alert_id")]
@@ -229,6 +274,13 @@ class AlertStore:
                    source = EXCLUDED.source, loaded_at = now()""",
             [(code, to_wkt(area), source) for code, area in zones.items()])
         return len(zones)
+
+    async def zones_version(self) -> tuple[int, int]:
+        """(zones, newest load in µs): changes whenever zones are loaded, so a cached table can tell."""
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS n, coalesce(max((extract(epoch from loaded_at) * 1000000)::bigint), 0) AS at "
+            "FROM weather_zones")
+        return int(row["n"]), int(row["at"])
 
     async def load_zones(self) -> dict[ZoneCode, BaseGeometry]:
         rows = await self._pool.fetch("SELECT ugc, area_wkt FROM weather_zones")

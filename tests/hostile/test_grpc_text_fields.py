@@ -206,6 +206,7 @@ def base_requests() -> dict[str, Message]:
         "CreateToken": a.CreateTokenRequest(name="t", allowed_paths=["utility"]),
         "RevokeToken": a.RevokeTokenRequest(principal_id="no-such-principal"),
         "GetAlert": weather_pb2.GetAlertRequest(alert_id="no-such-alert"),
+        "ListAffectedInstallations": weather_pb2.ListAffectedInstallationsRequest(alert_id="no-such-alert"),
         "SubmitCommand": c.SubmitCommandRequest(installation_id="site-1", spec=spec, ttl_s=60,
                                                 idempotency_key="k", source="operator"),
         "SubmitGroupCommand": c.SubmitGroupCommandRequest(group_path="utility.pge", spec=spec, ttl_s=60,

@@ -57,12 +57,14 @@ async def test_the_rest_of_a_hostile_feed_is_ingested(clean_db, tmp_path, caplog
         feature("knot-100k", {"type": "Polygon", "coordinates": [ring(100_000, 3, 2)]}),
         feature("nul-in-headline", headline="Tornado\x00 Warning'; DROP TABLE weather_alerts;--"),
         feature("a.b'; DROP TABLE weather_alerts;--"),
+        # zones nobody loaded: kept with its area unknown (listed, matched to nothing), no longer refused
+        feature("unknown-zones", None, geocode={"UGC": ["ZZZ999"]}) | {"geometry": None},
     ]
     refused_hostile = [
         feature("nul\x00id"),
         feature("nan", {"type": "Polygon", "coordinates": [[[math.nan, 41], [-92, 42], [-92, 41], [math.nan, 41]]]}),
         feature("overflow", sent="date:now +99999999999999 days"),
-        feature("unknown-zones", None, geocode={"UGC": ["ZZZ999"]}) | {"geometry": None},
+        feature("junk-zone", None, geocode={"UGC": ["ZZZ999", "'; DROP--"]}) | {"geometry": None},
         feature("ugc-string", geocode={"UGC": "IAZ001"}),
         feature("x" * 100_000, sent="not a time " + "y" * 1_000_000),
     ]
@@ -85,11 +87,13 @@ async def test_the_rest_of_a_hostile_feed_is_ingested(clean_db, tmp_path, caplog
     assert sum("rejected" in r.getMessage() for r in caplog.records) == 4   # one line per document
 
     stored = {r["alert_id"]: r for r in await clean_db.fetch(
-        "SELECT alert_id, headline, ST_IsValid(area) AS valid, ST_NPoints(area) AS points FROM weather_alerts")}
+        "SELECT alert_id, headline, area_wkt = '' AS unknown, ST_IsValid(area) AS valid, ST_NPoints(area) AS points "
+        "FROM weather_alerts")}
     expected = {a.alert_id for a in nws.parse_feed(wd.IOWA.read_bytes(), now=wd.IOWA_NOW,
                                                    zones=await store.load_zones()).alerts}
     assert expected | {f["properties"]["id"] for f in accepted_hostile} == set(stored)
-    assert all(r["valid"] for r in stored.values())
+    assert all(r["valid"] for r in stored.values() if not r["unknown"])
+    assert {i for i, r in stored.items() if r["unknown"]} == {"unknown-zones"}
     assert stored["huge-100k"]["points"] <= MAX_AREA_VERTICES < 100_001   # simplified, covering the ring as sent
     assert stored["nul-in-headline"]["headline"].startswith("Tornado Warning'; DROP")
 
@@ -98,7 +102,7 @@ async def test_the_rest_of_a_hostile_feed_is_ingested(clean_db, tmp_path, caplog
     assert all(r["reason"] and len(r["reason"]) <= 500 and len(r["alert_id"]) <= 256 for r in rows)
     reasons = {r["alert_id"]: r["reason"] for r in rows}
     assert "NUL" in reasons["nul\\x00id"]
-    assert "unknown zone(s): ZZZ999" in reasons["unknown-zones"]
+    assert "not a UGC zone code" in reasons["junk-zone"]
     assert "outside the calendar" in reasons["overflow"]
     # The area of the hostile feed can be matched like any other (PostGIS && + Shapely refinement).
     area = shapely.from_wkt((await store.get("knot-100k")).alert.area_wkt)   # type: ignore[union-attr]

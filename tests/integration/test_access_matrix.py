@@ -36,6 +36,7 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+import shapely
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
@@ -51,6 +52,9 @@ from gridtwin.api.twins.v1 import twin_service_pb2 as tw
 from gridtwin.api.weather.v1 import weather_pb2 as w
 from gridtwin.settings import Settings
 from services.assets.access import ACCESS, Rule, Scope, Target
+from services.weather import nws
+from services.weather.store import AlertStore
+from tests import weather_data as wd
 from tests.integration.access_support import bearer, mint
 from tests.integration.twins_support import kill_namespace
 
@@ -300,6 +304,7 @@ SAMPLES: dict[str, Sample] = {f"/{service}/{method}": sample for service, sample
         "StreamAlertChanges": fixed(w.StreamAlertChangesRequest()),
         "ListAlertChanges": fixed(w.ListAlertChangesRequest()),
         "GetAlert": fixed(w.GetAlertRequest(alert_id="no-such-alert"), Code.NOT_FOUND),
+        "ListAffectedInstallations": fixed(w.ListAffectedInstallationsRequest(alert_id="mx-storm")),
     },
     CONTROL: {
         "SubmitCommand": Sample(lambda _, __: _async(c.SubmitCommandRequest(installation_id=HOME, spec=_plan(),
@@ -429,6 +434,10 @@ async def _populate(world: World) -> None:
     world.ids["fanout"] = fanout.fanout_id
     event = await world.call(VPP, "CreateEvent", v.CreateEventRequest(spec=_event_spec()))
     world.ids["event"] = event.event_id
+    # A storm over both installations (ListAffectedInstallations: each group sees only its own).
+    now = dt.datetime.now(dt.UTC)
+    storm = wd.alert_feature("mx-storm", "Alert", shapely.box(-122, 38, -121, 39), now)
+    await AlertStore(world.pool).ingest(nws.parse_feed(wd.feed_doc(storm), now=now).alerts, now)
 
 
 async def outcome(world: World, method: MethodDescriptor, request: Message,

@@ -86,3 +86,27 @@ async def test_real_feed_with_zones_and_a_broken_file(clean_db, tmp_path):
     assert len(reasons) == 1 and "not JSON" in reasons[0]
     active = await store.active()
     assert len(active) == report.changes == 48 - sum(1 for a in active if a.end and a.end <= wd.IOWA_NOW)
+
+
+async def test_zones_loaded_while_the_service_runs_apply_to_the_next_poll(clean_db, tmp_path):
+    """The weather service's ingest caches the zone table; zones loaded meanwhile (another process:
+    `gridtwin weather load-zones`) are used from its next poll, and the alerts stored before them
+    get their area from `resolve_zones` (what load-zones runs)."""
+    await clean_db.execute(f"TRUNCATE {WEATHER_TABLES}")
+    store = AlertStore(clean_db)
+    feed = wd.load(wd.IOWA)
+    zone_only = [f for f in feed["features"] if f["geometry"] is None]
+    write(tmp_path / "a.json", wd.feed_doc(zone_only[0]), 1)
+    poller = WeatherPoller(store, None, [FileProvider(tmp_path, wd.IOWA_NOW)], None, clock=lambda: wd.IOWA_NOW)
+    await poller.poll_once()
+    first = await store.get(zone_only[0]["properties"]["id"])
+    assert first is not None and not first.alert.area_known and first.state.value == "active"
+
+    await store.save_zones(zones.load_geojson(wd.square_zones(wd.ugc_codes(wd.IOWA))).zones, "squares")
+    write(tmp_path / "b.json", wd.feed_doc(zone_only[1]), 2)
+    await poller.poll_once()
+    second = await store.get(zone_only[1]["properties"]["id"])
+    assert second is not None and second.alert.area_known and second.alert.unresolved_zones == ()
+    [resolved] = await store.resolve_zones(await store.load_zones(), wd.IOWA_NOW)
+    assert resolved.change.alert.alert_id == first.alert.alert_id and resolved.change.alert.area_known
+    assert (await store.get(first.alert.alert_id)).alert.area_known   # type: ignore[union-attr]

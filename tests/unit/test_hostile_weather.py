@@ -74,9 +74,13 @@ def mutate(doc: dict[str, Any], index: int, change: tuple[str, str, Any]) -> dic
 
 def check_result(result: nws.ParseResult) -> None:
     for alert in result.alerts:
+        if not alert.area_known:   # no polygon, no known zone: kept, matched to nothing, nothing to check
+            assert alert.area_wkt == "" and alert.bbox is None and alert.unresolved_zones == alert.zones
+            assert alert.zones or alert.references
+            continue
         area = shapely.from_wkt(alert.area_wkt)
         assert area.is_valid and not area.is_empty and area.area > 0
-        assert all(math.isfinite(v) for v in alert.bbox)
+        assert alert.bbox is not None and all(math.isfinite(v) for v in alert.bbox)
         texts = (alert.alert_id, alert.event, alert.headline, alert.area_desc, *alert.zones, *alert.references)
         assert all(isinstance(t, str) and "\x00" not in t for t in texts), "Postgres text cannot hold NUL"
         assert alert.alert_id
@@ -195,13 +199,16 @@ def test_unknown_zones() -> None:
     zone_only = copy.deepcopy(next(f for f in IOWA["features"] if not f["geometry"]))
     known = zone_only["properties"]["geocode"]["UGC"][0]
     unknown = copy.deepcopy(zone_only)
-    unknown["properties"]["id"], unknown["properties"]["geocode"]["UGC"] = "nowhere", ["ZZZ999", "'; DROP--"]
+    unknown["properties"]["id"], unknown["properties"]["geocode"]["UGC"] = "nowhere", ["ZZZ999"]
+    junk = copy.deepcopy(zone_only)
+    junk["properties"]["id"], junk["properties"]["geocode"]["UGC"] = "junk", ["ZZZ999", "'; DROP--"]
     partly = copy.deepcopy(zone_only)
     partly["properties"]["id"], partly["properties"]["geocode"]["UGC"] = "partly", [known, "ZZZ999"]
-    result = nws.parse_feed({"type": "FeatureCollection", "features": [unknown, partly]}, now=NOW, zones=ZONES)
+    result = nws.parse_feed({"type": "FeatureCollection", "features": [unknown, junk, partly]}, now=NOW, zones=ZONES)
     [rejection] = result.rejections
-    assert rejection.alert_id == "nowhere" and "unknown zone(s): ZZZ999" in rejection.reason
-    [alert] = result.alerts
+    assert rejection.alert_id == "junk" and "not a UGC zone code" in rejection.reason
+    nowhere, alert = result.alerts     # zones nobody loaded: kept with its area unknown, matched to nothing
+    assert nowhere.alert_id == "nowhere" and not nowhere.area_known and nowhere.unresolved_zones == ("ZZZ999",)
     assert alert.alert_id == "partly" and alert.unresolved_zones == ("ZZZ999",)
 
 

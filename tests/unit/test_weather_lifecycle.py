@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from services.weather import lifecycle
@@ -118,3 +119,35 @@ def test_ingest_all_orders_by_sent_time():
     outcome = lifecycle.ingest_all({}, [msg("U", MessageType.UPDATE, T0 + H, ("A",)), msg("A")], T0 + H)
     assert [(c.kind, c.alert.alert_id) for c in outcome.changes] == [
         (ChangeKind.ACTIVATED, "A"), (ChangeKind.UPDATED, "U")]
+
+
+def _no_area(alert: Alert) -> Alert:
+    return dataclasses.replace(alert, area_wkt="", bbox=None)
+
+
+def test_update_and_cancel_without_an_area_apply_by_reference():
+    """A message without geometry (and no known zone) names the alert it replaces or ends: the
+    Update keeps the referenced area, the Cancel ends the referenced alert with that alert's area."""
+    lc = Lifecycle()
+    lc.feed(msg("A"))
+    [updated] = lc.feed(_no_area(msg("U", MessageType.UPDATE, T0 + H, ("A",), ends=T0 + 30 * H)), T0 + H).changes
+    assert updated.kind is ChangeKind.UPDATED and updated.replaces == ("A",)
+    assert updated.alert.area_wkt == msg("A").area_wkt and updated.alert.bbox == (0, 0, 1, 1)
+    assert updated.alert.ends == T0 + 30 * H and lc.active() == {"U"}
+    [ended] = lc.feed(_no_area(msg("C", MessageType.CANCEL, T0 + 2 * H, ("A", "U"))), T0 + 2 * H).changes
+    assert (ended.kind, ended.alert.alert_id, ended.reason, ended.cancelled_by) == (
+        ChangeKind.ENDED, "U", "cancelled", "C")
+    assert ended.alert.area_known and lc.active() == set()
+    assert lc.records[AlertId("C")].alert.area_wkt == msg("A").area_wkt    # shown with what it cancelled
+
+
+def test_without_a_known_reference_the_area_stays_unknown_and_zones_resolve_it_later():
+    lc = Lifecycle()
+    [activated] = lc.feed(_no_area(msg("Z", MessageType.UPDATE, refs=("gone",)))).changes
+    assert activated.kind is ChangeKind.ACTIVATED and not activated.alert.area_known
+    resolved = lifecycle.with_areas(lc.records.values(), {AlertId("Z"): msg("Z", MessageType.UPDATE)}, T0 + H)
+    [change] = resolved.changes
+    assert change.kind is ChangeKind.ACTIVATED and change.alert.area_known and change.reason == "area resolved"
+    assert resolved.records[0].alert.area_known and resolved.records[0].state is AlertState.ACTIVE
+    lc.records.update({r.alert.alert_id: r for r in resolved.records})
+    assert lifecycle.with_areas(lc.records.values(), {AlertId("Z"): msg("Z")}, T0 + H).changes == ()

@@ -68,10 +68,29 @@ def test_real_times_and_references_of_the_zone_only_feed(zone_table):
     assert area.area == pytest.approx(11 * 0.4 * 0.4)   # 11 disjoint squares, one per zone
 
 
-def test_without_zones_the_zone_only_alerts_are_rejected_with_the_codes():
+def test_without_zones_a_zone_only_alert_is_kept_with_its_area_unknown():
+    """Stored and shown, matched to nothing until the zones are loaded (not rejected: a Cancel or
+    Update among them must still reach the alert it names)."""
     result = nws.parse_feed(wd.ZONE_ONLY.read_bytes(), now=NOW)
-    [rejection] = result.rejections
-    assert result.alerts == () and "unknown zone(s): ORZ001" in rejection.reason
+    [alert] = result.alerts
+    assert result.rejections == () and not alert.area_known and alert.area_wkt == "" and alert.bbox is None
+    assert alert.unresolved_zones == alert.zones and "ORZ001" in alert.zones
+
+
+def test_iowa_without_zones_keeps_its_14_zone_only_alerts_with_unknown_areas():
+    result = nws.parse_feed(wd.IOWA.read_bytes(), now=NOW)
+    assert result.rejections == () and len(result.alerts) == 48
+    assert sum(not a.area_known for a in result.alerts) == 14
+
+
+def test_cancel_or_update_without_geometry_or_zones_is_kept_by_reference():
+    for message_type in ("Cancel", "Update"):
+        [alert] = nws.parse_feed(feed(feature(None, messageType=message_type, references=[
+            {"identifier": "A0", "sender": "w-nws.webmaster@noaa.gov", "sent": "2024-09-01T11:00:00Z"}])),
+            now=NOW).alerts
+        assert not alert.area_known and alert.references == ("A0",) and alert.zones == ()
+    [rejection] = nws.parse_feed(feed(feature(None, messageType="Cancel")), now=NOW).rejections
+    assert "no geometry and no UGC" in rejection.reason     # names nothing: nothing to apply it to
 
 
 def feature(geometry=None, **props):
@@ -117,7 +136,7 @@ def test_unusable_areas_are_rejected_with_a_reason(geometry, reason):
     ({"sent": None}, "no sent time"),
     ({"id": None}, "no alert id"),
     ({"event": ""}, "no event"),
-    ({"geocode": {"UGC": ["XXZ999"]}}, "unknown zone(s): XXZ999"),
+    ({"geocode": {"UGC": ["'; DROP--"]}}, "not a UGC zone code"),
     ({}, "no geometry and no UGC"),
 ])
 def test_unusable_features_are_rejected_with_a_reason(props, reason):

@@ -62,6 +62,9 @@ class MemoryLog:
     async def load_zones(self) -> dict[ZoneCode, shapely.Geometry]:
         return {}
 
+    async def zones_version(self) -> tuple[int, int]:
+        return 0, 0
+
 
 class PointsMatcher:
     def __init__(self, points: dict[str, tuple[float, float]]) -> None:

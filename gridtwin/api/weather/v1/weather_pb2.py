@@ -24,37 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridtwin/weather/v1/weather.proto\x12\x13gridtwin.weather.v1\"w\n\x0b\x42oundingBox\x12\x19\n\x11min_longitude_deg\x18\x01 \x01(\x01\x12\x18\n\x10min_latitude_deg\x18\x02 \x01(\x01\x12\x19\n\x11max_longitude_deg\x18\x03 \x01(\x01\x12\x18\n\x10max_latitude_deg\x18\x04 \x01(\x01\"\x91\x03\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x36\n\x0cmessage_type\x18\x03 \x01(\x0e\x32 .gridtwin.weather.v1.MessageType\x12\x10\n\x08severity\x18\x04 \x01(\t\x12\x0f\n\x07urgency\x18\x05 \x01(\t\x12\x11\n\tcertainty\x18\x06 \x01(\t\x12\x14\n\x0csent_unix_ms\x18\x07 \x01(\x03\x12\x15\n\ronset_unix_ms\x18\x08 \x01(\x03\x12\x17\n\x0f\x65xpires_unix_ms\x18\t \x01(\x03\x12\x14\n\x0c\x65nds_unix_ms\x18\n \x01(\x03\x12\x12\n\nreferences\x18\x0b \x03(\t\x12\x10\n\x08\x61rea_wkt\x18\x0c \x01(\t\x12.\n\x04\x62\x62ox\x18\r \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\r\n\x05zones\x18\x0e \x03(\t\x12\x10\n\x08headline\x18\x0f \x01(\t\x12\x13\n\x0bsender_name\x18\x10 \x01(\t\x12\x11\n\tarea_desc\x18\x11 \x01(\t\"p\n\x17ListActiveAlertsRequest\x12.\n\x04\x62\x62ox\x18\x01 \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x18ListActiveAlertsResponse\x12*\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x19StreamAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\x9a\x02\n\x0b\x41lertChange\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.gridtwin.weather.v1.AlertChange.Kind\x12)\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x12\n\nat_unix_ms\x18\x04 \x01(\x03\x12\x10\n\x08replaces\x18\x05 \x03(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x07 \x01(\t\"R\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_ACTIVATED\x10\x01\x12\x10\n\x0cKIND_UPDATED\x10\x02\x12\x0e\n\nKIND_ENDED\x10\x03\";\n\x17ListAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\r\"M\n\x18ListAlertChangesResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .gridtwin.weather.v1.AlertChange\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"u\n\x0bStoredAlert\x12)\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\r\n\x05state\x18\x02 \x01(\t\x12\x15\n\rended_unix_ms\x18\x03 \x01(\x03\x12\x15\n\rsuperseded_by\x18\x04 \x01(\t*u\n\x0bMessageType\x12\x1c\n\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12MESSAGE_TYPE_ALERT\x10\x01\x12\x17\n\x13MESSAGE_TYPE_UPDATE\x10\x02\x12\x17\n\x13MESSAGE_TYPE_CANCEL\x10\x03\x32\xb0\x03\n\x0eWeatherService\x12o\n\x10ListActiveAlerts\x12,.gridtwin.weather.v1.ListActiveAlertsRequest\x1a-.gridtwin.weather.v1.ListActiveAlertsResponse\x12h\n\x12StreamAlertChanges\x12..gridtwin.weather.v1.StreamAlertChangesRequest\x1a .gridtwin.weather.v1.AlertChange0\x01\x12o\n\x10ListAlertChanges\x12,.gridtwin.weather.v1.ListAlertChangesRequest\x1a-.gridtwin.weather.v1.ListAlertChangesResponse\x12R\n\x08GetAlert\x12$.gridtwin.weather.v1.GetAlertRequest\x1a .gridtwin.weather.v1.StoredAlertb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridtwin/weather/v1/weather.proto\x12\x13gridtwin.weather.v1\"w\n\x0b\x42oundingBox\x12\x19\n\x11min_longitude_deg\x18\x01 \x01(\x01\x12\x18\n\x10min_latitude_deg\x18\x02 \x01(\x01\x12\x19\n\x11max_longitude_deg\x18\x03 \x01(\x01\x12\x18\n\x10max_latitude_deg\x18\x04 \x01(\x01\"\xc1\x03\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x36\n\x0cmessage_type\x18\x03 \x01(\x0e\x32 .gridtwin.weather.v1.MessageType\x12\x10\n\x08severity\x18\x04 \x01(\t\x12\x0f\n\x07urgency\x18\x05 \x01(\t\x12\x11\n\tcertainty\x18\x06 \x01(\t\x12\x14\n\x0csent_unix_ms\x18\x07 \x01(\x03\x12\x15\n\ronset_unix_ms\x18\x08 \x01(\x03\x12\x17\n\x0f\x65xpires_unix_ms\x18\t \x01(\x03\x12\x14\n\x0c\x65nds_unix_ms\x18\n \x01(\x03\x12\x12\n\nreferences\x18\x0b \x03(\t\x12\x10\n\x08\x61rea_wkt\x18\x0c \x01(\t\x12.\n\x04\x62\x62ox\x18\r \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\r\n\x05zones\x18\x0e \x03(\t\x12\x10\n\x08headline\x18\x0f \x01(\t\x12\x13\n\x0bsender_name\x18\x10 \x01(\t\x12\x11\n\tarea_desc\x18\x11 \x01(\t\x12\x14\n\x0c\x61rea_unknown\x18\x12 \x01(\x08\x12\x18\n\x10unresolved_zones\x18\x13 \x03(\t\"p\n\x17ListActiveAlertsRequest\x12.\n\x04\x62\x62ox\x18\x01 \x01(\x0b\x32 .gridtwin.weather.v1.BoundingBox\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x18ListActiveAlertsResponse\x12*\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x19StreamAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\x9a\x02\n\x0b\x41lertChange\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.gridtwin.weather.v1.AlertChange.Kind\x12)\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\x12\n\nat_unix_ms\x18\x04 \x01(\x03\x12\x10\n\x08replaces\x18\x05 \x03(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x07 \x01(\t\"R\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_ACTIVATED\x10\x01\x12\x10\n\x0cKIND_UPDATED\x10\x02\x12\x0e\n\nKIND_ENDED\x10\x03\";\n\x17ListAlertChangesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\r\"M\n\x18ListAlertChangesResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .gridtwin.weather.v1.AlertChange\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"u\n\x0bStoredAlert\x12)\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1a.gridtwin.weather.v1.Alert\x12\r\n\x05state\x18\x02 \x01(\t\x12\x15\n\rended_unix_ms\x18\x03 \x01(\x03\x12\x15\n\rsuperseded_by\x18\x04 \x01(\t\"[\n ListAffectedInstallationsRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x95\x01\n\x14\x41\x66\x66\x65\x63tedInstallation\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x33\n\x05state\x18\x02 \x01(\x0e\x32$.gridtwin.weather.v1.StormWatchState\x12\x18\n\x10watched_alert_id\x18\x03 \x01(\t\x12\x15\n\runtil_unix_ms\x18\x04 \x01(\x03\"b\n\x14StormWatchStateCount\x12\x33\n\x05state\x18\x01 \x01(\x0e\x32$.gridtwin.weather.v1.StormWatchState\x12\x15\n\rinstallations\x18\x02 \x01(\r\"\xde\x01\n!ListAffectedInstallationsResponse\x12@\n\rinstallations\x18\x01 \x03(\x0b\x32).gridtwin.weather.v1.AffectedInstallation\x12\x39\n\x06\x63ounts\x18\x02 \x03(\x0b\x32).gridtwin.weather.v1.StormWatchStateCount\x12\r\n\x05total\x18\x03 \x01(\r\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x14\n\x0c\x61rea_unknown\x18\x05 \x01(\x08*u\n\x0bMessageType\x12\x1c\n\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12MESSAGE_TYPE_ALERT\x10\x01\x12\x17\n\x13MESSAGE_TYPE_UPDATE\x10\x02\x12\x17\n\x13MESSAGE_TYPE_CANCEL\x10\x03*\xfe\x01\n\x0fStormWatchState\x12!\n\x1dSTORM_WATCH_STATE_UNSPECIFIED\x10\x00\x12\"\n\x1eSTORM_WATCH_STATE_NOT_WATCHING\x10\x01\x12\x1e\n\x1aSTORM_WATCH_STATE_WATCHING\x10\x02\x12&\n\"STORM_WATCH_STATE_DEFERRED_FOR_VPP\x10\x03\x12\x1f\n\x1bSTORM_WATCH_STATE_OPTED_OUT\x10\x04\x12\x1b\n\x17STORM_WATCH_STATE_ENDED\x10\x05\x12\x1e\n\x1aSTORM_WATCH_STATE_DISABLED\x10\x06\x32\xbd\x04\n\x0eWeatherService\x12o\n\x10ListActiveAlerts\x12,.gridtwin.weather.v1.ListActiveAlertsRequest\x1a-.gridtwin.weather.v1.ListActiveAlertsResponse\x12h\n\x12StreamAlertChanges\x12..gridtwin.weather.v1.StreamAlertChangesRequest\x1a .gridtwin.weather.v1.AlertChange0\x01\x12o\n\x10ListAlertChanges\x12,.gridtwin.weather.v1.ListAlertChangesRequest\x1a-.gridtwin.weather.v1.ListAlertChangesResponse\x12R\n\x08GetAlert\x12$.gridtwin.weather.v1.GetAlertRequest\x1a .gridtwin.weather.v1.StoredAlert\x12\x8a\x01\n\x19ListAffectedInstallations\x12\x35.gridtwin.weather.v1.ListAffectedInstallationsRequest\x1a\x36.gridtwin.weather.v1.ListAffectedInstallationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridtwin.weather.v1.weather_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGETYPE']._serialized_start=1423
-  _globals['_MESSAGETYPE']._serialized_end=1540
+  _globals['_MESSAGETYPE']._serialized_start=2041
+  _globals['_MESSAGETYPE']._serialized_end=2158
+  _globals['_STORMWATCHSTATE']._serialized_start=2161
+  _globals['_STORMWATCHSTATE']._serialized_end=2415
   _globals['_BOUNDINGBOX']._serialized_start=58
   _globals['_BOUNDINGBOX']._serialized_end=177
   _globals['_ALERT']._serialized_start=180
-  _globals['_ALERT']._serialized_end=581
-  _globals['_LISTACTIVEALERTSREQUEST']._serialized_start=583
-  _globals['_LISTACTIVEALERTSREQUEST']._serialized_end=695
-  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_start=697
-  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_end=792
-  _globals['_STREAMALERTCHANGESREQUEST']._serialized_start=794
-  _globals['_STREAMALERTCHANGESREQUEST']._serialized_end=840
-  _globals['_ALERTCHANGE']._serialized_start=843
-  _globals['_ALERTCHANGE']._serialized_end=1125
-  _globals['_ALERTCHANGE_KIND']._serialized_start=1043
-  _globals['_ALERTCHANGE_KIND']._serialized_end=1125
-  _globals['_LISTALERTCHANGESREQUEST']._serialized_start=1127
-  _globals['_LISTALERTCHANGESREQUEST']._serialized_end=1186
-  _globals['_LISTALERTCHANGESRESPONSE']._serialized_start=1188
-  _globals['_LISTALERTCHANGESRESPONSE']._serialized_end=1265
-  _globals['_GETALERTREQUEST']._serialized_start=1267
-  _globals['_GETALERTREQUEST']._serialized_end=1302
-  _globals['_STOREDALERT']._serialized_start=1304
-  _globals['_STOREDALERT']._serialized_end=1421
-  _globals['_WEATHERSERVICE']._serialized_start=1543
-  _globals['_WEATHERSERVICE']._serialized_end=1975
+  _globals['_ALERT']._serialized_end=629
+  _globals['_LISTACTIVEALERTSREQUEST']._serialized_start=631
+  _globals['_LISTACTIVEALERTSREQUEST']._serialized_end=743
+  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_start=745
+  _globals['_LISTACTIVEALERTSRESPONSE']._serialized_end=840
+  _globals['_STREAMALERTCHANGESREQUEST']._serialized_start=842
+  _globals['_STREAMALERTCHANGESREQUEST']._serialized_end=888
+  _globals['_ALERTCHANGE']._serialized_start=891
+  _globals['_ALERTCHANGE']._serialized_end=1173
+  _globals['_ALERTCHANGE_KIND']._serialized_start=1091
+  _globals['_ALERTCHANGE_KIND']._serialized_end=1173
+  _globals['_LISTALERTCHANGESREQUEST']._serialized_start=1175
+  _globals['_LISTALERTCHANGESREQUEST']._serialized_end=1234
+  _globals['_LISTALERTCHANGESRESPONSE']._serialized_start=1236
+  _globals['_LISTALERTCHANGESRESPONSE']._serialized_end=1313
+  _globals['_GETALERTREQUEST']._serialized_start=1315
+  _globals['_GETALERTREQUEST']._serialized_end=1350
+  _globals['_STOREDALERT']._serialized_start=1352
+  _globals['_STOREDALERT']._serialized_end=1469
+  _globals['_LISTAFFECTEDINSTALLATIONSREQUEST']._serialized_start=1471
+  _globals['_LISTAFFECTEDINSTALLATIONSREQUEST']._serialized_end=1562
+  _globals['_AFFECTEDINSTALLATION']._serialized_start=1565
+  _globals['_AFFECTEDINSTALLATION']._serialized_end=1714
+  _globals['_STORMWATCHSTATECOUNT']._serialized_start=1716
+  _globals['_STORMWATCHSTATECOUNT']._serialized_end=1814
+  _globals['_LISTAFFECTEDINSTALLATIONSRESPONSE']._serialized_start=1817
+  _globals['_LISTAFFECTEDINSTALLATIONSRESPONSE']._serialized_end=2039
+  _globals['_WEATHERSERVICE']._serialized_start=2418
+  _globals['_WEATHERSERVICE']._serialized_end=2991
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,11 @@ class WeatherServiceStub:
                 request_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.GetAlertRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.StoredAlert.FromString,
                 _registered_method=True)
+        self.ListAffectedInstallations = channel.unary_unary(
+                '/gridtwin.weather.v1.WeatherService/ListAffectedInstallations',
+                request_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAffectedInstallationsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAffectedInstallationsResponse.FromString,
+                _registered_method=True)
 
 
 class WeatherServiceServicer:
@@ -90,6 +95,17 @@ class WeatherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAffectedInstallations(self, request, context):
+        """The installations under one alert's area (the two-step match StormWatch uses: PostGIS bounding
+        box, then the exact polygon), in installation id order, a page at a time, each with its
+        StormWatch state for this alert (or any message of its thread) as of its twin's last snapshot,
+        and the counts by state over all of them. Only installations within the token's groups.
+        NOT_FOUND for an unknown alert; an alert whose area is unknown affects none (`area_unknown`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WeatherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +128,11 @@ def add_WeatherServiceServicer_to_server(servicer, server):
                     servicer.GetAlert,
                     request_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.GetAlertRequest.FromString,
                     response_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.StoredAlert.SerializeToString,
+            ),
+            'ListAffectedInstallations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAffectedInstallations,
+                    request_deserializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAffectedInstallationsRequest.FromString,
+                    response_serializer=gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAffectedInstallationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +243,33 @@ class WeatherService:
             '/gridtwin.weather.v1.WeatherService/GetAlert',
             gridtwin_dot_weather_dot_v1_dot_weather__pb2.GetAlertRequest.SerializeToString,
             gridtwin_dot_weather_dot_v1_dot_weather__pb2.StoredAlert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAffectedInstallations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.weather.v1.WeatherService/ListAffectedInstallations',
+            gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAffectedInstallationsRequest.SerializeToString,
+            gridtwin_dot_weather_dot_v1_dot_weather__pb2.ListAffectedInstallationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
