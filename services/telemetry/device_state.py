@@ -35,7 +35,8 @@ class TwinTeller(Protocol):
     async def tell(self, items: Sequence[tuple[str, DeviceStateReported]]) -> object: ...
 
 
-def parse_state_report(kind: bytes, payload: bytes, headers: dict[str, bytes]) -> tuple[str, DeviceStateReported] | None:
+def parse_state_report(kind: bytes, payload: bytes,
+                       headers: dict[str, bytes]) -> tuple[str, DeviceStateReported] | None:
     """(installation id, message) for a state_report record; None for any other kind. Raises
     ValueError for a state report that cannot be read."""
     if kind != b"state_report":
