@@ -98,14 +98,16 @@ def hourly_energy(rng: np.random.Generator, zone_offset_h: int) -> np.ndarray:
     out = np.zeros((HOURS, len(ENERGY_FIELDS)))
     columns = {"battery_charge_wh": charge, "battery_discharge_wh": discharge, "solar_wh": solar, "load_wh": load,
                "grid_import_wh": grid_import, "grid_export_wh": grid_export, "covered_s": np.full(HOURS, 3_600.0),
-               "solar_direct_wh": direct}
+               "solar_direct_wh": direct,
+               **{f"{signal}_covered_s": np.full(HOURS, 3_600.0) for signal in ("site", "battery", "solar", "load")}}
     for i, name in enumerate(ENERGY_FIELDS):
         out[:, i] = columns[name]
     return out
 
 
 _STATS = [f"{f}_{agg}" for f in POWER_FIELDS for agg in ("sum", "min", "max")]
-_COLUMNS = ["installation_id", "resolution_s", "bucket", "sample_count", *_STATS, *ENERGY_FIELDS]
+_COUNTS = [f"{f}_count" for f in POWER_FIELDS]   # every sample reports every signal
+_COLUMNS = ["installation_id", "resolution_s", "bucket", "sample_count", *_STATS, *ENERGY_FIELDS, *_COUNTS]
 _FLOATS = len(_STATS) + len(ENERGY_FIELDS)
 
 
@@ -120,6 +122,8 @@ def copy_payload(ids: list[str], resolution_s: int, bucket_ms: np.ndarray, energ
                                      ("count", ">i4")]
     for k in range(_FLOATS):
         fields += [(f"l{k}", ">i4"), (f"v{k}", ">f8")]
+    for k in range(len(_COUNTS)):
+        fields += [(f"lc{k}", ">i4"), (f"c{k}", ">i4")]
     rows = np.zeros(n_inst * n_buckets, dtype=np.dtype(fields))
     rows["n"] = len(_COLUMNS)
     rows["l_id"], rows["id"] = id_len, np.repeat(np.array(ids, dtype=f"S{id_len}"), n_buckets)
@@ -140,6 +144,8 @@ def copy_payload(ids: list[str], resolution_s: int, bucket_ms: np.ndarray, energ
     values += [e[name] for name in ENERGY_FIELDS]
     for k, v in enumerate(values):
         rows[f"l{k}"], rows[f"v{k}"] = 8, v
+    for k in range(len(_COUNTS)):
+        rows[f"lc{k}"], rows[f"c{k}"] = 4, samples
     return b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rows.tobytes() + b"\xff\xff"
 
 

@@ -11,12 +11,15 @@ import numpy.typing as npt
 
 from actors.runtime.routing import shard_of
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
+from services.telemetry.signals import values as signal_values
 
 
 @dataclass(frozen=True)
 class ShardBatch:
     """Records of one or more installations; record r owns samples [offsets[r], offsets[r+1]).
-    `values` columns: site, battery, solar, load (W), state of charge (%)."""
+    `values` columns: site, battery, solar, load (W), state of charge (%). `present` says which
+    values the device reported (an absent one is NaN in `values`; a reported NaN stays NaN and
+    present, for the twin to reject); None: every value was reported (the common case, no mask)."""
 
     installation_ids: list[str]
     device_ids: list[str]
@@ -24,6 +27,15 @@ class ShardBatch:
     ts_ms: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     grid_status: npt.NDArray[np.int8]
+    present: npt.NDArray[np.bool_] | None = None
+
+    def column(self, k: int) -> list[float | None]:
+        """Values of column k as a list, None where not reported."""
+        column: list[float | None] = self.values[:, k].tolist()
+        if self.present is not None:
+            for i in np.flatnonzero(~self.present[:, k]).tolist():
+                column[i] = None
+        return column
 
     @property
     def samples(self) -> int:
@@ -35,15 +47,16 @@ class ShardBatch:
 
 
 class _Builder:
-    __slots__ = ("devices", "grid", "installations", "offsets", "rows", "ts")
+    __slots__ = ("absent", "devices", "grid", "installations", "offsets", "rows", "ts")
 
     def __init__(self) -> None:
         self.installations: list[str] = []
         self.devices: list[str] = []
         self.offsets: list[int] = [0]
         self.ts: list[int] = []
-        self.rows: list[tuple[float, float, float, float, float]] = []
+        self.rows: list[tuple[float | None, ...]] = []   # None: not reported (NaN in the array)
         self.grid: list[int] = []
+        self.absent: list[tuple[int, int]] = []   # (sample, column) not reported
 
     def add(self, record: TelemetryRecord) -> None:
         self.installations.append(record.installation_id)
@@ -51,16 +64,25 @@ class _Builder:
         ts, rows, grid = self.ts, self.rows, self.grid
         for s in record.samples:
             ts.append(s.timestamp_unix_ms)
-            rows.append((s.site_power_w, s.battery_power_w, s.solar_power_w, s.load_power_w, s.state_of_charge_pct))
+            values = signal_values(s)
+            if None in values:
+                self.absent.extend((len(rows), k) for k, v in enumerate(values) if v is None)
+            rows.append(values)
             grid.append(s.grid_status)
         self.offsets.append(len(ts))
 
     def build(self) -> ShardBatch:
+        n = len(self.rows)
+        present = None
+        if self.absent:
+            present = np.ones((n, 5), dtype=np.bool_)
+            rows, columns = zip(*self.absent, strict=True)
+            present[list(rows), list(columns)] = False
         return ShardBatch(
             self.installations, self.devices, np.asarray(self.offsets, dtype=np.int64),
             np.asarray(self.ts, dtype=np.int64),
-            np.asarray(self.rows, dtype=np.float64).reshape(len(self.rows), 5),
-            np.asarray(self.grid, dtype=np.int8),
+            np.asarray(self.rows, dtype=np.float64).reshape(n, 5),
+            np.asarray(self.grid, dtype=np.int8), present,
         )
 
 

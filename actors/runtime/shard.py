@@ -136,9 +136,7 @@ class ShardCore:
     def _apply_batch(self, batch: ShardBatch, events: list[AlertEvent]) -> None:
         now_ms = time.time_ns() // 1_000_000
         ts = batch.ts_ms.tolist()
-        values = batch.values
-        site, battery, solar = values[:, 0].tolist(), values[:, 1].tolist(), values[:, 2].tolist()
-        load, soc = values[:, 3].tolist(), values[:, 4].tolist()
+        site, battery, solar, load, soc = (batch.column(k) for k in range(5))   # None: not reported
         grid = batch.grid_status.tolist()
         offsets = batch.offsets.tolist()
         mono = time.monotonic()

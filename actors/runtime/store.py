@@ -57,7 +57,9 @@ class Loaded:
     open_alerts: list[Alert] = field(default_factory=list)
 
 
-ReplayRow = tuple[str, str, int, float, float, float, float, float, int]  # installation, device, ts_ms, …
+# installation, device, ts_ms, site, battery, solar, load (W), state of charge (%) — None where the
+# device did not report the signal (NULL) — and grid status.
+ReplayRow = tuple[str, str, int, float | None, float | None, float | None, float | None, float | None, int]
 
 
 _LOAD = """

@@ -76,15 +76,21 @@ class InstallationFacts:
 UNKNOWN_FACTS = InstallationFacts()
 
 
+# The measured signals of a sample, as the device protocol names them.
+SIGNALS: tuple[str, ...] = ("site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct")
+
+
 class Sample:
-    """One reading of an installation. Mutable slots on purpose: one is allocated per sample in
-    the hot loop, and a frozen dataclass costs several times more to build."""
+    """One reading of an installation. A signal the device did not report is None ("not
+    reported", never 0): rules that need it do not run for the sample. Mutable slots on purpose:
+    one is allocated per sample in the hot loop, and a frozen dataclass costs several times more
+    to build."""
 
     __slots__ = ("device_id", "ts_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w",
                  "state_of_charge_pct", "grid_status")
 
-    def __init__(self, device_id: str, ts_ms: int, site_power_w: float, battery_power_w: float,
-                 solar_power_w: float, load_power_w: float, state_of_charge_pct: float,
+    def __init__(self, device_id: str, ts_ms: int, site_power_w: float | None, battery_power_w: float | None,
+                 solar_power_w: float | None, load_power_w: float | None, state_of_charge_pct: float | None,
                  grid_status: int = GridStatus.CONNECTED) -> None:
         self.device_id = device_id
         self.ts_ms = ts_ms

@@ -29,7 +29,7 @@ from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer
 from gridtwin.settings import AnalyticsSettings, TlsSettings
 from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, Fit
-from services.analytics.flows import Flows
+from services.analytics.flows import CHANNELS, Flows
 from services.analytics.localtime import ZoneError
 from services.analytics.reader import AnalyticsReader, Site
 from services.analytics.service import Analytics, Instants, LocalDates, Range, RangeError
@@ -111,12 +111,16 @@ def _opt(value: float | None) -> dict[str, float]:
 
 
 def flows_to_pb(f: Flows) -> pb.EnergyFlows:
+    """A channel (and a figure derived from it) whose signal was not reported stays unset."""
     message = pb.EnergyFlows(
-        battery_charge_wh=f.battery_charge_wh, battery_discharge_wh=f.battery_discharge_wh, solar_wh=f.solar_wh,
-        load_wh=f.load_wh, grid_import_wh=f.grid_import_wh, grid_export_wh=f.grid_export_wh,
-        solar_direct_wh=f.solar_direct_wh, solar_self_consumed_wh=f.solar_self_consumed_wh,
-        covered_s=f.covered_s, span_s=f.span_s)
-    for name in ("self_consumption_ratio", "self_sufficiency_ratio", "direct_use_ratio", "coverage"):
+        covered_s=f.covered_s, span_s=f.span_s, site_covered_s=f.site_covered_s,
+        battery_covered_s=f.battery_covered_s, solar_covered_s=f.solar_covered_s, load_covered_s=f.load_covered_s)
+    for channel in CHANNELS:
+        energy = f.energy_wh(channel)
+        if energy is not None:
+            setattr(message, channel, energy)
+    for name in ("solar_self_consumed_wh", "self_consumption_ratio", "self_sufficiency_ratio", "direct_use_ratio",
+                 "coverage"):
         value = getattr(f, name)
         if value is not None:
             setattr(message, name, value)
@@ -124,10 +128,13 @@ def flows_to_pb(f: Flows) -> pb.EnergyFlows:
 
 
 def cost_to_pb(c: Cost) -> pb.Cost:
-    return pb.Cost(import_cost=c.import_cost, export_revenue=c.export_revenue, net_cost=c.net_cost,
-                   no_battery_net_cost=c.no_battery_net_cost,
-                   no_solar_no_battery_net_cost=c.no_solar_no_battery_net_cost,
-                   battery_savings=c.battery_savings, solar_savings=c.solar_savings, total_savings=c.total_savings)
+    message = pb.Cost(import_cost=c.import_cost, export_revenue=c.export_revenue, net_cost=c.net_cost)
+    for name in ("no_battery_net_cost", "no_solar_no_battery_net_cost", "battery_savings", "solar_savings",
+                 "total_savings"):
+        value = getattr(c, name)
+        if value is not None:
+            setattr(message, name, value)
+    return message
 
 
 def report_to_pb(report: Report, *, time_zone: str, installations: int, resolutions_s: tuple[int, ...],

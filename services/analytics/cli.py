@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # keeps `gridtwin …` startup light
     import pandas as pd
 
     from services.analytics.capacity import CapacityTrend
+    from services.analytics.flows import Flows
     from services.analytics.reader import Site
     from services.analytics.service import Analytics, ChartSeries, EnergyResult
     from services.analytics.tariffs import Tariff
@@ -130,8 +131,12 @@ def _pyplot() -> Any:
     return plt
 
 
-def _kwh(wh: float) -> str:
-    return f"{wh / 1_000:,.2f}"
+def _kwh(wh: float | None) -> str:
+    return "–" if wh is None else f"{wh / 1_000:,.2f}"   # None: the signal was not reported
+
+
+def _money(amount: float | None) -> str:
+    return "–" if amount is None else f"{amount:,.2f}"
 
 
 def _pct(ratio: float | None) -> str:
@@ -173,8 +178,11 @@ def report(target: Target, first: First, end: End, group: Group = False,
 
 
 def report_frame(result: EnergyResult) -> pd.DataFrame:
-    """One row per local day (energy in Wh, ratios as fractions, cost in the tariff's currency)."""
+    """One row per local day (energy in Wh, ratios as fractions, cost in the tariff's currency);
+    empty (None) where a signal was not reported."""
     import pandas as pd
+
+    from services.analytics.flows import CHANNELS
 
     rows = []
     for d in result.report.days:
@@ -182,9 +190,7 @@ def report_frame(result: EnergyResult) -> pd.DataFrame:
         row: dict[str, Any] = {
             "date": d.date, "start_unix_ms": d.start_ms, "end_unix_ms": d.end_ms,
             "hours": (d.end_ms - d.start_ms) / 3.6e6,
-            "battery_charge_wh": f.battery_charge_wh, "battery_discharge_wh": f.battery_discharge_wh,
-            "solar_wh": f.solar_wh, "load_wh": f.load_wh, "grid_import_wh": f.grid_import_wh,
-            "grid_export_wh": f.grid_export_wh, "solar_direct_wh": f.solar_direct_wh,
+            **{channel: f.energy_wh(channel) for channel in CHANNELS},   # None: not reported
             "solar_self_consumed_wh": f.solar_self_consumed_wh, "self_consumption_ratio": f.self_consumption_ratio,
             "self_sufficiency_ratio": f.self_sufficiency_ratio, "covered_s": f.covered_s, "coverage": f.coverage,
         }
@@ -205,29 +211,32 @@ def _print_report(target: str, result: EnergyResult, frame: pd.DataFrame) -> Non
         table.add_column(column, justify="left" if column == "date" else "right")
     for d in result.report.days:
         f = d.flows
-        cells = [str(d.date), f"{(d.end_ms - d.start_ms) / 3.6e6:g}", _kwh(f.load_wh), _kwh(f.solar_wh),
-                 _kwh(f.solar_direct_wh), _kwh(f.battery_charge_wh), _kwh(f.battery_discharge_wh),
-                 _kwh(f.grid_import_wh), _kwh(f.grid_export_wh), _pct(f.self_consumption_ratio),
-                 _pct(f.self_sufficiency_ratio), _pct(f.coverage)]
+        cells = [str(d.date), f"{(d.end_ms - d.start_ms) / 3.6e6:g}", *_energy_cells(f),
+                 _pct(f.self_consumption_ratio), _pct(f.self_sufficiency_ratio), _pct(f.coverage)]
         if d.cost is not None:
-            cells += [f"{d.cost.net_cost:,.2f}", f"{d.cost.total_savings:,.2f}"]
+            cells += [_money(d.cost.net_cost), _money(d.cost.total_savings)]
         table.add_row(*cells)
     t = result.report.total
-    total = ["total", f"{t.span_s / 3_600 / max(result.installations, 1):g}", _kwh(t.load_wh), _kwh(t.solar_wh),
-             _kwh(t.solar_direct_wh), _kwh(t.battery_charge_wh), _kwh(t.battery_discharge_wh),
-             _kwh(t.grid_import_wh), _kwh(t.grid_export_wh), _pct(t.self_consumption_ratio),
-             _pct(t.self_sufficiency_ratio), _pct(t.coverage)]
+    total = ["total", f"{t.span_s / 3_600 / max(result.installations, 1):g}", *_energy_cells(t),
+             _pct(t.self_consumption_ratio), _pct(t.self_sufficiency_ratio), _pct(t.coverage)]
     c = result.report.cost
     if c is not None:
-        total += [f"{c.net_cost:,.2f}", f"{c.total_savings:,.2f}"]
+        total += [_money(c.net_cost), _money(c.total_savings)]
     table.add_section()
     table.add_row(*total, style="bold")
     console.print(table)
     if c is not None:
         console.print(f"cost {c.net_cost:,.2f} (import {c.import_cost:,.2f} − export {c.export_revenue:,.2f}); "
-                      f"without battery {c.no_battery_net_cost:,.2f}, without battery and solar "
-                      f"{c.no_solar_no_battery_net_cost:,.2f}: battery saved {c.battery_savings:,.2f}, "
-                      f"solar {c.solar_savings:,.2f}")
+                      f"without battery {_money(c.no_battery_net_cost)}, without battery and solar "
+                      f"{_money(c.no_solar_no_battery_net_cost)}: battery saved {_money(c.battery_savings)}, "
+                      f"solar {_money(c.solar_savings)}")
+
+
+def _energy_cells(f: Flows) -> list[str]:
+    """load, solar, direct, battery in, out, import, export: "–" where the signal was not reported."""
+    return [_kwh(f.energy_wh(channel)) for channel in ("load_wh", "solar_wh", "solar_direct_wh",
+                                                       "battery_charge_wh", "battery_discharge_wh",
+                                                       "grid_import_wh", "grid_export_wh")]
 
 
 def report_chart(frame: pd.DataFrame, title: str, path: Path) -> None:
@@ -235,13 +244,15 @@ def report_chart(frame: pd.DataFrame, title: str, path: Path) -> None:
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
     x = frame["date"].astype("datetime64[ns]")
-    kwh = frame[["solar_direct_wh", "battery_discharge_wh", "grid_import_wh", "solar_wh", "grid_export_wh"]] / 1_000
+    # A channel not reported adds no bar (and no line).
+    kwh = frame[["solar_direct_wh", "battery_discharge_wh", "grid_import_wh", "solar_wh", "grid_export_wh"]]
+    kwh = kwh.astype(float).fillna(0.0) / 1_000
     other = (kwh["solar_wh"] - kwh["solar_direct_wh"] - kwh["grid_export_wh"]).clip(lower=0)
     top.bar(x, kwh["solar_direct_wh"], label="solar, direct", color="#f2b705")
     top.bar(x, kwh["battery_discharge_wh"], bottom=kwh["solar_direct_wh"], label="battery", color="#2a9d8f")
     top.bar(x, kwh["grid_import_wh"], bottom=kwh["solar_direct_wh"] + kwh["battery_discharge_wh"],
             label="grid import", color="#6c757d")
-    top.plot(x, frame["load_wh"] / 1_000, color="black", linewidth=0.8, label="consumption")
+    top.plot(x, frame["load_wh"].astype(float) / 1_000, color="black", linewidth=0.8, label="consumption")
     top.set_ylabel("kWh / day")
     top.legend(loc="upper left", ncols=4, fontsize=8)
     top.set_title(title)

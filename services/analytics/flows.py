@@ -20,6 +20,13 @@ Derived, with the conventions the smart-meter and PV apps use:
   battery charged from the grid and its losses can make import exceed consumption).
 
 A ratio whose denominator is zero (no solar, no consumption) is None, not 0.
+
+A signal a device did not report is not 0 either. Each channel is integrated only over intervals
+whose two samples reported its signal, and `<signal>_covered_s` (site, battery, solar, load)
+says how many seconds those were: a channel whose signal was never reported in the period is
+"not reported" (`energy_wh(channel)` → None), and so is every figure derived from it (a home
+without a load meter has no self-sufficiency, not 0 %). Where a signal was reported for part of
+the period, its figures cover that part (compare its covered seconds with `covered_s`).
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.telemetry.energy import ENERGY_FIELDS
+from services.telemetry.energy import CHANNEL_COVERAGE, ENERGY_FIELDS
 
 Floats = npt.NDArray[np.float64]
 E = {name: i for i, name in enumerate(ENERGY_FIELDS)}
+CHANNELS: tuple[str, ...] = tuple(CHANNEL_COVERAGE)   # the energy channels, in Wh
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,10 @@ class Flows:
     grid_export_wh: float = 0.0
     covered_s: float = 0.0
     solar_direct_wh: float = 0.0
+    site_covered_s: float = 0.0
+    battery_covered_s: float = 0.0
+    solar_covered_s: float = 0.0
+    load_covered_s: float = 0.0
     span_s: float = 0.0
 
     @staticmethod
@@ -53,22 +65,38 @@ class Flows:
         values = {name: float(energy[i]) for name, i in E.items()}
         return Flows(**values, span_s=float(span_s))
 
+    def reported(self, *signals: str) -> bool:
+        """Whether each signal ("site", "battery", "solar", "load") was reported in the period:
+        it covers some seconds, or its channels hold energy (which only covered intervals give)."""
+        return all(self._covered(f"{signal}_covered_s") for signal in signals)
+
+    def _covered(self, coverage: str) -> bool:
+        return getattr(self, coverage) > 0 or any(
+            getattr(self, channel) != 0 for channel, fields in CHANNEL_COVERAGE.items() if coverage in fields)
+
+    def energy_wh(self, channel: str) -> float | None:
+        """A channel's energy (one of CHANNELS); None when its signal was not reported."""
+        return float(getattr(self, channel)) if all(map(self._covered, CHANNEL_COVERAGE[channel])) else None
+
     @property
-    def solar_self_consumed_wh(self) -> float:
+    def solar_self_consumed_wh(self) -> float | None:
+        if not self.reported("solar", "site"):
+            return None
         return min(max(self.solar_wh - self.grid_export_wh, 0.0), self.solar_wh)
 
     @property
     def self_consumption_ratio(self) -> float | None:
-        return self.solar_self_consumed_wh / self.solar_wh if self.solar_wh > 0 else None
+        consumed = self.solar_self_consumed_wh
+        return consumed / self.solar_wh if consumed is not None and self.solar_wh > 0 else None
 
     @property
     def direct_use_ratio(self) -> float | None:
         """Share of solar production used as it was produced."""
-        return self.solar_direct_wh / self.solar_wh if self.solar_wh > 0 else None
+        return self.solar_direct_wh / self.solar_wh if self.solar_wh > 0 and self.reported("load") else None
 
     @property
     def self_sufficiency_ratio(self) -> float | None:
-        if self.load_wh <= 0:
+        if self.load_wh <= 0 or not self.reported("site"):
             return None
         return min(max((self.load_wh - self.grid_import_wh) / self.load_wh, 0.0), 1.0)
 

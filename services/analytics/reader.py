@@ -3,7 +3,9 @@ and chart series, over an asyncpg pool whose connections use `store.init_connect
 (timestamps as integer Unix microseconds). Reads only; every value is a bound parameter.
 
 Guarantees: energy of several installations is summed per bucket in SQL (a 1,000-member group
-returns one row per bucket, not one per member); rows come back oldest first.
+returns one row per bucket, not one per member); rows come back oldest first. A signal that was
+not reported is never read as 0: a mean is over the samples that reported it (NaN where none
+did), and a group's power is the sum over the members that reported it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,18 @@ _ENERGY = (
     "WHERE installation_id = ANY($1::text[]) AND resolution_s = $2 AND bucket >= $3 AND bucket < $4 "
     "GROUP BY bucket ORDER BY bucket"
 )
+# The capacity needs battery energy and the state of charge: a bucket counts as having samples
+# when some reported the state of charge, as covered for the seconds battery power was reported.
 _BATTERY = (
     "SELECT bucket, battery_charge_wh, battery_discharge_wh, state_of_charge_pct_min, state_of_charge_pct_max, "
-    "sample_count, covered_s FROM telemetry_rollups "
+    "state_of_charge_pct_count, battery_covered_s FROM telemetry_rollups "
     "WHERE installation_id = $1 AND resolution_s = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket"
 )
-# Fleet power is the sum of the members' mean power; the state of charge their mean.
+# Fleet power is the sum of the members' mean power; the state of charge their mean. A member
+# whose bucket has no sample reporting a signal adds NULL, which sum() and avg() skip.
 _SERIES = (
     "SELECT bucket, " + ", ".join(
-        f"{'avg' if f == 'state_of_charge_pct' else 'sum'}({f}_sum / sample_count)" for f in POWER_FIELDS)
+        f"{'avg' if f == 'state_of_charge_pct' else 'sum'}({f}_sum / nullif({f}_count, 0))" for f in POWER_FIELDS)
     + " FROM telemetry_rollups WHERE installation_id = ANY($1::text[]) AND resolution_s = $2 "
     "AND bucket >= $3 AND bucket < $4 AND sample_count > 0 GROUP BY bucket ORDER BY bucket"
 )
@@ -102,7 +107,7 @@ class AnalyticsReader:
                               resolution_s: int) -> BatteryBuckets:
         rows = await self._pool.fetch(_BATTERY, installation_id, resolution_s, start_ms * 1_000, end_ms * 1_000)
         table = np.array(rows, dtype=np.float64).reshape(len(rows), 7)
-        table[:, 3:5] = np.nan_to_num(table[:, 3:5], nan=0.0)  # buckets with energy but no samples
+        table[:, 3:5] = np.nan_to_num(table[:, 3:5], nan=0.0)  # buckets without a state of charge: never used
         return BatteryBuckets(table[:, 0].astype(np.int64) // 1_000, resolution_s, table[:, 1], table[:, 2],
                               table[:, 3], table[:, 4], table[:, 5].astype(np.int64), table[:, 6])
 

@@ -103,10 +103,21 @@ def _day_sums(buckets: BucketEnergy, start_ms: int, end_ms: int, days: list[Loca
 def _report(start_ms: int, end_ms: int, sums: list[_Sums], tariff: Tariff | None) -> Report:
     total_energy = np.sum([s.energy for s in sums], axis=0) if sums else np.zeros(len(ENERGY_FIELDS))
     total_cost = np.sum([s.cost for s in sums], axis=0) if sums else np.zeros(len(COST_FIELDS))
-    days = tuple(DayTotals(s.date, s.start_ms, s.end_ms, Flows.from_energy(s.energy, s.span_s),
-                           Cost.from_components(s.cost) if tariff is not None else None) for s in sums)
-    return Report(start_ms, end_ms, Flows.from_energy(total_energy, sum(s.span_s for s in sums)),
-                  Cost.from_components(total_cost) if tariff is not None else None, days)
+    days = tuple(_day_totals(s, tariff) for s in sums)
+    total = Flows.from_energy(total_energy, sum(s.span_s for s in sums))
+    return Report(start_ms, end_ms, total, _cost(total_cost, total, tariff), days)
+
+
+def _day_totals(s: _Sums, tariff: Tariff | None) -> DayTotals:
+    flows = Flows.from_energy(s.energy, s.span_s)
+    return DayTotals(s.date, s.start_ms, s.end_ms, flows, _cost(s.cost, flows, tariff))
+
+
+def _cost(components: Floats, flows: Flows, tariff: Tariff | None) -> Cost | None:
+    """The homes without battery or solar are priced only where load and solar were reported."""
+    if tariff is None:
+        return None
+    return Cost.from_components(components, counterfactual=flows.reported("load", "solar"))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ counterfactuals of the same home with the same consumption and production:
 - without battery and without solar: the grid supplies all consumption.
 
 `battery_savings` = cost without battery − actual cost; `solar_savings` = cost without either −
-cost without battery; `total_savings` is their sum. Battery losses disappear with the battery in
+cost without battery; `total_savings` is their sum. The counterfactuals need consumption and
+production: for a home whose load or solar power was not reported they are None, not a cost
+computed from 0 Wh (`Cost.counterfactual`). Battery losses disappear with the battery in
 the counterfactual, and demand charges and fixed daily charges are not modelled.
 """
 
@@ -158,34 +160,39 @@ class Cost:
     no_battery_import_cost: float = 0.0
     no_battery_export_revenue: float = 0.0
     no_solar_import_cost: float = 0.0
+    counterfactual: bool = True   # load and solar power were reported: the homes without can be priced
 
     @staticmethod
-    def from_components(row: Floats) -> Cost:
-        return Cost(*(float(v) for v in row))
+    def from_components(row: Floats, counterfactual: bool = True) -> Cost:
+        import_cost, export_revenue, no_battery_import, no_battery_export, no_solar_import = (float(v) for v in row)
+        return Cost(import_cost, export_revenue, no_battery_import, no_battery_export, no_solar_import, counterfactual)
 
     @property
     def net_cost(self) -> float:
         return self.import_cost - self.export_revenue
 
     @property
-    def no_battery_net_cost(self) -> float:
-        return self.no_battery_import_cost - self.no_battery_export_revenue
+    def no_battery_net_cost(self) -> float | None:
+        return self.no_battery_import_cost - self.no_battery_export_revenue if self.counterfactual else None
 
     @property
-    def no_solar_no_battery_net_cost(self) -> float:
-        return self.no_solar_import_cost
+    def no_solar_no_battery_net_cost(self) -> float | None:
+        return self.no_solar_import_cost if self.counterfactual else None
 
     @property
-    def battery_savings(self) -> float:
-        return self.no_battery_net_cost - self.net_cost
+    def battery_savings(self) -> float | None:
+        without = self.no_battery_net_cost
+        return without - self.net_cost if without is not None else None
 
     @property
-    def solar_savings(self) -> float:
-        return self.no_solar_no_battery_net_cost - self.no_battery_net_cost
+    def solar_savings(self) -> float | None:
+        without, neither = self.no_battery_net_cost, self.no_solar_no_battery_net_cost
+        return neither - without if without is not None and neither is not None else None
 
     @property
-    def total_savings(self) -> float:
-        return self.no_solar_no_battery_net_cost - self.net_cost
+    def total_savings(self) -> float | None:
+        neither = self.no_solar_no_battery_net_cost
+        return neither - self.net_cost if neither is not None else None
 
 
 def _minute(value: object, field: str) -> int:

@@ -8,7 +8,10 @@ Guarantees:
   would need more than MAX_POINTS points is refused with INVALID_ARGUMENT.
 - Rollup points are the stored buckets that overlap [start, end): the first may begin before
   `start`, and values (means) and energy cover whole buckets. Buckets without samples or energy
-  are left out; buckets with energy but no samples carry the energy and zero values.
+  are left out; buckets with energy but no samples carry the energy and no values.
+- A signal that was not reported is unset, never 0: in a raw point where the sample lacked it,
+  in a rollup point where no sample of the bucket had it (the mean is over the samples that
+  had it), and in a point's energy where no interval of the bucket had it (`*_covered_s`).
 - Access: the AssetService's tokens (read scope), admitted by services/assets/guard.py; the
   installation must lie within the token's groups (PERMISSION_DENIED before NOT_FOUND).
 - StreamLiveSamples delivers, per subscriber and device, samples with strictly increasing
@@ -37,7 +40,7 @@ from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import KafkaSettings, Settings
 from services.assets.api import Authenticator
 from services.assets.guard import AccessGuard, refuse_unless_visible
-from services.telemetry.energy import ENERGY_FIELDS, POWER_FIELDS
+from services.telemetry.energy import CHANNEL_COVERAGE, ENERGY_FIELDS, POWER_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ _LATEST = (f"SELECT device_id, {_SAMPLE_COLUMNS}, grid_status, extra FROM teleme
 _RAW = (f"SELECT {_SAMPLE_COLUMNS} FROM telemetry_samples "
         "WHERE installation_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4")
 _ROLLUPS = (
-    f"SELECT bucket, sample_count, {', '.join(f + '_sum' for f in POWER_FIELDS)}, "
+    f"SELECT bucket, sample_count, {', '.join(f + '_sum, ' + f + '_count' for f in POWER_FIELDS)}, "
     f"{', '.join(ENERGY_FIELDS)} FROM telemetry_rollups "
     "WHERE installation_id = $1 AND resolution_s = $2 AND bucket >= $3 AND bucket < $4 "
     "AND (sample_count > 0 OR covered_s > 0) ORDER BY bucket LIMIT $5"
@@ -287,7 +290,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
         sample = device_pb2.Sample(
             timestamp_unix_ms=row["ts"] // 1_000, grid_status=row["grid_status"],
             extra=json.loads(row["extra"]) if row["extra"] else None,
-            **{f: row[f] for f in POWER_FIELDS},
+            **_reported(row),
         )
         return pb.GetLatestSampleResponse(device_id=row["device_id"], sample=sample)
 
@@ -311,8 +314,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
             raise _invalid(str(exc)) from None
         if resolution == pb.RESOLUTION_RAW:
             rows = await self._pool.fetch(_RAW, installation, start * 1_000, end * 1_000, max_points)
-            points = [pb.SeriesPoint(timestamp_unix_ms=r["ts"] // 1_000, sample_count=1,
-                                     **{f: r[f] for f in POWER_FIELDS}) for r in rows]
+            points = [_point(r["ts"] // 1_000, 1, _reported(r)) for r in rows]
         else:
             size_ms = ROLLUP_SECONDS[resolution] * 1_000
             first_bucket_us = start // size_ms * size_ms * 1_000
@@ -339,13 +341,31 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
             self._hub.unsubscribe(subscriber)
 
 
+def _reported(row: asyncpg.Record) -> dict[str, float]:
+    """The signals of a stored sample that it reported (NULL: not reported, left unset)."""
+    return {f: row[f] for f in POWER_FIELDS if row[f] is not None}
+
+
+def energy_totals(row: asyncpg.Record) -> pb.EnergyTotals:
+    """A rollup row's energy; a channel none of whose intervals reported its signal is unset."""
+    totals = {f: row[f] for f in ENERGY_FIELDS if f not in CHANNEL_COVERAGE}
+    for channel, covered in CHANNEL_COVERAGE.items():
+        if all(row[c] > 0 for c in covered):
+            totals[channel] = row[channel]
+    return pb.EnergyTotals(**totals)
+
+
+def _point(ts_ms: int, samples: int, values: dict[str, float],
+           energy: pb.EnergyTotals | None = None) -> pb.SeriesPoint:
+    point = pb.SeriesPoint(timestamp_unix_ms=ts_ms, sample_count=samples, energy=energy)
+    for name, value in values.items():
+        setattr(point, name, value)
+    return point
+
+
 def _rollup_point(row: asyncpg.Record) -> pb.SeriesPoint:
-    n = row["sample_count"]
-    return pb.SeriesPoint(
-        timestamp_unix_ms=row["bucket"] // 1_000, sample_count=n,
-        energy=pb.EnergyTotals(**{f: row[f] for f in ENERGY_FIELDS}),
-        **{f: (row[f"{f}_sum"] / n if n else 0.0) for f in POWER_FIELDS},
-    )
+    means = {f: row[f"{f}_sum"] / row[f"{f}_count"] for f in POWER_FIELDS if row[f"{f}_count"]}
+    return _point(row["bucket"] // 1_000, row["sample_count"], means, energy_totals(row))
 
 
 # ------------------------------------------------------------ the server

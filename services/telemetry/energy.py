@@ -15,6 +15,15 @@ out-of-order arrival without recomputing from raw rows.
 over the same linear pieces (`direct_use_wh`). It cannot be recovered from per-bucket totals of
 the solar and load channels (a sunny morning and a dark evening in one bucket would look like
 direct use), so it is integrated per interval here, like the sign split of the grid channel.
+
+A signal a sample did not report is NaN in `Samples.values` (NULL in the store), never 0. Sample
+statistics count only the samples that reported the signal (`RollupDelta.counts`: the mean is
+sum / count, min/max are NaN when none did). An energy channel counts only the intervals whose
+two samples both reported its signal — battery, solar, load and grid from battery, solar, load
+and site power, `solar_direct_wh` from solar and load — and `<channel>_covered_s` says how many
+seconds those were, so a report can tell "0 Wh" from "not reported". A sample without a signal
+cuts that channel for the intervals on both sides of it: the channel is not interpolated across
+it (that would need the previous reporting sample, which may lie outside the stored context).
 """
 
 from __future__ import annotations
@@ -43,7 +52,20 @@ ENERGY_FIELDS: tuple[str, ...] = (
     "grid_export_wh",
     "covered_s",
     "solar_direct_wh",  # appended (migration 0004_analytics): older rows read 0
+    # Seconds with the channel's signal at both ends of the interval (migration 0010_absent_signals).
+    "site_covered_s",
+    "battery_covered_s",
+    "solar_covered_s",
+    "load_covered_s",
 )
+# Each energy channel and the coverage field(s) that say its signal(s) were reported: a channel
+# with no covered second in a bucket or period is "not reported" there, not 0 Wh.
+CHANNEL_COVERAGE: dict[str, tuple[str, ...]] = {
+    "battery_charge_wh": ("battery_covered_s",), "battery_discharge_wh": ("battery_covered_s",),
+    "solar_wh": ("solar_covered_s",), "load_wh": ("load_covered_s",),
+    "grid_import_wh": ("site_covered_s",), "grid_export_wh": ("site_covered_s",),
+    "solar_direct_wh": ("solar_covered_s", "load_covered_s"),
+}
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -57,7 +79,7 @@ class Samples:
     series: Ints
     group: Ints
     ts_ms: Ints
-    values: Floats  # shape (n, len(POWER_FIELDS)), columns in POWER_FIELDS order
+    values: Floats  # shape (n, len(POWER_FIELDS)), columns in POWER_FIELDS order; NaN: not reported
 
     def __len__(self) -> int:
         return len(self.ts_ms)
@@ -163,13 +185,19 @@ def energy_by_bucket(samples: Samples, max_gap_s: float) -> BucketTable:
     s = samples.sorted()
     group, start, _end, v0, v1, dt_s = _pieces(s, max_gap_s)
     col = {name: i for i, name in enumerate(POWER_FIELDS)}
-    battery_out, battery_in = split_by_sign_wh(v0[:, col["battery_power_w"]], v1[:, col["battery_power_w"]], dt_s)
-    solar, _standby = split_by_sign_wh(v0[:, col["solar_power_w"]], v1[:, col["solar_power_w"]], dt_s)
-    load, _ = split_by_sign_wh(v0[:, col["load_power_w"]], v1[:, col["load_power_w"]], dt_s)
-    grid_in, grid_out = split_by_sign_wh(v0[:, col["site_power_w"]], v1[:, col["site_power_w"]], dt_s)
-    direct = direct_use_wh(v0[:, col["solar_power_w"]], v1[:, col["solar_power_w"]],
-                           v0[:, col["load_power_w"]], v1[:, col["load_power_w"]], dt_s)
-    per_piece = np.column_stack([battery_in, battery_out, solar, load, grid_in, grid_out, dt_s, direct])
+    reported = ~(np.isnan(v0) | np.isnan(v1))          # the signal at both ends of the piece
+    v0, v1 = np.where(reported, v0, 0.0), np.where(reported, v1, 0.0)
+    site, battery, solar, load = (col[f] for f in ("site_power_w", "battery_power_w", "solar_power_w",
+                                                   "load_power_w"))
+    battery_out, battery_in = split_by_sign_wh(v0[:, battery], v1[:, battery], dt_s)
+    solar_wh, _standby = split_by_sign_wh(v0[:, solar], v1[:, solar], dt_s)
+    load_wh, _ = split_by_sign_wh(v0[:, load], v1[:, load], dt_s)
+    grid_in, grid_out = split_by_sign_wh(v0[:, site], v1[:, site], dt_s)
+    direct = direct_use_wh(v0[:, solar], v1[:, solar], v0[:, load], v1[:, load], dt_s)
+    direct = np.where(reported[:, solar] & reported[:, load], direct, 0.0)
+    covered = [np.where(reported[:, k], dt_s, 0.0) for k in (site, battery, solar, load)]
+    per_piece = np.column_stack([battery_in, battery_out, solar_wh, load_wh, grid_in, grid_out, dt_s, direct,
+                                 *covered])
     bucket = start // (FINEST_S * 1_000) * (FINEST_S * 1_000)
     return _sum_by_key(group, bucket, per_piece)
 
@@ -195,15 +223,17 @@ def _sum_by_key(group: Ints, bucket_ms: Ints, values: Floats) -> BucketTable:
 
 @dataclass(frozen=True)
 class RollupDelta:
-    """What to add to the rollup rows of one resolution. Sample statistics (count, sums, min,
-    max per POWER_FIELDS) come from the new samples only; energy is the change of the integral."""
+    """What to add to the rollup rows of one resolution. Sample statistics (count, and per
+    POWER_FIELDS the samples that reported it, sums, min, max) come from the new samples only;
+    energy is the change of the integral."""
 
     resolution_s: int
     group: Ints
     bucket_ms: Ints
     count: Ints
-    sums: Floats
-    mins: Floats   # NaN where the bucket got no new sample
+    counts: Ints   # (n, len(POWER_FIELDS)): new samples that reported the signal
+    sums: Floats   # of the reported values
+    mins: Floats   # NaN where the bucket got no new sample reporting the signal
     maxs: Floats
     energy: Floats  # (n, len(ENERGY_FIELDS))
 
@@ -239,15 +269,18 @@ def _at_resolution(new: Samples, energy: BucketTable, resolution_s: int) -> Roll
     n, m = len(unique), len(POWER_FIELDS)
     from_samples, from_energy = inverse[: len(new)], inverse[len(new):]
     count = np.bincount(from_samples, minlength=n).astype(np.int64)
+    reported = ~np.isnan(new.values)
+    counts = np.zeros((n, m), dtype=np.int64)
+    np.add.at(counts, from_samples, reported.astype(np.int64))
     sums = np.zeros((n, m))
-    np.add.at(sums, from_samples, new.values)
+    np.add.at(sums, from_samples, np.where(reported, new.values, 0.0))
     mins = np.full((n, m), np.inf)
-    np.minimum.at(mins, from_samples, new.values)
+    np.minimum.at(mins, from_samples, np.where(reported, new.values, np.inf))
     maxs = np.full((n, m), -np.inf)
-    np.maximum.at(maxs, from_samples, new.values)
+    np.maximum.at(maxs, from_samples, np.where(reported, new.values, -np.inf))
     energy_sum = np.zeros((n, len(ENERGY_FIELDS)))
     np.add.at(energy_sum, from_energy, energy.values)
-    mins[count == 0] = np.nan
-    maxs[count == 0] = np.nan
+    mins[counts == 0] = np.nan
+    maxs[counts == 0] = np.nan
     groups, buckets = _unkey(unique)
-    return RollupDelta(resolution_s, groups, buckets, count, sums, mins, maxs, energy_sum)
+    return RollupDelta(resolution_s, groups, buckets, count, counts, sums, mins, maxs, energy_sum)

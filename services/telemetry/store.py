@@ -8,6 +8,9 @@ commits or none.
 
 Timestamps cross the asyncpg boundary as integer microseconds (a tuple codec), never as
 datetime objects: at 100k samples/s the conversion would dominate.
+
+A signal a sample did not report is stored as NULL (see services/telemetry/signals.py) and is NaN
+in the numpy columns the rollups are computed from (`energy.py` says how it is counted).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from gridtwin.api.telemetry.v1 import records_pb2
 from services.telemetry.energy import ENERGY_FIELDS, POWER_FIELDS, RollupDelta, Samples, rollup_deltas
+from services.telemetry.signals import values as signal_values
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 DAY_MS = 86_400_000
@@ -72,7 +76,7 @@ class _Codes:
         return found
 
 
-_STAT_COLUMNS = tuple(f"{f}_{agg}" for f in POWER_FIELDS for agg in ("sum", "min", "max"))
+_STAT_COLUMNS = tuple(f"{f}_{agg}" for f in POWER_FIELDS for agg in ("count", "sum", "min", "max"))
 _ROLLUP_COLUMNS = ("installation_id", "resolution_s", "bucket", "sample_count", *_STAT_COLUMNS, *ENERGY_FIELDS)
 
 
@@ -90,6 +94,7 @@ def _rollup_sql() -> str:
     updates = ["sample_count = r.sample_count + EXCLUDED.sample_count"]
     for f in POWER_FIELDS:
         updates += [
+            f"{f}_count = r.{f}_count + EXCLUDED.{f}_count",
             f"{f}_sum = r.{f}_sum + EXCLUDED.{f}_sum",
             f"{f}_min = LEAST(r.{f}_min, EXCLUDED.{f}_min)",
             f"{f}_max = GREATEST(r.{f}_max, EXCLUDED.{f}_max)",
@@ -143,7 +148,7 @@ class TelemetryStore:
         self._pool = pool
         self._max_gap_s = max_gap_s
         self._partitions: set[int] = set()
-        self._newest: dict[str, tuple[int, str, tuple[float, ...]]] = {}
+        self._newest: dict[str, tuple[int, str, tuple[float | None, ...]]] = {}
 
     def forget_recent(self) -> None:
         self._newest.clear()
@@ -216,11 +221,7 @@ def _rows(records: Sequence[records_pb2.TelemetryRecord]):  # type: ignore[no-un
                 device,
                 s.timestamp_unix_ms * 1_000,
                 installation,
-                s.site_power_w,
-                s.battery_power_w,
-                s.solar_power_w,
-                s.load_power_w,
-                s.state_of_charge_pct,
+                *signal_values(s),   # None (NULL) where not reported
                 s.grid_status,
                 json.dumps(dict(s.extra)) if s.extra else None,
                 received_us,
@@ -237,7 +238,7 @@ def _ranges(rows: list[tuple]) -> dict[str, tuple[int, int]]:
 
 
 def _columns(rows: list[tuple], devices: _Codes, installations: _Codes) -> Samples:
-    """(device, installation, ts_us, *POWER_FIELDS) rows → columnar Samples in ms."""
+    """(device, installation, ts_us, *POWER_FIELDS) rows → columnar Samples in ms (None → NaN)."""
     if not rows:
         return Samples.empty()
     return Samples(
@@ -253,10 +254,13 @@ def _rollup_rows(delta: RollupDelta, installation_ids: list[str]) -> Iterator[tu
     n = len(delta.group)
     mins = np.where(np.isnan(delta.mins), np.inf, delta.mins)
     maxs = np.where(np.isnan(delta.maxs), -np.inf, delta.maxs)
-    stats = np.stack([delta.sums, mins, maxs], axis=2).reshape(n, -1)  # f_sum, f_min, f_max per field
-    values = np.concatenate([stats, delta.energy], axis=1).tolist()
+    stats = np.stack([delta.sums, mins, maxs], axis=2).tolist()   # f_sum, f_min, f_max per field
+    reported = delta.counts.tolist()                                 # f_count (integers for COPY)
+    energy = delta.energy.tolist()
     ids = [installation_ids[g] for g in delta.group.tolist()]
     buckets_us = (delta.bucket_ms * 1_000).tolist()
     counts = delta.count.tolist()
+    fields = range(len(POWER_FIELDS))
     for i in range(n):
-        yield (ids[i], delta.resolution_s, buckets_us[i], counts[i], *values[i])
+        per_field = [v for k in fields for v in (reported[i][k], *stats[i][k])]
+        yield (ids[i], delta.resolution_s, buckets_us[i], counts[i], *per_field, *energy[i])

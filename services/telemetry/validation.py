@@ -3,6 +3,12 @@
 A sample is refused, with a reason a device (and an operator reading metrics) can act on, when a
 value is not finite, out of physical range, too far in the future or past, or repeats a
 timestamp of the same batch. Accepted samples are stored; refused ones are reported in the Ack.
+
+Only the signals a sample sets are checked: an unset one is "not reported" and stays unset all
+the way to the store and the twins (services/telemetry/signals.py). A sample that sets none of
+the five measured signals (site, battery, solar, load power, state of charge) is refused with
+NO_SIGNAL: it would be a row of nothing, and no rule, rollup or report could use it (a heartbeat
+is not what telemetry is for; the websocket keepalive is).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gridtwin.api.device.v1 import device_pb2 as pb
+from services.telemetry.signals import SIGNALS, reports_any, values
 
 MAX_ABS_POWER_W = 1_000_000.0  # far beyond any home; a larger value is a unit or encoding bug
 
@@ -47,6 +54,7 @@ def validate_samples(samples: Sequence[pb.Sample], now_ms: int, limits: Limits) 
 def _problem(s: pb.Sample, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[pb.RejectReason, str] | None:
     # Fast path for the common valid sample: no allocation. Powers beyond ±MAX_ABS_POWER_W are
     # refused anyway, so a sum of valid values can neither overflow nor hide a NaN or infinity.
+    # An unset signal reads 0.0, which passes every check: absent signals are never refused.
     site, battery, solar, load, soc = (s.site_power_w, s.battery_power_w, s.solar_power_w,
                                        s.load_power_w, s.state_of_charge_pct)
     ts = s.timestamp_unix_ms
@@ -58,27 +66,26 @@ def _problem(s: pb.Sample, earliest_ms: int, latest_ms: int, seen: set[int]) -> 
         and earliest_ms <= ts <= latest_ms
         and ts not in seen
         and not s.extra
+        and (site or battery or solar or load or soc or reports_any(s))
     ):
         return None
     return _explain(s, earliest_ms, latest_ms, seen)
 
 
 def _explain(s: pb.Sample, earliest_ms: int, latest_ms: int, seen: set[int]) -> tuple[pb.RejectReason, str] | None:
-    powers = {
-        "site_power_w": s.site_power_w,
-        "battery_power_w": s.battery_power_w,
-        "solar_power_w": s.solar_power_w,
-        "load_power_w": s.load_power_w,
-    }
+    reported = {name: value for name, value in zip(SIGNALS, values(s), strict=True) if value is not None}
+    if not reported:
+        return pb.REJECT_REASON_NO_SIGNAL, "no signal set (site, battery, solar, load power or state of charge)"
+    soc = reported.pop("state_of_charge_pct", None)
     extra: Iterable[tuple[str, float]] = s.extra.items()
-    for name, value in [*powers.items(), ("state_of_charge_pct", s.state_of_charge_pct), *extra]:
-        if not math.isfinite(value):
+    for name, value in [*reported.items(), ("state_of_charge_pct", soc), *extra]:
+        if value is not None and not math.isfinite(value):
             return pb.REJECT_REASON_NOT_FINITE, f"{name} is {value}"
-    for name, value in powers.items():
+    for name, value in reported.items():
         if abs(value) > MAX_ABS_POWER_W:
             return pb.REJECT_REASON_OUT_OF_RANGE, f"{name} {value:g} beyond ±{MAX_ABS_POWER_W:g}"
-    if not 0.0 <= s.state_of_charge_pct <= 100.0:
-        return pb.REJECT_REASON_OUT_OF_RANGE, f"state_of_charge_pct {s.state_of_charge_pct:g} outside 0..100"
+    if soc is not None and not 0.0 <= soc <= 100.0:
+        return pb.REJECT_REASON_OUT_OF_RANGE, f"state_of_charge_pct {soc:g} outside 0..100"
     if s.timestamp_unix_ms > latest_ms:
         return pb.REJECT_REASON_TIMESTAMP_IN_FUTURE, f"timestamp {s.timestamp_unix_ms} ahead of the clock"
     if s.timestamp_unix_ms < earliest_ms:

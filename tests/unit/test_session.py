@@ -21,7 +21,9 @@ from services.telemetry.session import (
     SessionConfig,
     SessionState,
 )
+from services.telemetry.signals import values as signal_values
 from services.telemetry.validation import Limits
+from tests.hostile.strategies import telemetry_frames
 
 NOW = 1_750_000_000_000
 CONFIG = SessionConfig("gw-test", max_samples_per_batch=100, max_in_flight_batches=4,
@@ -201,10 +203,73 @@ def test_a_flood_of_device_events_closes_4005_and_telemetry_keeps_its_own_budget
         assert isinstance(paced.receive(report, NOW + 100 * k)[0], ForwardDeviceEvent)
 
 
-@given(st.lists(st.binary(max_size=300), max_size=8))
+@given(st.lists(st.one_of(st.binary(max_size=300),
+                          telemetry_frames(max_samples=6).map(lambda f: f.SerializeToString())), max_size=8))
 @settings(max_examples=300, deadline=None)
-def test_arbitrary_bytes_never_crash_the_session(frames):
+def test_arbitrary_bytes_only_ever_lead_to_decisions_the_gateway_can_carry_out(frames):
+    """Garbage and hostile telemetry on an open session: every frame sent parses and answers a
+    batch, every record produced is this device's with only valid samples (each reporting a
+    signal, every reported value finite) and the count it claims, sequences only increase, an
+    open session never asks to authenticate again, and after a close nothing follows."""
     session = open_session()
+    produced, closes = [], 0
     for data in frames:
-        for decision in session.receive(data, NOW):
-            assert isinstance(decision, SendFrame | CloseConnection | ProduceBatch | ForwardDeviceEvent | Rejected)
+        decisions = session.receive(data, NOW)
+        if closes:
+            assert decisions == []
+        for decision in decisions:
+            match decision:
+                case SendFrame():
+                    assert cloud(decision).WhichOneof("body") in ("ack", "batch_rejected")
+                case ProduceBatch(sequence=sequence, installation_id=installation, record=data, sample_count=n):
+                    record = TelemetryRecord()
+                    record.ParseFromString(data)
+                    assert (record.device_id, record.installation_id, installation) == ("dev-1", "site-1", "site-1")
+                    assert record.sequence == sequence and len(record.samples) == n >= 1
+                    for sample in record.samples:
+                        reported = [v for v in signal_values(sample) if v is not None]
+                        assert reported and all(math.isfinite(v) for v in reported)
+                    produced.append(sequence)
+                case ForwardDeviceEvent(kind=kind, installation_id=installation):
+                    assert kind in ("command_ack", "state_report") and installation == "site-1"
+                case CloseConnection():
+                    closes += 1
+                case Rejected(reason=reason):
+                    assert reason
+                case _:
+                    pytest.fail(f"an open session decided {decision!r}")
+    assert produced == sorted(set(produced))
+    assert closes <= 1 and (session.state is SessionState.CLOSED) == (closes == 1)
+
+
+# ------------------------------------------------------------------ absent signals
+
+
+def test_unset_signals_are_not_reported_and_stay_unset_in_the_record():
+    """The Powerwall monitor's three signals: site, battery, solar; no load, no state of charge."""
+    session = open_session()
+    three = pb.Sample(timestamp_unix_ms=NOW - 1_000, site_power_w=27, battery_power_w=-990, solar_power_w=1840)
+    zero = pb.Sample(timestamp_unix_ms=NOW - 500, site_power_w=0.0, state_of_charge_pct=0.0)   # set: reported 0
+    [produce] = session.receive(frame(telemetry=pb.TelemetryBatch(sequence=1, samples=[three, zero])), NOW)
+    record = TelemetryRecord()
+    record.ParseFromString(produce.record)
+    assert [signal_values(s) for s in record.samples] == [(27.0, -990.0, 1840.0, None, None),
+                                                           (0.0, None, None, None, 0.0)]
+    assert cloud(session.produced(1)[0]).ack.accepted_samples == 2
+
+
+def test_reported_values_are_checked_and_a_sample_without_any_signal_is_refused():
+    session = open_session()
+    samples = [
+        pb.Sample(timestamp_unix_ms=NOW - 3, solar_power_w=math.nan),                   # reported NaN
+        pb.Sample(timestamp_unix_ms=NOW - 2, grid_status=pb.GRID_STATUS_CONNECTED),     # nothing measured
+        pb.Sample(timestamp_unix_ms=NOW - 1, load_power_w=800, state_of_charge_pct=101),
+        pb.Sample(timestamp_unix_ms=NOW, battery_power_w=-2e6),
+        pb.Sample(timestamp_unix_ms=NOW - 4, load_power_w=800),                         # fine
+    ]
+    decisions = session.receive(frame(telemetry=pb.TelemetryBatch(sequence=1, samples=samples)), NOW)
+    assert [d.reason for d in decisions if isinstance(d, Rejected)] == [
+        "not_finite", "no_signal", "out_of_range", "out_of_range"]
+    assert next(d for d in decisions if isinstance(d, ProduceBatch)).sample_count == 1
+    rejections = cloud(session.produced(1)[0]).ack.rejections
+    assert rejections[1].reason == pb.REJECT_REASON_NO_SIGNAL and "no signal" in rejections[1].detail

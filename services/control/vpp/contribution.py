@@ -316,9 +316,11 @@ class ContributionTracker:
                 except DecodeError:
                     UNDECODABLE.inc()
                     continue
-                if not record.samples:
+                # Only samples that report battery power say what the home contributes.
+                reporting = [s for s in record.samples if s.HasField("battery_power_w")]
+                if not reporting:
                     continue
-                sample = max(record.samples, key=lambda s: s.timestamp_unix_ms)
+                sample = max(reporting, key=lambda s: s.timestamp_unix_ms)
                 if index.update(record.installation_id, sample.timestamp_unix_ms, sample.battery_power_w):
                     applied += 1
                     newest.append(sample.timestamp_unix_ms)

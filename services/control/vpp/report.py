@@ -86,7 +86,7 @@ _SAMPLES_SQL = """
            ((extract(epoch FROM ts) * 1000000)::numeric(20, 0))::bigint AS ts_us,
            battery_power_w
     FROM telemetry_samples
-    WHERE installation_id = ANY($1::text[])
+    WHERE installation_id = ANY($1::text[]) AND battery_power_w IS NOT NULL   -- NULL: not reported
       AND ts >= timestamptz 'epoch' + $2::bigint * interval '1 microsecond'
       AND ts <= timestamptz 'epoch' + $3::bigint * interval '1 microsecond'
     ORDER BY installation_id, device_id, ts

@@ -97,7 +97,7 @@ class EnergyReportRequest(_message.Message):
     def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., range: _Optional[_Union[TimeRange, _Mapping]] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., omit_days: _Optional[bool] = ...) -> None: ...
 
 class EnergyFlows(_message.Message):
-    __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "solar_direct_wh", "solar_self_consumed_wh", "self_consumption_ratio", "self_sufficiency_ratio", "direct_use_ratio", "covered_s", "span_s", "coverage")
+    __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "solar_direct_wh", "solar_self_consumed_wh", "self_consumption_ratio", "self_sufficiency_ratio", "direct_use_ratio", "covered_s", "span_s", "coverage", "site_covered_s", "battery_covered_s", "solar_covered_s", "load_covered_s")
     BATTERY_CHARGE_WH_FIELD_NUMBER: _ClassVar[int]
     BATTERY_DISCHARGE_WH_FIELD_NUMBER: _ClassVar[int]
     SOLAR_WH_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,10 @@ class EnergyFlows(_message.Message):
     COVERED_S_FIELD_NUMBER: _ClassVar[int]
     SPAN_S_FIELD_NUMBER: _ClassVar[int]
     COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    SITE_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    BATTERY_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    SOLAR_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    LOAD_COVERED_S_FIELD_NUMBER: _ClassVar[int]
     battery_charge_wh: float
     battery_discharge_wh: float
     solar_wh: float
@@ -126,7 +130,11 @@ class EnergyFlows(_message.Message):
     covered_s: float
     span_s: float
     coverage: float
-    def __init__(self, battery_charge_wh: _Optional[float] = ..., battery_discharge_wh: _Optional[float] = ..., solar_wh: _Optional[float] = ..., load_wh: _Optional[float] = ..., grid_import_wh: _Optional[float] = ..., grid_export_wh: _Optional[float] = ..., solar_direct_wh: _Optional[float] = ..., solar_self_consumed_wh: _Optional[float] = ..., self_consumption_ratio: _Optional[float] = ..., self_sufficiency_ratio: _Optional[float] = ..., direct_use_ratio: _Optional[float] = ..., covered_s: _Optional[float] = ..., span_s: _Optional[float] = ..., coverage: _Optional[float] = ...) -> None: ...
+    site_covered_s: float
+    battery_covered_s: float
+    solar_covered_s: float
+    load_covered_s: float
+    def __init__(self, battery_charge_wh: _Optional[float] = ..., battery_discharge_wh: _Optional[float] = ..., solar_wh: _Optional[float] = ..., load_wh: _Optional[float] = ..., grid_import_wh: _Optional[float] = ..., grid_export_wh: _Optional[float] = ..., solar_direct_wh: _Optional[float] = ..., solar_self_consumed_wh: _Optional[float] = ..., self_consumption_ratio: _Optional[float] = ..., self_sufficiency_ratio: _Optional[float] = ..., direct_use_ratio: _Optional[float] = ..., covered_s: _Optional[float] = ..., span_s: _Optional[float] = ..., coverage: _Optional[float] = ..., site_covered_s: _Optional[float] = ..., battery_covered_s: _Optional[float] = ..., solar_covered_s: _Optional[float] = ..., load_covered_s: _Optional[float] = ...) -> None: ...
 
 class Cost(_message.Message):
     __slots__ = ("import_cost", "export_revenue", "net_cost", "no_battery_net_cost", "no_solar_no_battery_net_cost", "battery_savings", "solar_savings", "total_savings")

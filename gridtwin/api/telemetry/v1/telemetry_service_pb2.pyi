@@ -52,7 +52,7 @@ class QueryRangeRequest(_message.Message):
     def __init__(self, installation_id: _Optional[str] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., max_points: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class EnergyTotals(_message.Message):
-    __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "covered_s", "solar_direct_wh")
+    __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "covered_s", "solar_direct_wh", "site_covered_s", "battery_covered_s", "solar_covered_s", "load_covered_s")
     BATTERY_CHARGE_WH_FIELD_NUMBER: _ClassVar[int]
     BATTERY_DISCHARGE_WH_FIELD_NUMBER: _ClassVar[int]
     SOLAR_WH_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,10 @@ class EnergyTotals(_message.Message):
     GRID_EXPORT_WH_FIELD_NUMBER: _ClassVar[int]
     COVERED_S_FIELD_NUMBER: _ClassVar[int]
     SOLAR_DIRECT_WH_FIELD_NUMBER: _ClassVar[int]
+    SITE_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    BATTERY_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    SOLAR_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    LOAD_COVERED_S_FIELD_NUMBER: _ClassVar[int]
     battery_charge_wh: float
     battery_discharge_wh: float
     solar_wh: float
@@ -69,7 +73,11 @@ class EnergyTotals(_message.Message):
     grid_export_wh: float
     covered_s: float
     solar_direct_wh: float
-    def __init__(self, battery_charge_wh: _Optional[float] = ..., battery_discharge_wh: _Optional[float] = ..., solar_wh: _Optional[float] = ..., load_wh: _Optional[float] = ..., grid_import_wh: _Optional[float] = ..., grid_export_wh: _Optional[float] = ..., covered_s: _Optional[float] = ..., solar_direct_wh: _Optional[float] = ...) -> None: ...
+    site_covered_s: float
+    battery_covered_s: float
+    solar_covered_s: float
+    load_covered_s: float
+    def __init__(self, battery_charge_wh: _Optional[float] = ..., battery_discharge_wh: _Optional[float] = ..., solar_wh: _Optional[float] = ..., load_wh: _Optional[float] = ..., grid_import_wh: _Optional[float] = ..., grid_export_wh: _Optional[float] = ..., covered_s: _Optional[float] = ..., solar_direct_wh: _Optional[float] = ..., site_covered_s: _Optional[float] = ..., battery_covered_s: _Optional[float] = ..., solar_covered_s: _Optional[float] = ..., load_covered_s: _Optional[float] = ...) -> None: ...
 
 class SeriesPoint(_message.Message):
     __slots__ = ("timestamp_unix_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct", "sample_count", "energy")
