@@ -118,7 +118,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         try:
             while True:
                 await context.write(twin_to_pb(view))
-                version = view["version"]
+                version = view.version
                 await asyncio.sleep(interval_s)
                 while True:
                     newer = await self._router.watch(installation, version, 30.0)

@@ -21,6 +21,7 @@ import asyncpg
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS, AlertEvent, Sample
 from actors.twin.twin import TwinState
+from actors.twin.view import TwinView
 from simulator.ledger import Ledger
 
 # ---------------------------------------------------------------------- samples
@@ -102,22 +103,28 @@ class TwinAudit:
 
 
 @dataclass(frozen=True)
-class ModelTwin:
+class TwinFigures:
+    """What the audit compares of a twin: samples applied, the newest one, integrated energy."""
+
     applied: int
     last_ts_ms: int
     net_out_wh: float
+
+    @staticmethod
+    def of(view: TwinView) -> TwinFigures:
+        return TwinFigures(view.counts.applied, view.reported.timestamp_unix_ms, view.energy.net_out_wh)
 
 
 StoredRow = tuple[str, int, float, float, float, float, float]
 
 
 def model_twins(samples: Mapping[str, Sequence[StoredRow]], rules: Mapping[str, Mapping[str, Any]],
-                now_ms: int) -> tuple[dict[str, ModelTwin], dict[str, AlertEvent]]:
+                now_ms: int) -> tuple[dict[str, TwinFigures], dict[str, AlertEvent]]:
     """The pure twin over each installation's stored samples, in timestamp order: what a twin
     that applied every sample exactly once must show. `samples`: installation → (device, ts,
     site, battery, solar, load, soc). Also the last event of every alert."""
     config = RulesConfig.defaults().with_overrides(dict(rules))
-    out: dict[str, ModelTwin] = {}
+    out: dict[str, TwinFigures] = {}
     last: dict[str, AlertEvent] = {}
     for installation_id, rows in samples.items():
         twin = TwinState(installation_id, UNKNOWN_FACTS, config)
@@ -126,28 +133,27 @@ def model_twins(samples: Mapping[str, Sequence[StoredRow]], rules: Mapping[str, 
             twin.apply(Sample(device, ts, site, battery, solar, load, soc, 1), now_ms, events)
         for e in events:
             last[e.alert.alert_id] = e
-        out[installation_id] = ModelTwin(twin.applied, twin.last_ts_ms, twin.net_out_wh)
+        out[installation_id] = TwinFigures(twin.reported.applied, twin.reported.last_ts_ms, twin.battery.net_out_wh)
     return out, last
 
 
-def compare_twins(stored_counts: Mapping[str, int], views: Mapping[str, dict | None],
-                  model: Mapping[str, ModelTwin]) -> TwinAudit:
+def compare_twins(stored_counts: Mapping[str, int], twins: Mapping[str, TwinFigures | None],
+                  model: Mapping[str, TwinFigures]) -> TwinAudit:
+    """`twins`: what each twin shows (None: no twin); `model`: the pure twin over the store."""
     missing = under = over = mismatched = 0
     for installation_id, count in stored_counts.items():
-        view = views.get(installation_id)
-        if view is None:
+        twin = twins.get(installation_id)
+        if twin is None:
             missing += 1
             continue
-        applied = view["counts"]["applied"]
-        under += applied < count
-        over += applied > count
+        under += twin.applied < count
+        over += twin.applied > count
         reference = model.get(installation_id)
-        energy_wh = view["energy"]["net_out_wh"]
         if reference is not None and (
-                applied != reference.applied or view["reported"]["timestamp_unix_ms"] != reference.last_ts_ms
-                or abs(energy_wh - reference.net_out_wh) > 1e-6 * max(1.0, abs(reference.net_out_wh))):
+                twin.applied != reference.applied or twin.last_ts_ms != reference.last_ts_ms
+                or abs(twin.net_out_wh - reference.net_out_wh) > 1e-6 * max(1.0, abs(reference.net_out_wh))):
             mismatched += 1
-    return TwinAudit(len(views), missing, under, over, mismatched)
+    return TwinAudit(len(twins), missing, under, over, mismatched)
 
 
 @dataclass(frozen=True)

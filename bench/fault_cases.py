@@ -109,14 +109,15 @@ async def audit_all(rig: Rig, pool: asyncpg.Pool, fleet: Fleet, result: CaseResu
     # The ingest hands a batch to the twins after storing it: wait until they caught up.
     deadline = time.monotonic() + 60
     while True:
-        views = await fault_ray(rig, "views", stdin=sites)
-        behind = sum(1 for s, n in counts.items() if (views.get(s) or {}).get("counts", {}).get("applied", 0) < n)
+        figures = await fault_ray(rig, "views", stdin=sites)
+        twins_now = {s: audit.TwinFigures(**f) if f else None for s, f in figures.items()}
+        behind = sum(1 for s, n in counts.items() if (t := twins_now.get(s)) is None or t.applied < n)
         if behind == 0 or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)
     rows = await audit.stored_rows_by_installation(pool, sites)
     model, last = audit.model_twins(rows, TWIN_RULES, _now_ms())
-    result.twins = audit.compare_twins(counts, views, model)
+    result.twins = audit.compare_twins(counts, twins_now, model)
     await asyncio.sleep(2)   # alerts are stored by the shard after it applied the batch
     result.alerts = audit.compare_alerts(last, await audit.stored_alerts(pool, sites))
     return result

@@ -1,6 +1,6 @@
 """The fault cases' hands inside the rig's Ray cluster, run as a short-lived process:
 
-    python -m bench.fault_ray views < installation-ids.json   → {installation: view | null}
+    python -m bench.fault_ray views < installation-ids.json   → {installation: figures | null}
     python -m bench.fault_ray kill-shard INDEX                 → {"killed": name, "pid": pid}
     python -m bench.fault_ray shard-pids                       → {shard name: pid}
     python -m bench.fault_ray poller-kill                      → the weather poller SIGKILLed, then
@@ -14,6 +14,7 @@ or the report may already be attached to another one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import ray
 from actors.runtime.cluster import poller_config, start_runtime
 from actors.runtime.routing import shard_name
 from actors.runtime.weather import POLLER, poller_singleton
+from bench.fault_audit import TwinFigures
 from gridtwin import infra
 from gridtwin.settings import Settings
 
@@ -37,7 +39,7 @@ async def views(settings: Settings, installations: list[str]) -> dict[str, Any]:
         chunk = installations[start:start + 500]
         for installation_id, view in zip(chunk, await asyncio.gather(*(runtime.router.view(i) for i in chunk)),
                                          strict=True):
-            out[installation_id] = view
+            out[installation_id] = None if view is None else dataclasses.asdict(TwinFigures.of(view))
     return out
 
 

@@ -163,11 +163,11 @@ async def backlog(settings: Settings, pool, devices: int, hours: float, interval
         await router.deliver(records(lo, min(hi, lo + 60_000)))
     while True:
         views = await asyncio.gather(*(router.view(i) for i in ids))
-        if all(v is not None and v["reported"]["timestamp_unix_ms"] == newest_ms for v in views):
+        if all(v is not None and v.reported.timestamp_unix_ms == newest_ms for v in views):
             break
         await asyncio.sleep(0.05)
     current_s = time.perf_counter() - started
-    applied = sum(v["counts"]["applied"] for v in views if v is not None) - devices   # less the pre-outage sample
+    applied = sum(v.counts.applied for v in views if v is not None) - devices   # less the pre-outage sample
     assert applied == stored, f"{applied} of {stored} backlog samples applied"
     replayed = sum(s["replayed"] for s in await router.stats())
     return {

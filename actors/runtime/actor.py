@@ -23,6 +23,7 @@ from actors.runtime.publisher import KafkaAlertPublisher
 from actors.runtime.routing import shard_name
 from actors.runtime.shard import ShardConfig, ShardCore
 from actors.runtime.store import TwinStore, create_pool
+from actors.twin.view import TwinView
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,10 @@ class TwinShardActor:
     async def tell(self, epoch: int, items: list[tuple[str, Any]]) -> dict[str, Any]:
         return await (await self._ready()).tell(epoch, items)
 
-    async def view(self, installation_id: str) -> dict[str, Any] | None:
+    async def view(self, installation_id: str) -> TwinView | None:
         return await (await self._ready()).view(installation_id)
 
-    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> dict[str, Any] | None:
+    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> TwinView | None:
         return await (await self._ready()).watch(installation_id, after_version, timeout_s)
 
     async def tick(self) -> None:

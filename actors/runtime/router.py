@@ -29,6 +29,7 @@ from actors.runtime.singleton import ClusterSingleton
 from actors.twin import stormwatch as sw
 from actors.twin.commands import TwinCommand
 from actors.twin.twin import TwinMessage
+from actors.twin.view import TwinView
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 
 log = logging.getLogger(__name__)
@@ -155,10 +156,10 @@ class TwinRouter:
                 await asyncio.sleep(0.1)
                 await self.refresh()
 
-    async def view(self, installation_id: str) -> dict[str, Any] | None:
+    async def view(self, installation_id: str) -> TwinView | None:
         return await self._to_twin("view", installation_id)  # type: ignore[no-any-return]
 
-    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> dict[str, Any] | None:
+    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> TwinView | None:
         return await self._to_twin("watch", installation_id, after_version, timeout_s)  # type: ignore[no-any-return]
 
     async def stats(self) -> list[dict[str, Any]]:

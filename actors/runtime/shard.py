@@ -48,6 +48,7 @@ from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, CustomerNotice, Sample
 from actors.twin.stormwatch import StormWatchConfig
 from actors.twin.twin import HANDLERS, TwinMessage, TwinState
+from actors.twin.view import TwinView
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class ShardCore:
         c["ignored"] += ignored
         c["rejected"] += rejected
 
-    async def view(self, installation_id: str) -> dict[str, Any] | None:
+    async def view(self, installation_id: str) -> TwinView | None:
         """The twin as the app shows it; None when the installation never reported."""
         await self.ensure_resident([installation_id])
         twin = self.twins.get(installation_id)
@@ -176,13 +177,13 @@ class ShardCore:
             return None
         return twin.view(time.time_ns() // 1_000_000)
 
-    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> dict[str, Any] | None:
+    async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> TwinView | None:
         """The view once its version passes `after_version` (at once if it has), or None at the
         timeout. A long poll: the stream of changes is a loop of these."""
         deadline = time.monotonic() + timeout_s
         while True:
             view = await self.view(installation_id)
-            if view is not None and view["version"] > after_version:
+            if view is not None and view.version > after_version:
                 return view
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -286,7 +287,7 @@ class ShardCore:
         for installation_id in ids:
             twin = self._build(installation_id, loaded.get(installation_id) or Loaded(facts=UNKNOWN_FACTS))
             fresh[installation_id] = twin
-            since[installation_id] = max(min(twin.devices.values(), default=floor_ms), floor_ms)
+            since[installation_id] = max(min(twin.reported.devices.values(), default=floor_ms), floor_ms)
         events: list[AlertEvent] = []
         replayed = await self._replay(fresh, since, now_ms, events)
         mono = time.monotonic()
@@ -385,7 +386,7 @@ class ShardCore:
         for installation_id in chosen:
             twin = self.twins.get(installation_id)
             if twin is not None:
-                rows.append((installation_id, shard_hash(installation_id), twin.version, twin.last_ts_ms,
+                rows.append((installation_id, shard_hash(installation_id), twin.version, twin.reported.last_ts_ms,
                              json.dumps(twin.snapshot())))
         await self._store.save_snapshots(rows)
         self._dirty.difference_update(chosen)

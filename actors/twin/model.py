@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, NewType
 
+from services.control.model import OperationMode
+
 InstallationId = NewType("InstallationId", str)
 DeviceId = NewType("DeviceId", str)
 AlertId = NewType("AlertId", str)
@@ -24,13 +26,6 @@ class GridStatus(IntEnum):
     CONNECTED = 1
     ISLANDED = 2
     TRANSITIONING = 3
-
-
-class OperationMode(IntEnum):
-    UNSPECIFIED = 0
-    SELF_CONSUMPTION = 1
-    BACKUP = 2
-    AUTONOMOUS = 3
 
 
 class Severity(IntEnum):
@@ -160,7 +155,7 @@ class DeviceStateReported:
 
     device_id: str
     ts_ms: int
-    mode: OperationMode
+    mode: OperationMode | None        # None: the device did not say
     active_plan_id: str = ""
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from actors.twin.battery import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE
 from actors.twin.config import (
     EnergyBalanceParams,
     ExportWithoutBatteryParams,
@@ -54,7 +55,6 @@ from actors.twin.model import GridStatus, RuleId, Sample, Severity, Violation
 if TYPE_CHECKING:
     from actors.twin.twin import TwinState
 
-ANCHOR_NONE, ANCHOR_FULL, ANCHOR_EMPTY = 0, 1, 2
 
 
 class Skip(Enum):
@@ -94,12 +94,12 @@ class BatteryEnergyBalance:
         if s.battery_power_w is None:
             return NOT_RUN
         limit = nominal * (1.0 + p.margin_pct / 100.0)
-        if state.anchor == ANCHOR_FULL:
-            if state.net_out_wh > limit:
-                return Violation(state.net_out_wh, limit, note="discharged since full")
-        elif state.anchor == ANCHOR_EMPTY and -state.net_out_wh > limit:
-            return Violation(-state.net_out_wh, limit, note="charged since empty")
-        drawdown = state.net_out_wh - state.min_out_wh
+        if state.battery.anchor == ANCHOR_FULL:
+            if state.battery.net_out_wh > limit:
+                return Violation(state.battery.net_out_wh, limit, note="discharged since full")
+        elif state.battery.anchor == ANCHOR_EMPTY and -state.battery.net_out_wh > limit:
+            return Violation(-state.battery.net_out_wh, limit, note="charged since empty")
+        drawdown = state.battery.net_out_wh - state.battery.min_out_wh
         if drawdown > limit:
             return Violation(drawdown, limit, note="discharged since its lowest point")
         return None
@@ -150,10 +150,10 @@ class SocInconsistent:
         nominal, soc = state.facts.battery_nominal_energy_wh, s.state_of_charge_pct
         if soc is None:
             return NOT_RUN
-        if nominal is None or state.anchor == ANCHOR_NONE:
+        if nominal is None or state.battery.anchor == ANCHOR_NONE:
             return None
-        expected = state.anchor_soc_pct - state.net_out_wh / nominal * 100.0
-        allowed = p.tolerance_pct + p.loss_fraction * state.throughput_wh / nominal * 100.0
+        expected = state.battery.anchor_soc_pct - state.battery.net_out_wh / nominal * 100.0
+        allowed = p.tolerance_pct + p.loss_fraction * state.battery.throughput_wh / nominal * 100.0
         deviation = soc - expected
         if abs(deviation) > allowed:
             return Violation(deviation, allowed, note=f"expected {expected:.1f} %")
@@ -183,9 +183,9 @@ class StuckSensor:
     rule = RuleId.STUCK_SENSOR
 
     def evaluate(self, state: TwinState, s: Sample, p: StuckSensorParams, now_ms: int) -> Outcome:
-        if state.unchanged_count < p.min_samples:
+        if state.reported.unchanged_count < p.min_samples:
             return None
-        stuck_s = (s.ts_ms - state.unchanged_since_ms) / 1_000.0
+        stuck_s = (s.ts_ms - state.reported.unchanged_since_ms) / 1_000.0
         if stuck_s >= p.stuck_after_s:
             return Violation(stuck_s, p.stuck_after_s)
         return None

@@ -1,7 +1,16 @@
-"""One installation's twin: the reported state (latest power flows, state of charge, grid status,
-mode), the desired state (the active control plan), open alerts and their rules, and room for
-StormWatch and VPP participation. Pure: takes `now_ms`, records `AlertEvent`s in a list the
-caller passes, never does I/O.
+"""One installation's twin, in typed parts:
+
+- `reported` (reported.py): the newest sample's signals, each device's newest applied sample
+  (idempotency), the newest value of every signal, the run of unchanged readings, the counts;
+- `battery` (battery.py): the battery's energy integrated from reported power, and its anchor;
+- `tracks`: the alert lifecycle of each rule with a run of violations or an open alert;
+- `desired`: what the device should run — a `DesiredPlan` and its revision (commands.py);
+- `device`: what the device says it runs (its StateReports: mode, plan);
+- `stormwatch` and `vpp`: the installation's storms and grid event.
+
+Pure: takes `now_ms`, records `AlertEvent`s, `TwinCommand`s and `CustomerNotice`s in lists the
+caller passes, never does I/O. Messages (weather alert changes, opt-outs, grid events, state
+reports) go to one handler per type (`HANDLERS`, `handle`); `view` answers a typed `TwinView`.
 
 Guarantees:
 - Idempotent per device: a sample at or before the newest applied timestamp of its device is
@@ -9,26 +18,26 @@ Guarantees:
 - A sample with a non-finite or implausible value, or stamped too far ahead of `now_ms`, is
   rejected (counted, IMPLAUSIBLE_VALUE alert) and changes nothing else: integrals are never
   poisoned, and the device's clock watermark never jumps into the future.
-- Battery energy is integrated with the trapezoidal rule (Wh, discharge positive) between
-  consecutive samples that report battery power at most `max_gap_s` apart; a longer gap forgets
-  the full/empty anchor and the integral's lowest point, since the energy over it is unknown.
 - A signal a sample did not report is None, never 0: it is not checked, not integrated, and the
-  rules that need it do not run (rules.py). The reported state is the newest sample's, with
-  None for what it did not report; the newest value of every signal, with its time, is kept
-  as well (`held` for the signals the newest sample lacks; `view()["reported"]["last_reported"]`).
-- `snapshot()` → `TwinState.restore()` reproduces the state exactly (JSON-compatible values).
+  rules that need it do not run (rules.py).
+- Every change of the desired plan is a new revision, issued at a strictly later time than the
+  one before (commands.py); StormWatch × grid events are settled by `arbitration`.
+- `snapshot()` → `TwinState.restore()` reproduces the state exactly (JSON-compatible values);
+  snapshots of formats 1 and 2 restore too.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from actors.twin import arbitration, vpp
 from actors.twin import stormwatch as sw
 from actors.twin.alerts import Track
+from actors.twin.battery import ANCHOR_NAMES, BatteryEnergy
 from actors.twin.commands import (
     DeclineEvent,
     DesiredPlan,
@@ -51,25 +60,22 @@ from actors.twin.model import (
     AlertState,
     CustomerNotice,
     DeviceStateReported,
-    GridStatus,
     InstallationFacts,
-    OperationMode,
     RuleId,
     Sample,
     Severity,
     Violation,
 )
-from actors.twin.rules import ANCHOR_EMPTY, ANCHOR_FULL, ANCHOR_NONE, NOT_RUN, SAMPLE_RULES, Rule, stale_violation
+from actors.twin.reported import Reported
+from actors.twin.rules import NOT_RUN, SAMPLE_RULES, Rule, stale_violation
+from actors.twin.view import Counts, DesiredView, EnergyView, ReportedValue, ReportedView, TwinView
 from gridtwin.unixtime import from_ms, to_ms
+from services.control.model import OperationMode
 
-# 2: reported values may be null (not reported), "held", the integral's lowest point in "anchor".
-SNAPSHOT_FORMAT = 2
-_READABLE_FORMATS = (1, 2)
-_MS_PER_H = 3_600_000.0
-# Near full (empty), a battery that is not discharging (charging) marks a known energy level.
-_ANCHOR_IDLE_W = 50.0
-_MODE_NAMES = {OperationMode.SELF_CONSUMPTION: "self_consumption", OperationMode.BACKUP: "backup",
-               OperationMode.AUTONOMOUS: "autonomous"}
+# 3: the device's mode as its name in "device_state" (1 and 2 kept the protocol's number).
+SNAPSHOT_FORMAT = 3
+_READABLE_FORMATS = (1, 2, 3)
+_MODE_NUMBERS = {1: OperationMode.SELF_CONSUMPTION, 2: OperationMode.BACKUP, 3: OperationMode.AUTONOMOUS}
 
 
 def _active(config: RulesConfig) -> list[tuple[Rule, Any]]:
@@ -81,54 +87,38 @@ def _active(config: RulesConfig) -> list[tuple[Rule, Any]]:
     return cached
 
 
+@dataclass(slots=True)
+class Desired:
+    """What the device should run: no plan means its own operation mode."""
+
+    plan: DesiredPlan | None = None
+    revision: int = 0                  # +1 with every change
+    issued_ms: int = 0                 # when the newest revision was decided
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the device's newest StateReport says."""
+
+    mode: OperationMode | None = None  # None: not said yet
+    reported_ms: int = 0
+    plan_id: str = ""
+
+
 class TwinState:
-    __slots__ = (
-        "anchor", "anchor_soc_pct", "anchor_ts_ms", "applied", "battery_power_w", "config", "device_id",
-        "devices", "facts", "grid_status", "held", "ignored", "installation_id", "issued_ms", "last_ts_ms",
-        "load_power_w", "min_out_wh", "mode", "mode_ts_ms",
-        "net_out_wh", "plan", "prev_battery_w", "prev_ts_ms", "rejected", "reported_plan_id", "revision",
-        "site_power_w", "soc_pct",
-        "solar_power_w", "stormwatch", "throughput_wh", "tracks", "unchanged_count", "unchanged_since_ms",
-        "version", "vpp",
-    )
+    __slots__ = ("battery", "config", "desired", "device", "facts", "installation_id", "reported", "stormwatch",
+                 "tracks", "version", "vpp")
 
     def __init__(self, installation_id: str, facts: InstallationFacts, config: RulesConfig) -> None:
         self.installation_id = installation_id
         self.facts = facts
         self.config = config
-        self.version = 0
-        self.devices: dict[str, int] = {}     # device → newest applied sample timestamp
-        self.last_ts_ms = 0                    # newest applied sample of any device (0: none)
-        self.device_id = ""
-        # The newest sample's signals; None: not reported by it.
-        self.site_power_w: float | None = None
-        self.battery_power_w: float | None = None
-        self.solar_power_w: float | None = None
-        self.load_power_w: float | None = None
-        self.soc_pct: float | None = None
-        # Signals the newest sample did not report → their newest value and its time (None: none).
-        self.held: dict[str, tuple[float, int]] | None = None
-        self.grid_status = int(GridStatus.UNSPECIFIED)
-        self.mode = int(OperationMode.UNSPECIFIED)
-        self.prev_ts_ms = 0                    # integration: the previous sample with battery power (0: none)
-        self.prev_battery_w = 0.0
-        self.anchor = ANCHOR_NONE
-        self.anchor_soc_pct = 0.0
-        self.anchor_ts_ms = 0
-        self.net_out_wh = 0.0                  # ∫ battery power since the anchor (discharge > 0)
-        self.min_out_wh = 0.0                  # lowest net_out_wh since the anchor or the last gap
-        self.throughput_wh = 0.0               # ∫ |battery power| since the anchor
-        self.unchanged_since_ms = 0
-        self.unchanged_count = 0
-        self.applied = 0
-        self.ignored = 0
-        self.rejected = 0
+        self.version = 0                       # grows with every change
+        self.reported = Reported()
+        self.battery = BatteryEnergy()
         self.tracks: dict[RuleId, Track] = {}  # only rules with a run of violations or an open alert
-        self.plan: DesiredPlan | None = None    # the desired state: what the device should run
-        self.revision = 0                      # of the desired state: +1 with every change
-        self.issued_ms = 0                     # when the newest revision was decided
-        self.mode_ts_ms = 0                    # the device's newest StateReport
-        self.reported_plan_id = ""             # the plan the device said it runs
+        self.desired = Desired()
+        self.device = DeviceState()
         self.stormwatch = sw.StormWatchState()
         self.vpp = vpp.VppState()
 
@@ -136,9 +126,10 @@ class TwinState:
 
     def apply(self, s: Sample, now_ms: int, out: list[AlertEvent]) -> int:
         """Folds one sample in and runs the rules. Returns 1 applied, 0 ignored, -1 rejected."""
-        last = self.devices.get(s.device_id)
+        reported = self.reported
+        last = reported.devices.get(s.device_id)
         if last is not None and s.ts_ms <= last:
-            self.ignored += 1
+            reported.ignored += 1
             return 0
         config = self.config
         implausible = config[RuleId.IMPLAUSIBLE_VALUE]
@@ -154,12 +145,15 @@ class TwinState:
         else:
             plausible = _plausible_reported(s, limit)
         if not (plausible and s.ts_ms <= now_ms + implausible.max_clock_skew_s * 1_000):
-            self.rejected += 1
+            reported.rejected += 1
             self.version += 1
             if implausible.enabled:
                 self._observe(RuleId.IMPLAUSIBLE_VALUE, now_ms, _implausible(s, limit, now_ms), implausible, out)
             return -1
-        self._fold(s, complete)
+        if battery is not None:   # the integral runs from one battery reading to the next
+            self.battery.fold(s.ts_ms, battery, soc, config[RuleId.BATTERY_ENERGY_BALANCE])
+        reported.fold(s, complete)
+        self.version += 1
         if implausible.enabled and RuleId.IMPLAUSIBLE_VALUE in self.tracks:
             self._observe(RuleId.IMPLAUSIBLE_VALUE, s.ts_ms, None, implausible, out)
         tracks = self.tracks
@@ -188,85 +182,6 @@ class TwinState:
                 rejected += 1
         return applied, ignored, rejected
 
-    def _fold(self, s: Sample, complete: bool) -> None:
-        ts, battery, soc = s.ts_ms, s.battery_power_w, s.state_of_charge_pct
-        if battery is not None:   # the integral runs from one battery reading to the next
-            balance = self.config[RuleId.BATTERY_ENERGY_BALANCE]
-            if self.prev_ts_ms:
-                dt_ms = ts - self.prev_ts_ms
-                if 0 < dt_ms <= balance.max_gap_s * 1_000:
-                    self.net_out_wh += (self.prev_battery_w + battery) * dt_ms / (2 * _MS_PER_H)
-                    self.throughput_wh += (abs(self.prev_battery_w) + abs(battery)) * dt_ms / (2 * _MS_PER_H)
-                    if self.net_out_wh < self.min_out_wh:
-                        self.min_out_wh = self.net_out_wh
-                elif dt_ms > 0:
-                    self.anchor = ANCHOR_NONE
-                    self.min_out_wh = self.net_out_wh
-            if ts > self.prev_ts_ms:
-                self.prev_ts_ms, self.prev_battery_w = ts, battery
-            if soc is not None:
-                if soc >= balance.full_soc_pct and battery <= _ANCHOR_IDLE_W:
-                    self._anchor(ANCHOR_FULL, soc, ts)
-                elif soc <= balance.empty_soc_pct and battery >= -_ANCHOR_IDLE_W:
-                    self._anchor(ANCHOR_EMPTY, soc, ts)
-        # Unreported signals compare equal (None == None): a stuck meter is stuck on what it reports.
-        if (self.applied and s.site_power_w == self.site_power_w and battery == self.battery_power_w
-                and s.solar_power_w == self.solar_power_w and s.load_power_w == self.load_power_w
-                and soc == self.soc_pct):
-            self.unchanged_count += 1
-        else:
-            self.unchanged_count, self.unchanged_since_ms = 0, ts
-        self.devices[s.device_id] = ts
-        if ts >= self.last_ts_ms:
-            if not complete or self.held is not None:
-                self._hold_newest(s)
-            self.last_ts_ms = ts
-            self.device_id = s.device_id
-            self.site_power_w, self.battery_power_w = s.site_power_w, battery
-            self.solar_power_w, self.load_power_w = s.solar_power_w, s.load_power_w
-            self.soc_pct, self.grid_status = soc, s.grid_status
-        elif (self.site_power_w is None or self.battery_power_w is None or self.solar_power_w is None
-              or self.load_power_w is None or self.soc_pct is None):
-            self._hold_older(s)
-        self.applied += 1
-        self.version += 1
-
-    def _newest(self) -> tuple[tuple[str, float | None], ...]:
-        return (("site_power_w", self.site_power_w), ("battery_power_w", self.battery_power_w),
-                ("solar_power_w", self.solar_power_w), ("load_power_w", self.load_power_w),
-                ("state_of_charge_pct", self.soc_pct))
-
-    def _hold_newest(self, s: Sample) -> None:
-        """`s` becomes the newest sample: a signal it lacks keeps its newest value (the one of the
-        sample it replaces, or one held already); a signal it reports needs none held."""
-        held = self.held or {}
-        for name, before in self._newest():
-            if getattr(s, name) is not None:
-                held.pop(name, None)
-            elif before is not None:
-                held[name] = (before, self.last_ts_ms)
-        self.held = held or None
-
-    def _hold_older(self, s: Sample) -> None:
-        """A sample older than the newest (another device's) may carry a signal the newest lacks."""
-        held = self.held or {}
-        for name, newest in self._newest():
-            value = getattr(s, name)
-            if newest is None and value is not None:
-                known = held.get(name)
-                if known is None or known[1] < s.ts_ms:
-                    held[name] = (value, s.ts_ms)
-        self.held = held or None
-
-    def last_reported(self) -> dict[str, tuple[float, int]]:
-        """Every signal ever reported: its newest value and that sample's time (Unix ms)."""
-        newest = {name: (value, self.last_ts_ms) for name, value in self._newest() if value is not None}
-        return {**(self.held or {}), **newest}
-
-    def _anchor(self, kind: int, soc: float, ts: int) -> None:
-        self.anchor, self.anchor_soc_pct, self.anchor_ts_ms = kind, soc, ts
-        self.net_out_wh = self.throughput_wh = self.min_out_wh = 0.0
-
     def _observe(self, rule: RuleId, ts_ms: int, violation: Violation | None, params: Any,
                  out: list[AlertEvent]) -> None:
         track = self.tracks.get(rule)
@@ -285,34 +200,38 @@ class TwinState:
         """Clock-driven rules: telemetry stale / device offline. First seen is the moment the
         newest sample became stale (a function of the telemetry, so replays agree)."""
         params = self.config[RuleId.TELEMETRY_STALE]
-        if not params.enabled or not self.last_ts_ms:
+        last_ts_ms = self.reported.last_ts_ms
+        if not params.enabled or not last_ts_ms:
             return
-        violation = stale_violation(self.last_ts_ms, params, now_ms)
+        violation = stale_violation(last_ts_ms, params, now_ms)
         if violation is None and RuleId.TELEMETRY_STALE not in self.tracks:
             return
-        at_ms = self.last_ts_ms + int(params.stale_after_s * 1_000) if violation is not None else self.last_ts_ms
+        at_ms = last_ts_ms + int(params.stale_after_s * 1_000) if violation is not None else last_ts_ms
         track = self.tracks.get(RuleId.TELEMETRY_STALE)
         if violation is not None and track is not None and track.alert is not None:
             at_ms = max(track.alert.last_seen_ms, now_ms)
         self._observe(RuleId.TELEMETRY_STALE, at_ms, violation, params, out)
 
-    def plan_active(self, now_ms: int) -> bool:
-        return self.plan is not None and self.plan.active_step(now_ms) is not None
+    def storm_tick(self, now_ms: int, commands: list[TwinCommand], notices: list[CustomerNotice]) -> None:
+        """Ends storms and grid events whose time has passed; nothing to do without them."""
+        if self.stormwatch.storms or self.stormwatch.vpp is not None:
+            self._stormwatch(sw.Tick(), now_ms, commands, notices, Source.STORMWATCH)
+        current = self.vpp.current
+        if current is not None and to_ms(current.end) <= now_ms:
+            status = vpp.Participation.ENDED if current.status is vpp.Participation.ACCEPTED else current.status
+            self.vpp = vpp.finish(self.vpp, status)
+            self.version += 1
+            self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
 
-    # ------------------------------------------------------------------ desired state, programs
+    # ------------------------------------------------------------------ alerts and plans as rules see them
+
+    def plan_active(self, now_ms: int) -> bool:
+        plan = self.desired.plan
+        return plan is not None and plan.active_step(now_ms) is not None
 
     def set_plan(self, plan: DesiredPlan | None) -> None:
         """Sets the desired plan without a command (tests of rules that look at it)."""
-        self.plan = plan
-        self.version += 1
-
-    def state_reported(self, report: DeviceStateReported, now_ms: int, commands: list[TwinCommand],
-                       notices: list[CustomerNotice]) -> None:
-        """What the device says it runs (mode, plan). The newest report wins: an older one arriving
-        late changes nothing."""
-        if report.ts_ms < self.mode_ts_ms:
-            return
-        self.mode, self.mode_ts_ms, self.reported_plan_id = int(report.mode), report.ts_ms, report.active_plan_id
+        self.desired.plan = plan
         self.version += 1
 
     def adopt_open_alerts(self, alerts: list[Alert]) -> None:
@@ -327,16 +246,82 @@ class TwinState:
     def open_alerts(self) -> list[Alert]:
         return [t.alert for t in self.tracks.values() if t.alert is not None]
 
-    # ------------------------------------------------------------------ StormWatch and VPP
+    # ------------------------------------------------------------------ messages: one handler per type
 
-    def _prefs(self) -> sw.InstallationPrefs:
-        return sw.InstallationPrefs(self.facts.stormwatch_enabled, sw.Priority(self.facts.priority),
-                                    _MODE_NAMES.get(OperationMode(self.mode), "self_consumption"))
+    def handle(self, message: TwinMessage, now_ms: int, commands: list[TwinCommand],
+               notices: list[CustomerNotice]) -> None:
+        """Hands `message` to its handler (`HANDLERS`); TypeError for a type the twin does not know."""
+        handler = HANDLERS.get(type(message))
+        if handler is None:
+            raise TypeError(f"a twin has no handler for {type(message).__name__}")
+        handler(self, message, now_ms, commands, notices)
 
     def storm_alert(self, event: sw.StormAlertEvent | sw.OptOut, now_ms: int, commands: list[TwinCommand],
                     notices: list[CustomerNotice]) -> None:
         """A weather alert change for this installation, or the owner's opt-out of one."""
         self._stormwatch(event, now_ms, commands, notices, Source.STORMWATCH)
+
+    def vpp_dispatch(self, event: vpp.VppDispatch, now_ms: int, commands: list[TwinCommand],
+                     notices: list[CustomerNotice]) -> None:
+        """A grid event (or a newer revision of it): accepted unless opted out or over, then
+        arbitrated against StormWatch by the installation's priority; the plan is recomposed."""
+        state, current = self.vpp, self.vpp.current
+        if event.event_id in state.opted_out or state.status_of(event.event_id) in ("cancelled", "ended"):
+            return
+        if current is not None and current.event_id == event.event_id and current.revision >= event.revision:
+            return                                     # a duplicate, or older than what is held
+        if current is not None and current.event_id != event.event_id:
+            state = vpp.finish(state, vpp.Participation.CANCELLED)   # one event at a time: the newer wins
+        self.vpp = replace(state, current=vpp.Commitment(
+            event.event_id, event.revision, event.start, event.end, event.power_w, event.precharge_from,
+            vpp.Participation.ACCEPTED, program=event.program))
+        self.version += 1
+        # StormWatch decides its side of the conflict (and may decline: see `_stormwatch`).
+        self._stormwatch(sw.VppEventStarted(event.event_id, event.start, event.end), now_ms, commands, notices,
+                         Source.VPP)
+        self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
+
+    def vpp_cancel(self, event: vpp.VppCancel, now_ms: int, commands: list[TwinCommand],
+                   notices: list[CustomerNotice]) -> None:
+        """The operator cancelled the grid event: the plan returns to what else holds."""
+        current = self.vpp.current
+        if current is None or current.event_id != event.event_id:
+            return
+        self.vpp = vpp.finish(self.vpp, vpp.Participation.CANCELLED)
+        self._event_left(event.event_id, now_ms, commands, notices)
+
+    def vpp_opt_out(self, event: vpp.VppOptOut, now_ms: int, commands: list[TwinCommand],
+                    notices: list[CustomerNotice]) -> None:
+        """The owner leaves one grid event (before it reaches the twin, or during it)."""
+        state, current = self.vpp, self.vpp.current
+        if current is None or current.event_id != event.event_id:
+            if event.event_id not in state.opted_out:
+                self.vpp = vpp.opt_out(state, event.event_id)
+                self.version += 1
+            return
+        self.vpp = vpp.finish(vpp.opt_out(state, event.event_id), vpp.Participation.OPTED_OUT)
+        self._event_left(event.event_id, now_ms, commands, notices)
+
+    def _event_left(self, event_id: str, now_ms: int, commands: list[TwinCommand],
+                    notices: list[CustomerNotice]) -> None:
+        self.version += 1
+        self._stormwatch(sw.VppEventEnded(event_id), now_ms, commands, notices, Source.VPP)
+        self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
+
+    def state_reported(self, report: DeviceStateReported, now_ms: int, commands: list[TwinCommand],
+                       notices: list[CustomerNotice]) -> None:
+        """What the device says it runs (mode, plan). The newest report wins: an older one arriving
+        late changes nothing."""
+        if report.ts_ms < self.device.reported_ms:
+            return
+        self.device = DeviceState(report.mode, report.ts_ms, report.active_plan_id)
+        self.version += 1
+
+    # ------------------------------------------------------------------ StormWatch, arbitration, revisions
+
+    def _prefs(self) -> sw.InstallationPrefs:
+        return sw.InstallationPrefs(self.facts.stormwatch_enabled, sw.Priority(self.facts.priority),
+                                    self.device.mode or OperationMode.SELF_CONSUMPTION)
 
     def _stormwatch(self, event: sw.Event, now_ms: int, commands: list[TwinCommand],
                     notices: list[CustomerNotice], source: Source) -> None:
@@ -349,63 +334,19 @@ class TwinState:
             return
         self.stormwatch = after
         self.version += 1
-        restore = "self_consumption"
+        restore = OperationMode.SELF_CONSUMPTION.value
         for decision in decided:
-            if isinstance(decision, sw.DeclineVppEvent):
-                commands.append(DeclineEvent(self.installation_id, decision.event_id, decision.reason))
-                current = self.vpp.current
-                if current is not None and current.event_id == decision.event_id:
-                    self.vpp = replace(self.vpp, current=replace(current, status=vpp.Participation.DECLINED,
-                                                                 reason=decision.reason))
-            elif isinstance(decision, sw.RestoreOperationMode):
-                restore = decision.mode
+            match decision:
+                case sw.DeclineVppEvent(event_id, reason):
+                    commands.append(DeclineEvent(self.installation_id, event_id, reason))
+                    current = self.vpp.current
+                    if current is not None and current.event_id == event_id:
+                        self.vpp = replace(self.vpp, current=replace(current, status=vpp.Participation.DECLINED,
+                                                                     reason=reason))
+                case sw.RestoreOperationMode(mode, _):
+                    restore = mode
         self._notify(notes, notices)
         self._replan(source, restore, now_ms, commands)
-
-    def storm_tick(self, now_ms: int, commands: list[TwinCommand], notices: list[CustomerNotice]) -> None:
-        """Ends storms and VPP events whose time has passed; nothing to do without them."""
-        if self.stormwatch.storms or self.stormwatch.vpp is not None:
-            self._stormwatch(sw.Tick(), now_ms, commands, notices, Source.STORMWATCH)
-        current = self.vpp.current
-        if current is not None and to_ms(current.end) <= now_ms:
-            status = vpp.Participation.ENDED if current.status is vpp.Participation.ACCEPTED else current.status
-            self.vpp = vpp.finish(self.vpp, status)
-            self.version += 1
-            self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
-
-    def vpp_event(self, event: vpp.VppEvent, now_ms: int, commands: list[TwinCommand],
-                  notices: list[CustomerNotice]) -> None:
-        """A grid event for this installation (dispatch, cancel, the customer's opt-out), arbitrated
-        against StormWatch by the installation's priority; the plan is recomposed."""
-        state, current = self.vpp, self.vpp.current
-        if isinstance(event, vpp.VppDispatch):
-            if event.event_id in state.opted_out or state.status_of(event.event_id) in ("cancelled", "ended"):
-                return
-            if current is not None and current.event_id == event.event_id and current.revision >= event.revision:
-                return                                     # a duplicate, or older than what is held
-            if current is not None and current.event_id != event.event_id:
-                state = vpp.finish(state, vpp.Participation.CANCELLED)   # one event at a time: the newer wins
-            self.vpp = replace(state, current=vpp.Commitment(
-                event.event_id, event.revision, event.start, event.end, event.power_w, event.precharge_from,
-                vpp.Participation.ACCEPTED, program=event.program))
-            self.version += 1
-            # StormWatch decides its side of the conflict (and may decline: see `_stormwatch`).
-            self._stormwatch(sw.VppEventStarted(event.event_id, event.start, event.end), now_ms, commands, notices,
-                             Source.VPP)
-            self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
-            return
-        if current is None or current.event_id != event.event_id:
-            if isinstance(event, vpp.VppOptOut) and event.event_id not in state.opted_out:
-                self.vpp = vpp.opt_out(state, event.event_id)
-                self.version += 1
-            return
-        if isinstance(event, vpp.VppOptOut):
-            self.vpp = vpp.finish(vpp.opt_out(state, event.event_id), vpp.Participation.OPTED_OUT)
-        else:
-            self.vpp = vpp.finish(state, vpp.Participation.CANCELLED)
-        self.version += 1
-        self._stormwatch(sw.VppEventEnded(event.event_id), now_ms, commands, notices, Source.VPP)
-        self._replan(Source.VPP, self._prefs().operation_mode, now_ms, commands)
 
     def _notify(self, notes: tuple[sw.CustomerNotification, ...], notices: list[CustomerNotice]) -> None:
         for note in notes:
@@ -426,75 +367,57 @@ class TwinState:
         storm = None if charge is None else arbitration.StormCharge(charge.target_soc_pct, charge.start_at,
                                                                      charge.complete_by, charge.hold_until)
         plan = arbitration.compose(storm, event, self.facts.backup_reserve_pct)
-        if plan == self.plan:
+        desired = self.desired
+        if plan == desired.plan:
             return
-        self.plan = plan
-        self.revision += 1
-        self.issued_ms = max(now_ms, self.issued_ms + 1)
+        desired.plan = plan
+        desired.revision += 1
+        desired.issued_ms = max(now_ms, desired.issued_ms + 1)
         self.version += 1
         if plan is not None:
-            commands.append(RunPlan(self.installation_id, self.revision, self.issued_ms, plan, source,
+            commands.append(RunPlan(self.installation_id, desired.revision, desired.issued_ms, plan, source,
                                     tuple(s.alert_id for s in self.stormwatch.storms),
                                     current.event_id if current is not None else ""))
         else:
-            commands.append(RestoreMode(self.installation_id, self.revision, self.issued_ms, restore_mode,
+            commands.append(RestoreMode(self.installation_id, desired.revision, desired.issued_ms, restore_mode,
                                         f"{source.value} over", source))
 
     # ------------------------------------------------------------------ views and snapshots
 
-    def view(self, now_ms: int) -> dict[str, Any]:
-        """What the mobile app shows: plain values, times in Unix ms."""
-        plan = self.plan
+    def view(self, now_ms: int) -> TwinView:
+        """What apps and operators see (actors/twin/view.py)."""
+        r, b, desired, device = self.reported, self.battery, self.desired, self.device
+        plan = desired.plan
         step = plan.active_step(now_ms) if plan is not None else None
-        return {
-            "installation_id": self.installation_id, "version": self.version,
-            "reported": {   # None: not reported by the newest sample
-                "device_id": self.device_id, "timestamp_unix_ms": self.last_ts_ms,
-                "site_power_w": self.site_power_w, "battery_power_w": self.battery_power_w,
-                "solar_power_w": self.solar_power_w, "load_power_w": self.load_power_w,
-                "state_of_charge_pct": self.soc_pct, "grid_status": self.grid_status, "mode": self.mode,
-                "last_reported": {name: {"value": value, "timestamp_unix_ms": at}
-                                  for name, (value, at) in sorted(self.last_reported().items())},
-            },
-            "desired": {
-                "plan_id": f"{self.installation_id}:r{self.revision}" if plan is not None else "",
-                "plan_source": "+".join(s.value for s in plan.sources) if plan is not None else "",
-                "active_action": _ACTIONS[type(step)] if step is not None else "",
-                "target_soc_pct": _target_soc(step),
-                "revision": self.revision,
-                "issued_unix_ms": self.issued_ms,
-                "reported_plan_id": self.reported_plan_id,
-                "state_reported_unix_ms": self.mode_ts_ms,
-            },
-            "energy": {
-                "anchor": {ANCHOR_NONE: "none", ANCHOR_FULL: "full", ANCHOR_EMPTY: "empty"}[self.anchor],
-                "anchor_unix_ms": self.anchor_ts_ms, "net_out_wh": self.net_out_wh,
-                "throughput_wh": self.throughput_wh,
-            },
-            "alerts": [alert_to_dict(a) for a in self.open_alerts()],
-            "counts": {"applied": self.applied, "ignored": self.ignored, "rejected": self.rejected},
-            "stormwatch": sw.view_to_dict(sw.view(self.stormwatch)),
-            "vpp": vpp.view(self.vpp),
-        }
+        return TwinView(
+            installation_id=self.installation_id, version=self.version,
+            reported=ReportedView(
+                r.device_id, r.last_ts_ms, r.site_power_w, r.battery_power_w, r.solar_power_w, r.load_power_w,
+                r.soc_pct, r.grid_status, device.mode,
+                {name: ReportedValue(value, at) for name, (value, at) in sorted(r.last_reported().items())}),
+            desired=DesiredView(
+                f"{self.installation_id}:r{desired.revision}" if plan is not None else "",
+                "+".join(s.value for s in plan.sources) if plan is not None else "",
+                _ACTIONS[type(step)] if step is not None else "", _target_soc(step), desired.revision,
+                desired.issued_ms, device.plan_id, device.reported_ms),
+            energy=EnergyView(ANCHOR_NAMES[b.anchor], b.anchor_ts_ms, b.net_out_wh, b.throughput_wh),
+            alerts=tuple(copy.deepcopy(a) for a in self.open_alerts()),
+            counts=Counts(r.applied, r.ignored, r.rejected),
+            stormwatch=sw.view(self.stormwatch),
+            vpp=vpp.view(self.vpp),
+        )
 
     def snapshot(self) -> dict[str, Any]:
+        device = self.device
         return {
-            "format": SNAPSHOT_FORMAT, "version": self.version, "devices": dict(self.devices),
-            "last_ts_ms": self.last_ts_ms,
-            "reported": [self.device_id, self.site_power_w, self.battery_power_w, self.solar_power_w,
-                         self.load_power_w, self.soc_pct, self.grid_status, self.mode],   # null: not reported
-            "held": {name: list(value_at) for name, value_at in self.held.items()} if self.held else None,
-            "prev": [self.prev_ts_ms, self.prev_battery_w],
-            "anchor": [self.anchor, self.anchor_soc_pct, self.anchor_ts_ms, self.net_out_wh, self.throughput_wh,
-                       self.min_out_wh],
-            "unchanged": [self.unchanged_since_ms, self.unchanged_count],
-            "counts": [self.applied, self.ignored, self.rejected],
+            "format": SNAPSHOT_FORMAT, "version": self.version,
+            **self.reported.to_snapshot(0), **self.battery.to_snapshot(),
             "tracks": {rule.value: [t.streak, t.streak_first_ms, t.ok_streak, t.ok_since_ms, t.updated_ms,
                                     alert_to_dict(t.alert) if t.alert is not None else None]
                        for rule, t in self.tracks.items()},
-            "plan": plan_to_dict(self.plan) if self.plan is not None else None,
-            "desired": [self.revision, self.issued_ms],
-            "device_state": [self.mode_ts_ms, self.reported_plan_id],
+            "plan": plan_to_dict(self.desired.plan) if self.desired.plan is not None else None,
+            "desired": [self.desired.revision, self.desired.issued_ms],
+            "device_state": [device.reported_ms, device.plan_id, device.mode.value if device.mode else None],
             "stormwatch": sw.state_to_dict(self.stormwatch),
             "vpp": vpp.state_to_dict(self.vpp),
         }
@@ -506,26 +429,19 @@ class TwinState:
             raise ValueError(f"unknown twin snapshot format {data.get('format')!r}")
         t = TwinState(installation_id, facts, config)
         t.version = int(data["version"])
-        t.devices = {str(k): int(v) for k, v in data["devices"].items()}
-        t.last_ts_ms = int(data["last_ts_ms"])
-        (t.device_id, t.site_power_w, t.battery_power_w, t.solar_power_w, t.load_power_w, t.soc_pct,
-         t.grid_status, t.mode) = data["reported"]
-        t.held = {name: (float(v), int(at)) for name, (v, at) in data["held"].items()} if data.get("held") else None
-        t.prev_ts_ms, t.prev_battery_w = data["prev"]
-        t.anchor, t.anchor_soc_pct, t.anchor_ts_ms, t.net_out_wh, t.throughput_wh = data["anchor"][:5]
-        # Format 1 has no lowest point: the window starts at the restore (never a false alert).
-        t.min_out_wh = data["anchor"][5] if len(data["anchor"]) > 5 else t.net_out_wh
-        t.unchanged_since_ms, t.unchanged_count = data["unchanged"]
-        t.applied, t.ignored, t.rejected = data["counts"]
+        t.reported, mode_number = Reported.from_snapshot(data)
+        t.battery = BatteryEnergy.from_snapshot(data)
         for rule_name, (streak, first, ok, ok_since, updated, alert) in data["tracks"].items():
             track = Track()
             track.streak, track.streak_first_ms, track.ok_streak, track.ok_since_ms = streak, first, ok, ok_since
             track.updated_ms = updated
             track.alert = alert_from_dict(alert) if alert is not None else None
             t.tracks[RuleId(rule_name)] = track
-        t.plan = _plan_from_snapshot(data.get("plan"))
-        t.revision, t.issued_ms = data.get("desired", (0, 0))
-        t.mode_ts_ms, t.reported_plan_id = data.get("device_state", (0, ""))
+        revision, issued_ms = data.get("desired", (0, 0))
+        t.desired = Desired(_plan_from_snapshot(data.get("plan")), revision, issued_ms)
+        reported_ms, plan_id, *mode_name = data.get("device_state", (0, ""))
+        mode = OperationMode(mode_name[0]) if mode_name and mode_name[0] else _MODE_NUMBERS.get(mode_number)
+        t.device = DeviceState(mode, reported_ms, plan_id)
         t.stormwatch = sw.state_from_dict(data.get("stormwatch"))
         t.vpp = vpp.state_from_dict(data.get("vpp"))
         return t
@@ -535,8 +451,8 @@ TwinMessage = sw.StormAlertEvent | sw.OptOut | vpp.VppEvent | DeviceStateReporte
 Handler = Callable[[TwinState, Any, int, list[TwinCommand], list[CustomerNotice]], None]
 HANDLERS: dict[type, Handler] = {
     sw.StormAlertEvent: TwinState.storm_alert, sw.OptOut: TwinState.storm_alert,
-    vpp.VppDispatch: TwinState.vpp_event, vpp.VppCancel: TwinState.vpp_event, vpp.VppOptOut: TwinState.vpp_event,
-    DeviceStateReported: TwinState.state_reported,
+    vpp.VppDispatch: TwinState.vpp_dispatch, vpp.VppCancel: TwinState.vpp_cancel,
+    vpp.VppOptOut: TwinState.vpp_opt_out, DeviceStateReported: TwinState.state_reported,
 }
 """The twin's message handlers by message type: each takes (twin, message, now_ms, commands out,
 notices out). The shard dispatches `tell` messages through this table."""

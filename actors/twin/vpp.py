@@ -119,10 +119,21 @@ def state_from_dict(d: dict[str, Any] | None) -> VppState:
     return VppState(current, tuple(d.get("opted_out", ())), tuple((e, st) for e, st in d.get("finished", ())))
 
 
-def view(s: VppState) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VppView:
+    """The grid event as the app shows it (times in Unix ms; event_id "" when none)."""
+
+    event_id: str = ""
+    status: str = ""                    # accepted, declined, opted_out, cancelled, ended
+    start_unix_ms: int = 0
+    end_unix_ms: int = 0
+    power_w: float = 0.0
+    program: str = ""
+    reason: str = ""
+
+
+def view(s: VppState) -> VppView:
     c = s.current
     if c is None:
-        return {"event_id": "", "status": "", "start_unix_ms": 0, "end_unix_ms": 0, "power_w": 0.0, "program": "",
-                "reason": ""}
-    return {"event_id": c.event_id, "status": c.status.value, "start_unix_ms": to_ms(c.start),
-            "end_unix_ms": to_ms(c.end), "power_w": c.power_w, "program": c.program, "reason": c.reason}
+        return VppView()
+    return VppView(c.event_id, c.status.value, to_ms(c.start), to_ms(c.end), c.power_w, c.program, c.reason)

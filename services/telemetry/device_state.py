@@ -19,16 +19,16 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Counter
 
-from actors.twin.model import DeviceStateReported, OperationMode
+from actors.twin.model import DeviceStateReported
 from gridtwin.aio import cancel_and_wait
 from gridtwin.api.device.v1 import device_pb2 as dpb
 from gridtwin.settings import KafkaSettings
+from services.control.convert import MODES_FROM_PB
 
 log = logging.getLogger(__name__)
 
 REPORTS = Counter("gridtwin_twins_state_reports_total", "Device state reports handed to twins, by outcome",
                   ["outcome"])
-_MODES = {int(m) for m in OperationMode}
 
 
 class TwinTeller(Protocol):
@@ -50,7 +50,7 @@ def parse_state_report(kind: bytes, payload: bytes,
         report.ParseFromString(payload)
     except Exception as exc:   # protobuf's DecodeError
         raise ValueError(f"state report of {device_id} does not parse: {exc}") from exc
-    mode = OperationMode(report.mode) if report.mode in _MODES else OperationMode.UNSPECIFIED
+    mode = MODES_FROM_PB.get(report.mode)   # None: unspecified, or a mode this version does not know
     return installation_id, DeviceStateReported(device_id, report.timestamp_unix_ms, mode, report.active_plan_id)
 
 

@@ -131,7 +131,7 @@ async def test_devices_reporting_some_signals_through_the_whole_platform(twins: 
 
         async def applied() -> bool:
             views = [await t.runtime.router.view(i) for i in DEVICES]
-            return all(v is not None and v["counts"]["applied"] == len(streams[i])
+            return all(v is not None and v.counts.applied == len(streams[i])
                        for i, v in zip(DEVICES, views, strict=True))
         await until(applied, 90)
         await t.runtime.router.flush()
@@ -183,12 +183,12 @@ async def test_devices_reporting_some_signals_through_the_whole_platform(twins: 
     views = {i: await t.runtime.router.view(i) for i in DEVICES}
     for installation, view in views.items():
         # (ignored: a twin activated by a batch replays the journal, which holds that batch already)
-        assert view is not None and view["counts"]["applied"] == len(streams[installation])
-        assert view["counts"]["rejected"] == 0
-        assert view["reported"]["load_power_w"] is None and view["reported"]["state_of_charge_pct"] is None
-        assert view["alerts"] == []                                     # all cleared by the end
-    assert views["pw-export"]["reported"]["battery_power_w"] is None    # type: ignore[index]
-    assert set(views["pw-solar"]["reported"]["last_reported"]) == {    # type: ignore[index]
+        assert view is not None and view.counts.applied == len(streams[installation])
+        assert view.counts.rejected == 0
+        assert view.reported.load_power_w is None and view.reported.state_of_charge_pct is None
+        assert view.alerts == ()                                     # all cleared by the end
+    assert views["pw-export"].reported.battery_power_w is None    # type: ignore[index]
+    assert set(views["pw-solar"].reported.last_reported) == {    # type: ignore[index]
         "site_power_w", "battery_power_w", "solar_power_w"}
     stored = await _stored_alerts(pool)
     assert set(stored) == {("pw-solar", "solar_negative"), ("pw-energy", "battery_energy_balance"),
@@ -214,8 +214,8 @@ async def test_devices_reporting_some_signals_through_the_whole_platform(twins: 
             twin.apply(Sample(device, ts, site, battery_w, solar, load, soc, grid), now_ms, events)
         view = views[installation]
         assert view is not None
-        assert twin.applied == view["counts"]["applied"]
-        assert twin.net_out_wh == pytest.approx(view["energy"]["net_out_wh"])
+        assert twin.reported.applied == view.counts.applied
+        assert twin.battery.net_out_wh == pytest.approx(view.energy.net_out_wh)
         assert {e.alert.alert_id for e in events} == {alerts[0][0] for (i, _), alerts in stored.items()
                                                       if i == installation}
-        assert twin.view(now_ms)["reported"]["last_reported"] == view["reported"]["last_reported"]
+        assert twin.view(now_ms).reported.last_reported == view.reported.last_reported

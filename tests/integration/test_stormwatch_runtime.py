@@ -24,6 +24,7 @@ from actors.runtime.cluster import poller_config
 from actors.runtime.singleton import ClusterSingleton
 from actors.runtime.store import create_pool
 from actors.runtime.weather import POLLER, poller_singleton
+from actors.twin import stormwatch as sw
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from services.weather.api import WeatherApi
@@ -80,7 +81,7 @@ class Stand:
 
     async def stormwatch(self, installation_id: str) -> dict[str, object]:
         view = await self.twins.runtime.router.view(installation_id)
-        return view["stormwatch"] if view is not None else {"active": False}
+        return sw.view_to_dict(view.stormwatch) if view is not None else {"active": False}
 
     async def intents(self, installation_id: str) -> list[tuple[str, dict[str, object]]]:
         rows = await self.twins.pool.fetch(

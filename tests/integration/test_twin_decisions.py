@@ -26,10 +26,18 @@ from websockets.asyncio.client import connect
 
 from actors.runtime.cluster import start_runtime
 from actors.twin import stormwatch as sw
-from bench.fault_audit import compare_alerts, compare_twins, model_twins, stored_alerts, stored_rows_by_installation
+from bench.fault_audit import (
+    TwinFigures,
+    compare_alerts,
+    compare_twins,
+    model_twins,
+    stored_alerts,
+    stored_rows_by_installation,
+)
 from gridtwin.api.device.v1 import device_pb2 as pb
 from gridtwin.settings import Settings
 from services.assets.credentials import CredentialDirectory, DeviceRegistration, register_devices
+from services.control.model import OperationMode
 from services.control.vpp.intents import IntentRelay
 from services.telemetry.device_state import StateReportConsumer
 from services.telemetry.gateway import Gateway
@@ -119,7 +127,7 @@ async def test_a_device_offline_for_six_hours_replays_into_its_passivated_twin(q
 
         async def applied_all(expected: dict[str, int]) -> bool:
             views = [await t.runtime.router.view(s) for s in sites]
-            return all(v is not None and v["counts"]["applied"] == expected[v["installation_id"]] for v in views)
+            return all(v is not None and v.counts.applied == expected[v.installation_id] for v in views)
 
         await until(lambda: applied_all({s: 60 for s in sites}), 60)
         async def passivated() -> bool:
@@ -148,11 +156,11 @@ async def test_a_device_offline_for_six_hours_replays_into_its_passivated_twin(q
 
     views = {s: await t.runtime.router.view(s) for s in sites}
     model, last = model_twins(stored, RULES, time.time_ns() // 1_000_000)
-    audit = compare_twins(counts, views, model)
+    audit = compare_twins(counts, {s: TwinFigures.of(v) if v else None for s, v in views.items()}, model)
     assert audit.ok, audit                           # every stored sample applied once, in time order
     alerts = compare_alerts(last, await stored_alerts(clean_db, sites))
     assert alerts.ok and alerts.expected >= BACKLOG_DEVICES + BACKLOG_DEVICES // 3, alerts
-    open_now = {a["installation_id"] for v in views.values() for a in (v or {}).get("alerts", [])}
+    open_now = {a.installation_id for v in views.values() if v is not None for a in v.alerts}
     assert open_now == {s for k, s in enumerate(sites) if k % 2 == 0}
 
 
@@ -200,8 +208,9 @@ async def test_a_cancelled_second_alert_puts_every_device_back_on_the_first_plan
 
                 async def twins_see_the_device() -> bool:
                     views = [await router.view(s) for s in sites]
-                    return all(v is not None and v["desired"]["reported_plan_id"] == v["desired"]["plan_id"]
-                               == f"{v['installation_id']}:r3" and v["reported"]["mode"] == 1 for v in views)
+                    return all(v is not None and v.desired.reported_plan_id == v.desired.plan_id
+                               == f"{v.installation_id}:r3" and v.reported.mode is OperationMode.SELF_CONSUMPTION
+                               for v in views)
 
                 await until(twins_see_the_device, 20)
                 await fleet.stop_streaming()
@@ -232,4 +241,4 @@ async def test_an_ongoing_alert_in_the_store_follows_the_newest_sample(quick_twi
 
     await until(current, 5)     # written within seconds, not every five minutes of sample time
     view = await t.runtime.router.view("fresh-0")
-    assert view is not None and [a["samples"] for a in view["alerts"]] == [60]
+    assert view is not None and [a.samples for a in view.alerts] == [60]

@@ -16,6 +16,7 @@ import pytest
 import ray
 
 from actors.runtime.routing import shard_name, shard_of
+from actors.twin.view import Counts
 from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from services.telemetry.ingest import IngestConsumer
@@ -42,10 +43,10 @@ async def _check_against_reference(t: Twins, chunks: list[list[TelemetryRecord]]
     for installation_id, ref in ref_twins.items():
         view = await t.runtime.router.view(installation_id)
         assert view is not None
-        assert view["reported"]["timestamp_unix_ms"] == ref.last_ts_ms
-        assert view["counts"]["applied"] == ref.applied        # every sample applied exactly once
-        assert math.isclose(view["energy"]["net_out_wh"], ref.net_out_wh, rel_tol=1e-9, abs_tol=1e-9)
-        assert sorted(a["alert_id"] for a in view["alerts"]) == sorted(a.alert_id for a in ref.open_alerts())
+        assert view.reported.timestamp_unix_ms == ref.reported.last_ts_ms
+        assert view.counts.applied == ref.reported.applied        # every sample applied exactly once
+        assert math.isclose(view.energy.net_out_wh, ref.battery.net_out_wh, rel_tol=1e-9, abs_tol=1e-9)
+        assert sorted(a.alert_id for a in view.alerts) == sorted(a.alert_id for a in ref.open_alerts())
     expected = expected_alerts(last)
     assert len(expected) >= INSTALLATIONS // 3
     stored = await stored_alerts(t.pool)
@@ -153,14 +154,14 @@ async def test_bad_input_never_crashes_a_shard(twins: Twins) -> None:
     assert [s["pid"] for s in stats] == pids                     # the same processes: nothing crashed
     assert sum(s["errors"] for s in stats) == 0                  # handled as data, not as exceptions
     nan_view = await t.runtime.router.view("bad-nan")
-    assert nan_view is not None and nan_view["counts"]["rejected"] == 3 and nan_view["counts"]["applied"] == 0
-    assert [a["rule"] for a in nan_view["alerts"]] == ["implausible_value"]
+    assert nan_view is not None and nan_view.counts.rejected == 3 and nan_view.counts.applied == 0
+    assert [a.rule for a in nan_view.alerts] == ["implausible_value"]
     order = await t.runtime.router.view("bad-order")
-    assert order is not None and order["counts"] == {"applied": 1, "ignored": 3, "rejected": 0}
+    assert order is not None and order.counts == Counts(applied=1, ignored=3, rejected=0)
     timed = await t.runtime.router.view("bad-time")
-    assert timed is not None and timed["reported"]["timestamp_unix_ms"] == 0  # never jumped to the future
+    assert timed is not None and timed.reported.timestamp_unix_ms == 0  # never jumped to the future
     retired = await t.runtime.router.view("bad-rule")
-    assert retired is not None and retired["counts"]["applied"] == 1 and retired["alerts"] == []
+    assert retired is not None and retired.counts.applied == 1 and retired.alerts == ()
     assert all(await asyncio.gather(*(t.runtime.router.view(f"good-{k}") for k in range(20))))
 
 
@@ -182,7 +183,7 @@ async def test_ingest_commits_after_the_twins_accepted_the_batch(twins: Twins) -
     async with IngestConsumer(t.settings.ingest, t.settings.kafka, store, t.runtime.router) as consumer:
         async def drained() -> bool:
             view = await t.runtime.router.view("ingest-0")
-            return view is not None and view["counts"]["applied"] == 40 and sum(consumer.lag.values()) == 0
+            return view is not None and view.counts.applied == 40 and sum(consumer.lag.values()) == 0
         await until(drained, 60)
     _, last = reference(chunks)
     assert normalized(await stored_alerts(t.pool)) == normalized(expected_alerts(last))

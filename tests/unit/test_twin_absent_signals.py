@@ -36,6 +36,7 @@ from actors.twin.rules import (
     SolarNegative,
 )
 from actors.twin.twin import TwinState
+from actors.twin.view import ReportedValue
 from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from tests.data import POWERWALL
@@ -77,7 +78,7 @@ def test_a_real_three_signal_powerwall_stream_raises_no_power_balance() -> None:
     t = twin()
     events = run(t, [three(i) for i in range(600)])
     assert events == []                                               # no power_balance, nothing else
-    assert t.applied == 600 and t.rejected == 0
+    assert t.reported.applied == 600 and t.reported.rejected == 0
     # Read as zero, the missing load would have been a 877 W imbalance on every sample:
     as_zero = twin()
     run(as_zero, [Sample("pw-gateway", START + i * 1_000, SITE_W, BATTERY_W, SOLAR_W, 0.0, None) for i in range(10)])
@@ -87,11 +88,10 @@ def test_a_real_three_signal_powerwall_stream_raises_no_power_balance() -> None:
 def test_the_view_shows_unreported_signals_as_not_reported() -> None:
     t = twin()
     run(t, [three(0)])
-    reported = t.view(NOW)["reported"]
-    assert reported["load_power_w"] is None and reported["state_of_charge_pct"] is None
-    assert reported["site_power_w"] == SITE_W
-    assert set(reported["last_reported"]) == {"site_power_w", "battery_power_w", "solar_power_w"}
-    assert json.loads(json.dumps(t.view(NOW))) == t.view(NOW)
+    reported = t.view(NOW).reported
+    assert reported.load_power_w is None and reported.state_of_charge_pct is None
+    assert reported.site_power_w == SITE_W
+    assert set(reported.last_reported) == {"site_power_w", "battery_power_w", "solar_power_w"}
 
 
 @pytest.mark.parametrize(("rule", "missing"), [
@@ -183,27 +183,27 @@ def test_the_newest_value_of_each_signal_is_kept_per_signal() -> None:
     t = twin()
     run(t, [Sample("d", START, 100.0, -500.0, 1_000.0, 600.0, 55.0),
             Sample("d", START + 1_000, 110.0, -490.0, 1_010.0, None, None)])
-    reported = t.view(NOW)["reported"]
-    assert reported["load_power_w"] is None and reported["state_of_charge_pct"] is None   # not in the newest
-    assert reported["last_reported"]["state_of_charge_pct"] == {"value": 55.0, "timestamp_unix_ms": START}
-    assert reported["last_reported"]["site_power_w"] == {"value": 110.0, "timestamp_unix_ms": START + 1_000}
+    reported = t.view(NOW).reported
+    assert reported.load_power_w is None and reported.state_of_charge_pct is None   # not in the newest
+    assert reported.last_reported["state_of_charge_pct"] == ReportedValue(55.0, START)
+    assert reported.last_reported["site_power_w"] == ReportedValue(110.0, START + 1_000)
     # Two devices of one installation: a meter (site, solar) and the battery, arriving late.
     t = twin()
     run(t, [Sample("meter", START + 10_000, 50.0, None, 900.0, None, None),
             Sample("battery", START + 9_000, None, -800.0, None, None, 61.0)])
-    reported = t.view(NOW)["reported"]
-    assert reported["device_id"] == "meter" and reported["battery_power_w"] is None
-    assert reported["last_reported"]["battery_power_w"] == {"value": -800.0, "timestamp_unix_ms": START + 9_000}
-    assert reported["last_reported"]["state_of_charge_pct"]["value"] == 61.0
+    reported = t.view(NOW).reported
+    assert reported.device_id == "meter" and reported.battery_power_w is None
+    assert reported.last_reported["battery_power_w"] == ReportedValue(-800.0, START + 9_000)
+    assert reported.last_reported["state_of_charge_pct"].value == 61.0
     run(t, [Sample("meter", START + 11_000, 55.0, 1.0, 950.0, None, None)])
-    assert "battery_power_w" not in (t.held or {})        # reported again by the newest sample
+    assert "battery_power_w" not in (t.reported.held or {})        # reported again by the newest sample
 
 
 def test_battery_energy_is_integrated_across_a_sample_without_it() -> None:
     t = twin()
     run(t, [Sample("d", START, 0.0, 1_000.0, 0.0, None, None), Sample("d", START + 10_000, 0.0, None, 0.0, None, None),
             Sample("d", START + 20_000, 0.0, 1_000.0, 0.0, None, None)])
-    assert t.net_out_wh == pytest.approx(1_000.0 * 20 / 3_600)
+    assert t.battery.net_out_wh == pytest.approx(1_000.0 * 20 / 3_600)
 
 
 @pytest.mark.parametrize(("values", "note"), [
@@ -215,7 +215,7 @@ def test_battery_energy_is_integrated_across_a_sample_without_it() -> None:
 def test_reported_values_are_still_checked(values: tuple[float | None, ...], note: str) -> None:
     t = twin()
     events = run(t, [Sample("d", START, *values)])
-    assert t.rejected == 1 and t.applied == 0
+    assert t.reported.rejected == 1 and t.reported.applied == 0
     assert [e.alert.rule for e in events] == [RuleId.IMPLAUSIBLE_VALUE] and events[0].alert.details["note"] == note
 
 
@@ -236,7 +236,7 @@ def test_snapshots_keep_absent_signals_and_restore_the_older_format() -> None:
     first = twin()
     run(first, samples[:157])
     snapshot = json.loads(json.dumps(first.snapshot()))
-    assert snapshot["format"] == 2 and None in snapshot["reported"] and snapshot["held"]
+    assert snapshot["format"] == 3 and None in snapshot["reported"] and snapshot["held"]
     restored = TwinState.restore("pw-site", PW, first.config, snapshot)
     run(restored, samples[157:])
     assert restored.snapshot() == whole.snapshot()
@@ -247,10 +247,11 @@ def test_snapshots_keep_absent_signals_and_restore_the_older_format() -> None:
     v1["format"], v1["anchor"] = 1, v1["anchor"][:5]
     del v1["held"]
     back = TwinState.restore("pw-site", PW, old.config, v1)
-    assert back.min_out_wh == back.net_out_wh == old.net_out_wh and back.held is None
-    assert back.view(NOW)["reported"] == old.view(NOW)["reported"]
+    assert back.battery.min_out_wh == back.battery.net_out_wh == old.battery.net_out_wh
+    assert back.reported.held is None
+    assert back.view(NOW).reported == old.view(NOW).reported
     with pytest.raises(ValueError):
-        TwinState.restore("pw-site", PW, old.config, {**v1, "format": 3})
+        TwinState.restore("pw-site", PW, old.config, {**v1, "format": 99})
 
 
 def test_the_columnar_batch_carries_presence() -> None:

@@ -22,10 +22,9 @@ from actors.twin.commands import (
     from_record,
     to_record,
 )
-from actors.twin.model import OperationMode
 from gridtwin.api.device.v1 import device_pb2 as pb
 from services.assets.model import Priority
-from services.control.model import ChargeTo, ClearPlan, ControlPlan, Discharge, Hold
+from services.control.model import ChargeTo, ClearPlan, ControlPlan, Discharge, Hold, OperationMode
 from services.control.validation import validate_spec
 from services.control.vpp.intents import command_for, newest_revisions
 from services.telemetry.device_state import parse_state_report
@@ -115,4 +114,4 @@ def test_state_reports_from_the_topic_and_hostile_ones():
     unknown = pb.StateReport()
     unknown.ParseFromString(b"\x10\x63")                                          # mode 99: unknown enum value
     _, odd = parse_state_report(b"state_report", unknown.SerializeToString(), headers)
-    assert odd.mode is OperationMode.UNSPECIFIED
+    assert odd.mode is None                                                      # not a mode we know

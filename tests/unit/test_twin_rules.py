@@ -97,7 +97,7 @@ def test_energy_balance_integrates_watt_hours_not_raw_readings() -> None:
     samples += [sample(i, battery=4_000.0, soc=100 - i / 40) for i in range(1, 3_601)]
     events = run(t, samples)
     assert sum(s.battery_power_w for s in samples[:35]) > 135_000
-    assert t.net_out_wh == pytest.approx(4_000 * 3_600 / 3_600 - 4_000 / 2 / 3_600, rel=1e-9)   # trapezoid from 0 W
+    assert t.battery.net_out_wh == pytest.approx(4_000 - 4_000 / 2 / 3_600, rel=1e-9)   # trapezoid from 0 W
     assert kinds(events, RuleId.BATTERY_ENERGY_BALANCE) == []           # 4 kWh from a 13.5 kWh battery
     more = run(t, [sample(3_600 + i, battery=4_000.0, soc=10.0) for i in range(1, 10_801)])
     raised = [e for e in more if e.alert.rule == RuleId.BATTERY_ENERGY_BALANCE]
@@ -109,9 +109,9 @@ def test_energy_balance_integrates_watt_hours_not_raw_readings() -> None:
 def test_trapezoidal_rule_is_exact_for_a_ramp_and_never_crosses_a_gap() -> None:
     t = twin()
     run(t, [sample(0, battery=0.0, soc=100.0)] + [sample(i, battery=10.0 * i, soc=90.0) for i in range(1, 61)])
-    assert t.net_out_wh == pytest.approx(0.5 * 600 * 60 / 3_600)        # triangle: 5 Wh
+    assert t.battery.net_out_wh == pytest.approx(0.5 * 600 * 60 / 3_600)        # triangle: 5 Wh
     run(t, [sample(61 + 3_600, battery=600.0, soc=90.0)])                # an hour of silence
-    assert t.anchor == 0 and t.net_out_wh == pytest.approx(5.0)          # anchor forgotten, not integrated
+    assert t.battery.anchor == 0 and t.battery.net_out_wh == pytest.approx(5.0)   # anchor forgotten, not integrated
 
 
 def test_charging_since_empty_beyond_nominal_is_flagged() -> None:
@@ -151,7 +151,7 @@ def test_export_while_the_battery_reports_nothing() -> None:
 def test_stale_then_offline_is_one_alert_that_escalates_and_clears() -> None:
     t, out = twin(), []  # type: ignore[var-annotated]
     t.apply(sample(0, site=100, load=100), NOW, out)
-    last = t.last_ts_ms
+    last = t.reported.last_ts_ms
     t.tick(last + 60_000, out)
     assert out == []
     t.tick(last + 130_000, out)
@@ -218,7 +218,7 @@ def test_replays_and_out_of_order_samples_change_nothing() -> None:
     first = run(t, samples)
     state = json.dumps(t.snapshot())
     again = run(t, samples + [sample(3, battery=9_999.0)])
-    assert again == [] and t.ignored == 21
+    assert again == [] and t.reported.ignored == 21
     after = t.snapshot()
     assert after["counts"][1] == 21
     after["counts"][1] = 0
@@ -235,9 +235,9 @@ def test_replays_and_out_of_order_samples_change_nothing() -> None:
 def test_implausible_values_are_rejected_without_poisoning_state(bad: dict[str, float]) -> None:
     t = twin()
     run(t, [sample(0, battery=1_000.0, soc=100.0), sample(1, battery=1_000.0, soc=99.0)])
-    net = t.net_out_wh
+    net = t.battery.net_out_wh
     events = run(t, [sample(2, **{"battery": 1_000.0, "soc": 99.0, **bad})])
-    assert t.rejected == 1 and t.net_out_wh == net and math.isfinite(t.soc_pct)
+    assert t.reported.rejected == 1 and t.battery.net_out_wh == net and math.isfinite(t.reported.soc_pct)
     assert kinds(events) == ["raised"] and events[0].alert.rule == RuleId.IMPLAUSIBLE_VALUE
     assert json.dumps(t.snapshot())                                     # still serializable
 
@@ -246,7 +246,7 @@ def test_a_sample_from_the_far_future_does_not_block_later_ones() -> None:
     t = twin()
     future = Sample("dev-1", NOW + 86_400_000, 0, 0, 0, 0, 50)
     run(t, [future, sample(1, site=100, load=100)])
-    assert t.rejected == 1 and t.applied == 1
+    assert t.reported.rejected == 1 and t.reported.applied == 1
 
 
 def test_snapshot_restore_continues_exactly() -> None:

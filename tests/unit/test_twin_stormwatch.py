@@ -197,13 +197,13 @@ def test_the_twin_carries_out_stormwatch_and_its_snapshot_keeps_it():
     now_ms = int(T0.timestamp() * 1_000)
     twin.storm_alert(alert(), now_ms, intents, notices)
     [plan] = intents
-    assert isinstance(plan, RunPlan) and plan.revision == 1 and twin.plan == plan.plan
-    assert command_id(plan) == "site-1:r1" == twin.view(now_ms)["desired"]["plan_id"]
-    assert [type(s) for s in twin.plan.steps] == [ScheduleCharge, HoldReserve]
+    assert isinstance(plan, RunPlan) and plan.revision == 1 and twin.desired.plan == plan.plan
+    assert command_id(plan) == "site-1:r1" == twin.view(now_ms).desired.plan_id
+    assert [type(s) for s in twin.desired.plan.steps] == [ScheduleCharge, HoldReserve]
     assert [n.notice_id for n in notices] == ["site-1/stormwatch_activated/A"]
     restored = TwinState.restore("site-1", twin.facts, twin.config, twin.snapshot())
-    assert restored.stormwatch == twin.stormwatch and restored.plan == twin.plan
-    assert restored.view(now_ms)["stormwatch"]["until_unix_ms"] == int((T0 + 30 * H).timestamp() * 1_000)
+    assert restored.stormwatch == twin.stormwatch and restored.desired.plan == twin.desired.plan
+    assert restored.view(now_ms).stormwatch.until == T0 + 30 * H
 
     # The same message again (a redelivery after a crash) decides nothing; the same decision
     # taken again by the restored twin has the same id (stored once).
@@ -218,13 +218,13 @@ def test_the_twin_carries_out_stormwatch_and_its_snapshot_keeps_it():
     twin.storm_tick(int((T0 + 31 * H).timestamp() * 1_000), intents, notices)
     assert isinstance(intents[-1], RestoreMode) and intents[-1].revision == 2
     assert intents[-1].issued_ms > plan.issued_ms and intents[-1].mode == "self_consumption"
-    assert twin.plan is None and not twin.stormwatch.active
+    assert twin.desired.plan is None and not twin.stormwatch.active
 
 
 def test_every_change_of_the_desired_plan_is_a_new_revision_even_back_to_an_earlier_plan():
     """A → A+X → A: the second A is revision 3, not the id of the first (which the device no
     longer runs), so the device ends on A again."""
-    from actors.twin.twin import TwinState
+    from actors.twin.twin import Desired, TwinState
 
     twin, out = _twin(), []
     now_ms = int(T0.timestamp() * 1_000)
@@ -237,7 +237,7 @@ def test_every_change_of_the_desired_plan_is_a_new_revision_even_back_to_an_earl
     assert out[2].plan == out[0].plan != out[1].plan
     assert out[0].issued_ms < out[1].issued_ms < out[2].issued_ms
     restored = TwinState.restore("site-1", twin.facts, twin.config, twin.snapshot())
-    assert (restored.revision, restored.issued_ms, restored.plan) == (3, out[2].issued_ms, out[2].plan)
+    assert restored.desired == Desired(out[2].plan, 3, out[2].issued_ms)
 
 
 def test_older_snapshots_without_stormwatch_restore_to_no_watch():

@@ -32,54 +32,54 @@ def dispatch(revision: int = 1, power_w: float = 3_000.0, start=T0 + 4 * H, end=
 
 def test_an_accepted_event_precharges_then_discharges_down_to_the_reserve():
     t, intents = twin(), []
-    t.vpp_event(dispatch(), ms(T0), intents, [])
+    t.handle(dispatch(), ms(T0), intents, [])
     [plan] = intents
     assert isinstance(plan, RunPlan) and plan.source is Source.VPP and plan.event_id == "ev-1"
     assert plan.plan.steps == (ScheduleCharge(ms(T0 + H), ms(T0 + 4 * H), 100.0),
                                DischargeForEvent(ms(T0 + 4 * H), ms(T0 + 6 * H), 3_000.0, 30.0, "ev-1"))
-    assert t.view(ms(T0))["vpp"]["status"] == "accepted"
-    t.vpp_event(dispatch(), ms(T0), intents, [])                 # a duplicate
+    assert t.view(ms(T0)).vpp.status == "accepted"
+    t.handle(dispatch(), ms(T0), intents, [])                 # a duplicate
     assert len(intents) == 1
-    t.vpp_event(dispatch(revision=2, power_w=2_000.0), ms(T0), intents, [])   # a newer revision
+    t.handle(dispatch(revision=2, power_w=2_000.0), ms(T0), intents, [])   # a newer revision
     assert intents[-1].plan.steps[1].power_w == 2_000.0 and intents[-1].revision == 2
-    t.vpp_event(dispatch(revision=1), ms(T0), intents, [])       # an older one, late
+    t.handle(dispatch(revision=1), ms(T0), intents, [])       # an older one, late
     assert len(intents) == 2
     restored = TwinState.restore("site-1", t.facts, t.config, t.snapshot())
-    assert restored.vpp == t.vpp and restored.plan == t.plan
+    assert restored.vpp == t.vpp and restored.desired.plan == t.desired.plan
 
 
 def test_opt_out_and_cancel_drop_the_plan_and_the_end_of_the_window_too():
     t, intents = twin(), []
-    t.vpp_event(dispatch(), ms(T0), intents, [])
-    t.vpp_event(vpp.VppOptOut("ev-1"), ms(T0), intents, [])
-    assert isinstance(intents[-1], RestoreMode) and t.plan is None
-    t.vpp_event(dispatch(revision=3), ms(T0), intents, [])       # opted out: stays out
+    t.handle(dispatch(), ms(T0), intents, [])
+    t.handle(vpp.VppOptOut("ev-1"), ms(T0), intents, [])
+    assert isinstance(intents[-1], RestoreMode) and t.desired.plan is None
+    t.handle(dispatch(revision=3), ms(T0), intents, [])       # opted out: stays out
     assert len(intents) == 2 and t.vpp.status_of("ev-1") == "opted_out"
 
     other, out = twin(), []
-    other.vpp_event(dispatch(), ms(T0), out, [])
-    other.vpp_event(vpp.VppCancel("ev-1"), ms(T0), out, [])
+    other.handle(dispatch(), ms(T0), out, [])
+    other.handle(vpp.VppCancel("ev-1"), ms(T0), out, [])
     assert [type(i) for i in out] == [RunPlan, RestoreMode]
 
     ended, out = twin(), []
-    ended.vpp_event(dispatch(), ms(T0), out, [])
+    ended.handle(dispatch(), ms(T0), out, [])
     ended.storm_tick(ms(T0 + 7 * H), out, [])
-    assert ended.vpp.status_of("ev-1") == "ended" and ended.plan is None
+    assert ended.vpp.status_of("ev-1") == "ended" and ended.desired.plan is None
 
 
 def test_stormwatch_first_declines_the_event_and_keeps_the_storm_plan():
     t, intents = twin("stormwatch_first"), []
     t.storm_alert(alert(), ms(T0), intents, [])
-    t.vpp_event(dispatch(), ms(T0), intents, [])
+    t.handle(dispatch(), ms(T0), intents, [])
     assert [type(i) for i in intents] == [RunPlan, DeclineEvent]
     assert t.vpp.current is not None and t.vpp.current.status is vpp.Participation.DECLINED
-    assert t.plan is not None and t.plan.sources == (Source.STORMWATCH,)
+    assert t.desired.plan is not None and t.desired.plan.sources == (Source.STORMWATCH,)
 
 
 def test_vpp_first_runs_the_event_then_charges_for_the_storm_and_reverts_after_it():
     t, intents = twin("vpp_first"), []
     t.storm_alert(alert(onset=T0 + 10 * H), ms(T0), intents, [])
-    t.vpp_event(dispatch(), ms(T0), intents, [])
+    t.handle(dispatch(), ms(T0), intents, [])
     plan = intents[-1].plan
     assert plan.sources == (Source.VPP, Source.STORMWATCH)
     actions = [(type(s), s.start_ms) for s in plan.steps]
