@@ -25,7 +25,6 @@ import pytest
 from websockets.asyncio.client import connect
 
 from actors.runtime.cluster import start_runtime
-from actors.twin import stormwatch as sw
 from bench.fault_audit import (
     TwinFigures,
     compare_alerts,
@@ -43,9 +42,10 @@ from services.telemetry.device_state import StateReportConsumer
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
 from services.telemetry.store import TelemetryStore
-from services.weather.model import AlertId, ChangeKind
 from simulator.fleet import installation_id
+from tests import weather_data as wd
 from tests.integration.test_control_delivery import Stack, fleet_of
+from tests.integration.test_stormwatch_runtime import MOVED, SITES, STORM, Stand, stand  # noqa: F401
 from tests.integration.twins_support import RULES, Twins, kill_namespace, until
 
 pytestmark = pytest.mark.integration
@@ -164,14 +164,25 @@ async def test_a_device_offline_for_six_hours_replays_into_its_passivated_twin(q
     assert open_now == {s for k, s in enumerate(sites) if k % 2 == 0}
 
 
-async def test_a_cancelled_second_alert_puts_every_device_back_on_the_first_plan(quick_twins: Twins, isolated,
-                                                                                  clean_db) -> None:
+async def test_a_cancelled_second_alert_puts_every_device_back_on_the_first_plan(clean_db, isolated,
+                                                                                  stand: Stand) -> None:  # noqa: F811
+    """Real weather alerts from a feed file through the weather service's store, the Weather API
+    and the poller singleton's two-step match to the twins; the twins' commands through the relay,
+    the dispatcher and the gateway to simulated batteries, their StateReports back to the twins."""
     from simulator.fleet import FleetOptions, registrations
 
     options = FleetOptions(devices=3, fleet_secret="ctl", id_prefix="rv", load_source="bdew")
     await register_devices(clean_db, registrations(options))
     sites = [installation_id("rv", i) for i in range(3)]
-    router = quick_twins.runtime.router
+    (lon, lat), _, _ = SITES["sw-both"]                 # inside the hurricane's area and the tornado's
+    await clean_db.execute("UPDATE installations SET location = ST_SetSRID(ST_MakePoint($1, $2), 4326) "
+                           "WHERE installation_id = ANY($3)", lon, lat, sites)
+    router = stand.twins.runtime.router
+    t0 = stand.now - 0.5 * H
+    hurricane = wd.alert_feature("HU-1", "Alert", STORM, t0)
+    tornado = wd.alert_feature("TO-1", "Alert", MOVED, t0 + 0.1 * H, event="Tornado Warning", hours=40)
+    cancel = wd.alert_feature("TO-2", "Cancel", None, t0 + 0.2 * H, refs=("TO-1",), event="Tornado Warning")
+    feeds = [(hurricane,), (hurricane, tornado), (hurricane, tornado, cancel)]   # A → A+X → A
     async with Stack(isolated, clean_db) as stack, \
             StateReportConsumer(stack.kafka, f"state-{uuid.uuid4().hex[:8]}", router):
         relay = IntentRelay(clean_db, stack.store, sweep_s=0.2, sweep_after_s=0.0)
@@ -181,30 +192,18 @@ async def test_a_cancelled_second_alert_puts_every_device_back_on_the_first_plan
             async with fleet:
                 await fleet.wait_connected(20)
                 await stack.wait_registered([d.device_id for d in fleet.devices])
-                now = dt.datetime.now(dt.UTC)
-                a = sw.StormAlertEvent(ChangeKind.ACTIVATED, AlertId("A"), "Hurricane Warning", now, now + 6 * H,
-                                       now + 30 * H)
-                x = sw.StormAlertEvent(ChangeKind.ACTIVATED, AlertId("X"), "Tornado Warning", now + S, now + H,
-                                       now + 40 * H)
-                x_cancel = sw.StormAlertEvent(ChangeKind.ENDED, AlertId("X-cancel"), "Tornado Warning", now + 2 * S,
-                                              now + H, now + 40 * H, replaces=(AlertId("X"),), reason="cancelled")
 
                 async def devices_on(revision: int) -> bool:
                     return all(fleet.controller.active_plan_id(i) == f"{sites[i]}:r{revision}" for i in range(3))
 
-                first_steps = None
-                for revision, message in enumerate((a, x, x_cancel), start=1):
-                    await router.tell([(s, message) for s in sites])
+                ends = []
+                for revision, features in enumerate(feeds, start=1):
+                    stand.write(*features, at=revision)
+                    await stand.poll()
                     await until(lambda r=revision: devices_on(r), 20)   # type: ignore[misc]
-                    steps = list(fleet.controller._devices[0].plan.steps)  # type: ignore[union-attr]
-                    if revision == 1:
-                        first_steps = steps
-                    elif revision == 3:
-                        assert [s.end_unix_ms for s in steps] == [s.end_unix_ms for s in first_steps or []]
-                    else:
-                        assert steps[-1].end_unix_ms != first_steps[-1].end_unix_ms  # type: ignore[index]
-                # Each revision executed once on each device, nothing twice.
-                assert list(fleet.controller.executions) == [3, 3, 3]
+                    ends.append([s.end_unix_ms for s in fleet.controller._devices[0].plan.steps])  # type: ignore[union-attr]
+                assert ends[2] == ends[0] != ends[1]           # back on the hurricane's plan (r3), not the tornado's
+                assert list(fleet.controller.executions) == [3, 3, 3]   # each revision executed once, nothing twice
 
                 async def twins_see_the_device() -> bool:
                     views = [await router.view(s) for s in sites]
@@ -212,13 +211,14 @@ async def test_a_cancelled_second_alert_puts_every_device_back_on_the_first_plan
                                == f"{v.installation_id}:r3" and v.reported.mode is OperationMode.SELF_CONSUMPTION
                                for v in views)
 
-                await until(twins_see_the_device, 20)
+                await until(twins_see_the_device, 20)          # StateReports reached the twins
                 await fleet.stop_streaming()
         finally:
             await relay.stop()
     commands = await clean_db.fetch("SELECT installation_id, state FROM control_commands ORDER BY command_id")
     assert len(commands) == 9 and all(c["state"] in ("acknowledged", "superseded") for c in commands)
-    outcomes = await clean_db.fetch("SELECT intent_id, outcome FROM twin_control_intents ORDER BY intent_id")
+    outcomes = await clean_db.fetch("SELECT intent_id, outcome FROM twin_control_intents "
+                                    "WHERE installation_id = ANY($1) ORDER BY intent_id", sites)
     assert [o["intent_id"] for o in outcomes] == sorted(f"{s}:r{r}" for s in sites for r in (1, 2, 3))
     assert all(o["outcome"] for o in outcomes)
 
