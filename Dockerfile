@@ -19,6 +19,7 @@ COPY gridtwin ./gridtwin
 COPY services ./services
 COPY actors ./actors
 COPY simulator ./simulator
+COPY edge ./edge
 # ray[default] adds what a Ray *node* runs besides the core (dashboard, agents, health endpoints);
 # resolved together with the project, so it is the same Ray version.
 RUN pip install --upgrade pip \

@@ -20,7 +20,7 @@ status:
 test: bootstrap
 	$(GRIDTWIN) proto check
 	.venv/bin/ruff check .
-	.venv/bin/mypy gridtwin services actors simulator bench
+	.venv/bin/mypy gridtwin services actors simulator bench edge
 	.venv/bin/pytest -q -p no:cacheprovider
 
 bench: bootstrap

@@ -12,6 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from actors import cli as twins_cli
+from edge import cli as edge_cli
 from gridtwin import infra, processes
 from gridtwin.settings import Settings
 from services.analytics import cli as analytics_cli
@@ -33,6 +34,7 @@ app.add_typer(twins_cli.app, name="twins")
 app.add_typer(analytics_cli.app, name="analytics")
 app.add_typer(control_cli.app, name="control")
 app.add_typer(vpp_cli.app, name="vpp")
+app.add_typer(edge_cli.app, name="edge")
 
 
 @app.callback()

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for gridtwin: PostGIS for the Postgres 15 that
-# the machine has, and a virtual environment with the project. Idempotent and quick when done.
+# the machine has, Mosquitto (an MQTT broker the edge tests start on their own port), and a virtual
+# environment with the project. Idempotent and quick when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v pg_createcluster >/dev/null || need_apt+=(postgresql-15 postgresql-contrib-15)
 [ -f /usr/share/postgresql/15/extension/postgis.control ] || need_apt+=(postgresql-15-postgis-3)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)   # the edge agent's MQTT tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

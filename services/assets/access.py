@@ -49,11 +49,14 @@ class Target(StrEnum):
 @dataclass(frozen=True)
 class Rule:
     """Who may call one RPC: API tokens holding `scope`, devices (for their own installation)
-    when `devices`; `target` says how what the request names is scoped to the token's groups."""
+    when `devices`; `target` says how what the request names is scoped to the token's groups.
+    `anonymous`: anyone, without credentials, because the request carries a one-time secret of
+    its own that the handler checks (a device's claim code); `scope` then says nothing."""
 
     scope: Scope
     target: Target
     devices: bool = False
+    anonymous: bool = False
 
 
 def _rules(service: str, **rules: Rule) -> dict[str, Rule]:
@@ -75,6 +78,8 @@ ACCESS: dict[str, Rule] = {
              RegisterDevice=Rule(_A, _I), GetDevice=Rule(_R, _I, devices=True), ListDevices=Rule(_R, _I),
              RevokeDevice=Rule(_A, _I),
              RotateDeviceCredential=Rule(_A, _I, devices=True),   # a device: its own credential only
+             CreateDeviceClaim=Rule(_A, _I),
+             ClaimDevice=Rule(_R, _GL, anonymous=True),   # the claim code is the credential
              CreateGroup=Rule(_A, _G), ListGroups=Rule(_R, _G), AddToGroup=Rule(_A, _G),
              RemoveFromGroup=Rule(_A, _G), ListGroupInstallations=Rule(_R, _G),
              ListInstallationGroups=Rule(_R, _I),

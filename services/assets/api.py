@@ -31,7 +31,7 @@ from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer
 from gridtwin.settings import AssetsSettings, TlsSettings
-from services.assets import access, convert
+from services.assets import access, claims, convert
 from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
 from services.assets.credentials import CredentialMatch, check_credential, hash_credential
 from services.assets.errors import (
@@ -198,13 +198,22 @@ Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     """Runs the method (named after `fn`) for the caller the access guard admitted, maps errors to
     status codes, and counts and times the call."""
-    method = fn.__name__
+    return functools.wraps(fn)(_observed(fn.__name__, lambda self, request: fn(self, request, caller())))
 
-    @functools.wraps(fn)
+
+def _anonymous_rpc(fn: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any, grpc.aio.ServicerContext],
+                                                                          Awaitable[Any]]:
+    """As `_rpc`, for a method whose rule is anonymous: there is no caller, the request carries its
+    own secret."""
+    return functools.wraps(fn)(_observed(fn.__name__, fn))
+
+
+def _observed(method: str, run: Callable[[Any, Any], Awaitable[Any]]
+              ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     async def handler(self: AssetServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
         started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
         try:
-            result = await fn(self, request, caller())
+            result = await run(self, request)
             code = grpc.StatusCode.OK
             return result
         except AssetError as error:
@@ -380,6 +389,38 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         self.authenticator.forget(device_id=device_id)   # this replica: the old credential's grace starts now
         return pb.RotateDeviceCredentialResponse(device=convert.device_to_pb(device), credential=credential,
                                                  previous_valid_until_unix_ms=valid_until_ms)
+
+    @_rpc
+    async def CreateDeviceClaim(self, request: pb.CreateDeviceClaimRequest,
+                                principal: Principal) -> pb.CreateDeviceClaimResponse:
+        installation_id = parse_id(request.installation_id, "installation_id")
+        serial = parse_id(request.serial, "serial")
+        device_id = parse_id(request.device_id or serial, "device_id")
+        kind = convert.enum_from_pb(convert.KIND_FROM_PB, request.kind, "kind", default=DeviceKind.GATEWAY)
+        firmware = parse_text(request.firmware, "firmware", 64)
+        ttl_s = request.ttl_s or claims.DEFAULT_TTL_S
+        if not 0 < ttl_s <= claims.MAX_TTL_S:   # NaN fails too
+            raise InvalidArgument("ttl_s", f"between 0 and {claims.MAX_TTL_S:.0f} seconds")
+        code = claims.new_claim_code()
+        digest = claims.code_sha256(code)
+        assert digest is not None
+        expires_ms = _now_ms() + round(ttl_s * 1_000)
+        device = await self.repository.create_device_claim(
+            Device(DeviceId(device_id), serial, kind, firmware, InstallationId(installation_id)),
+            hash_credential(secrets.token_urlsafe(32)), digest, unixtime.from_ms(expires_ms), principal.actor,
+            access.visibility(principal))
+        return pb.CreateDeviceClaimResponse(device=convert.device_to_pb(device), claim_code=code,
+                                            expires_unix_ms=expires_ms)
+
+    @_anonymous_rpc
+    async def ClaimDevice(self, request: pb.ClaimDeviceRequest) -> pb.ClaimDeviceResponse:
+        digest = claims.code_sha256(request.claim_code)
+        if digest is None:
+            raise Unauthenticated("not a claim code (20 symbols such as 7KQ2-M9XD-3HFA-0RTW-PZ4C)")
+        credential = secrets.token_urlsafe(32)
+        device = await self.repository.redeem_device_claim(digest, hash_credential(credential))
+        self.authenticator.forget(device_id=device.device_id)
+        return pb.ClaimDeviceResponse(device=convert.device_to_pb(device), credential=credential)
 
     # ---------------------------------------------------------- hierarchies
 

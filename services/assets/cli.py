@@ -165,3 +165,40 @@ def device_rotate(
     until = dt.datetime.fromtimestamp(reply.previous_valid_until_unix_ms / 1_000, dt.UTC).isoformat()
     console.print(f"device {device_id}: new credential; the previous one works until {until}")
     print(reply.credential)
+
+
+@device_app.command("claim")
+def device_claim(
+    installation_id: Annotated[str, typer.Argument()],
+    serial: Annotated[str, typer.Option(help="the device's serial (its id unless --device-id)")],
+    token: Annotated[str, typer.Option(envvar="GRIDTWIN_TOKEN", help="an AssetService token (admin scope)")],
+    device_id: Annotated[str, typer.Option(help="the device id (default: the serial)")] = "",
+    kind: Annotated[str, typer.Option(help="gateway, battery, solar_inverter or meter")] = "gateway",
+    ttl_days: Annotated[float, typer.Option(help="how long the code can be redeemed (at most 30 days)")] = 7.0,
+) -> None:
+    """Creates a device that an edge agent claims: prints its one-time claim code (put it in the
+    agent's configuration as `claim_code`; `gridtwin edge claim` or `edge run` exchanges it for the
+    device's credential, which nobody else sees)."""
+    import grpc
+
+    from gridtwin.api.assets.v1 import assets_pb2, assets_pb2_grpc
+    from gridtwin.tls import channel
+
+    kinds = {"gateway": assets_pb2.DEVICE_KIND_GATEWAY, "battery": assets_pb2.DEVICE_KIND_BATTERY,
+             "solar_inverter": assets_pb2.DEVICE_KIND_SOLAR_INVERTER, "meter": assets_pb2.DEVICE_KIND_METER}
+    if kind not in kinds:
+        console.print(f"[red]refused[/]: kind must be one of {', '.join(kinds)}")
+        raise typer.Exit(1)
+    settings = Settings()
+    with channel(f"{settings.assets.host}:{settings.assets.port}", settings.tls) as rpc_channel:
+        try:
+            reply = assets_pb2_grpc.AssetServiceStub(rpc_channel).CreateDeviceClaim(
+                assets_pb2.CreateDeviceClaimRequest(installation_id=installation_id, serial=serial,
+                                                    device_id=device_id, kind=kinds[kind], ttl_s=ttl_days * 86_400),
+                metadata=[("authorization", f"Bearer {token}")], timeout=30)
+        except grpc.RpcError as error:
+            console.print(f"[red]refused[/]: {error.code().name}: {error.details()}")  # type: ignore[attr-defined]
+            raise typer.Exit(1) from None
+    until = dt.datetime.fromtimestamp(reply.expires_unix_ms / 1_000, dt.UTC).isoformat()
+    console.print(f"device {reply.device.device_id} in {reply.device.installation_id}: claim code valid until {until}")
+    print(reply.claim_code)

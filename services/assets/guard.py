@@ -6,7 +6,9 @@ caller with `caller()` and uses the checks below.
 Order of refusals, the same in every service: UNAUTHENTICATED (credentials) → PERMISSION_DENIED
 (scope, devices) → the handler's own (INVALID_ARGUMENT, then NOT_FOUND / PERMISSION_DENIED for
 targets). A method that has no rule is refused, and a server will not even start with one
-(`AccessGuard` checks the services it guards), so a new RPC cannot be served unguarded.
+(`AccessGuard` checks the services it guards), so a new RPC cannot be served unguarded. A rule
+marked `anonymous` (ClaimDevice: the request's claim code is the credential) skips authentication;
+its handler checks the secret and reads no `caller()`.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class AccessGuard(grpc.aio.ServerInterceptor):
                        ) -> tuple[grpc.StatusCode | None, str]:
         if rule is None:
             return grpc.StatusCode.PERMISSION_DENIED, f"{method} has no access rule"
+        if rule.anonymous:   # the request's own one-time secret is checked by the handler
+            return None, ""
         try:
             principal = await self._authenticator.authenticate(context.invocation_metadata() or ())
         except Unauthenticated as error:

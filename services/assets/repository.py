@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.assets import enrollment, paths
 from services.assets.access import ApiPrincipal, Scope, Visibility
 from services.assets.credentials import StoredCredentials
-from services.assets.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from services.assets.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from services.assets.model import (
     Customer,
     CustomerId,
@@ -63,6 +63,7 @@ from services.assets.model import (
 from services.assets.schema import (
     api_principals,
     customers,
+    device_claims,
     devices,
     enrollment_audit,
     group_memberships,
@@ -309,21 +310,54 @@ class AssetRepository:
 
     async def register_device(self, device: Device, credential_sha256: bytes, vis: Visibility) -> Device:
         async with self.engine.begin() as con:
-            await self._check_installation(con, device.installation_id, vis)
-            taken = (await con.execute(select(Dev.c.device_id, Dev.c.serial).where(
-                or_(Dev.c.device_id == device.device_id, Dev.c.serial == device.serial)))).first()
-            if taken is not None:
-                what = "serial" if taken.serial == device.serial else "device id"
-                value = device.serial if what == "serial" else device.device_id
-                raise AlreadyExists(f"{what} {value!r} is already registered")
-            try:
-                row = (await con.execute(insert(Dev).values(
-                    device_id=device.device_id, installation_id=device.installation_id, serial=device.serial,
-                    kind=device.kind.value, firmware=device.firmware, credential_sha256=credential_sha256,
-                ).returning(*_DEVICE_COLUMNS))).one()
-            except IntegrityError as exc:  # a concurrent registration
-                raise AlreadyExists(f"device {device.device_id!r} or serial {device.serial!r} "
-                                    "is already registered") from exc
+            return await self._insert_device(con, device, credential_sha256, vis)
+
+    async def _insert_device(self, con: AsyncConnection, device: Device, credential_sha256: bytes,
+                             vis: Visibility) -> Device:
+        await self._check_installation(con, device.installation_id, vis)
+        taken = (await con.execute(select(Dev.c.device_id, Dev.c.serial).where(
+            or_(Dev.c.device_id == device.device_id, Dev.c.serial == device.serial)))).first()
+        if taken is not None:
+            what = "serial" if taken.serial == device.serial else "device id"
+            value = device.serial if what == "serial" else device.device_id
+            raise AlreadyExists(f"{what} {value!r} is already registered")
+        try:
+            row = (await con.execute(insert(Dev).values(
+                device_id=device.device_id, installation_id=device.installation_id, serial=device.serial,
+                kind=device.kind.value, firmware=device.firmware, credential_sha256=credential_sha256,
+            ).returning(*_DEVICE_COLUMNS))).one()
+        except IntegrityError as exc:  # a concurrent registration
+            raise AlreadyExists(f"device {device.device_id!r} or serial {device.serial!r} "
+                                "is already registered") from exc
+        return _device(row)
+
+    async def create_device_claim(self, device: Device, unknown_credential_sha256: bytes, code_sha256: bytes,
+                                  expires_at: dt.datetime, created_by: str, vis: Visibility) -> Device:
+        """Registers `device` with a credential nobody knows (it cannot connect yet) and stores the
+        claim code's hash beside it, in one transaction."""
+        async with self.engine.begin() as con:
+            created = await self._insert_device(con, device, unknown_credential_sha256, vis)
+            await con.execute(insert(device_claims).values(
+                code_sha256=code_sha256, device_id=device.device_id, created_by=created_by, expires_at=expires_at))
+        return created
+
+    async def redeem_device_claim(self, code_sha256: bytes, credential_sha256: bytes) -> Device:
+        """Marks the claim redeemed and makes `credential_sha256` its device's only credential, in
+        one transaction. Unauthenticated when the code is unknown, used or expired, or the device
+        is gone or revoked (the claim then stays unredeemed: the transaction is undone)."""
+        Claim = device_claims
+        async with self.engine.begin() as con:
+            claim = (await con.execute(update(Claim).where(
+                Claim.c.code_sha256 == code_sha256, Claim.c.redeemed_at.is_(None), Claim.c.expires_at > func.now(),
+            ).values(redeemed_at=func.now()).returning(Claim.c.device_id))).one_or_none()
+            if claim is None:
+                raise Unauthenticated("unknown, used or expired claim code")
+            row = (await con.execute(update(Dev).where(
+                Dev.c.device_id == claim.device_id, Dev.c.revoked_at.is_(None),
+            ).values(credential_sha256=credential_sha256, previous_credential_sha256=None,
+                     previous_credential_valid_until=None).returning(*_DEVICE_COLUMNS))).one_or_none()
+            if row is None:
+                raise Unauthenticated("the claimed device no longer exists or is revoked")
         return _device(row)
 
     async def _device_row(self, con: AsyncConnection, device_id: str, vis: Visibility) -> Any:

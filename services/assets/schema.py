@@ -100,6 +100,19 @@ devices = Table(
     Index("devices_installation", "installation_id"),
 )
 
+# One-time claim codes (migration 0012): the SHA-256 of a code an edge agent exchanges once,
+# before it expires, for its device's credential (services/assets/claims.py).
+device_claims = Table(
+    "device_claims", metadata,
+    Column("code_sha256", LargeBinary, primary_key=True),
+    Column("device_id", Text, nullable=False),   # no foreign key: devices may be truncated alone
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("redeemed_at", DateTime(timezone=True)),
+    Index("device_claims_device", "device_id"),
+)
+
 hierarchy_groups = Table(
     "hierarchy_groups", metadata,
     Column("path", PathType, primary_key=True),

@@ -334,6 +334,46 @@ class RotateDeviceCredentialResponse(_message.Message):
     previous_valid_until_unix_ms: int
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., credential: _Optional[str] = ..., previous_valid_until_unix_ms: _Optional[int] = ...) -> None: ...
 
+class CreateDeviceClaimRequest(_message.Message):
+    __slots__ = ("installation_id", "serial", "kind", "firmware", "device_id", "ttl_s")
+    INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    installation_id: str
+    serial: str
+    kind: DeviceKind
+    firmware: str
+    device_id: str
+    ttl_s: float
+    def __init__(self, installation_id: _Optional[str] = ..., serial: _Optional[str] = ..., kind: _Optional[_Union[DeviceKind, str]] = ..., firmware: _Optional[str] = ..., device_id: _Optional[str] = ..., ttl_s: _Optional[float] = ...) -> None: ...
+
+class CreateDeviceClaimResponse(_message.Message):
+    __slots__ = ("device", "claim_code", "expires_unix_ms")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    claim_code: str
+    expires_unix_ms: int
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., claim_code: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ClaimDeviceRequest(_message.Message):
+    __slots__ = ("claim_code",)
+    CLAIM_CODE_FIELD_NUMBER: _ClassVar[int]
+    claim_code: str
+    def __init__(self, claim_code: _Optional[str] = ...) -> None: ...
+
+class ClaimDeviceResponse(_message.Message):
+    __slots__ = ("device", "credential")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    credential: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., credential: _Optional[str] = ...) -> None: ...
+
 class CreateGroupRequest(_message.Message):
     __slots__ = ("path", "display_name")
     PATH_FIELD_NUMBER: _ClassVar[int]

@@ -99,6 +99,16 @@ class AssetServiceStub:
                 request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialResponse.FromString,
                 _registered_method=True)
+        self.CreateDeviceClaim = channel.unary_unary(
+                '/gridtwin.assets.v1.AssetService/CreateDeviceClaim',
+                request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateDeviceClaimRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateDeviceClaimResponse.FromString,
+                _registered_method=True)
+        self.ClaimDevice = channel.unary_unary(
+                '/gridtwin.assets.v1.AssetService/ClaimDevice',
+                request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.ClaimDeviceRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.ClaimDeviceResponse.FromString,
+                _registered_method=True)
         self.CreateGroup = channel.unary_unary(
                 '/gridtwin.assets.v1.AssetService/CreateGroup',
                 request_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateGroupRequest.SerializeToString,
@@ -268,6 +278,25 @@ class AssetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateDeviceClaim(self, request, context):
+        """Provisioning without copying secrets: registers a device (as RegisterDevice) that cannot
+        connect yet and answers a one-time claim code for it, valid for `ttl_s`. Only the code's
+        SHA-256 is stored. The device's edge agent exchanges the code for its credential (ClaimDevice).
+        admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimDevice(self, request, context):
+        """Exchanges a claim code for the device's credential, once. Needs no `authorization`: the code
+        is the secret. An unknown, already used or expired code, or a revoked device: UNAUTHENTICATED.
+        anyone with a claim code
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateGroup(self, request, context):
         """Creates the group and any missing ancestors; groups inside a program cannot be created.
         admin
@@ -428,6 +457,16 @@ def add_AssetServiceServicer_to_server(servicer, server):
                     servicer.RotateDeviceCredential,
                     request_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialRequest.FromString,
                     response_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialResponse.SerializeToString,
+            ),
+            'CreateDeviceClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDeviceClaim,
+                    request_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateDeviceClaimRequest.FromString,
+                    response_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateDeviceClaimResponse.SerializeToString,
+            ),
+            'ClaimDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimDevice,
+                    request_deserializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.ClaimDeviceRequest.FromString,
+                    response_serializer=gridtwin_dot_assets_dot_v1_dot_assets__pb2.ClaimDeviceResponse.SerializeToString,
             ),
             'CreateGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateGroup,
@@ -841,6 +880,60 @@ class AssetService:
             '/gridtwin.assets.v1.AssetService/RotateDeviceCredential',
             gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialRequest.SerializeToString,
             gridtwin_dot_assets_dot_v1_dot_assets__pb2.RotateDeviceCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDeviceClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.assets.v1.AssetService/CreateDeviceClaim',
+            gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateDeviceClaimRequest.SerializeToString,
+            gridtwin_dot_assets_dot_v1_dot_assets__pb2.CreateDeviceClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.assets.v1.AssetService/ClaimDevice',
+            gridtwin_dot_assets_dot_v1_dot_assets__pb2.ClaimDeviceRequest.SerializeToString,
+            gridtwin_dot_assets_dot_v1_dot_assets__pb2.ClaimDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,
