@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +23,6 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import connect
 
-from actors.runtime.cluster import start_runtime
 from bench.fault_audit import (
     TwinFigures,
     compare_alerts,
@@ -46,7 +44,7 @@ from simulator.fleet import installation_id
 from tests import weather_data as wd
 from tests.integration.test_control_delivery import Stack, fleet_of
 from tests.integration.test_stormwatch_runtime import MOVED, SITES, STORM, Stand, stand  # noqa: F401
-from tests.integration.twins_support import RULES, Twins, kill_namespace, until
+from tests.integration.twins_support import RULES, Twins, twin_runtime, until
 
 pytestmark = pytest.mark.integration
 
@@ -59,14 +57,9 @@ BACKLOG_DEVICES = 12
 @pytest.fixture
 async def quick_twins(isolated: Settings, ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Twins]:
     """Twins that passivate after 2 s idle (the backlog test needs them gone before it replays)."""
-    await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, twin_snapshots, twin_alerts, "
-                       "twin_rule_overrides, twin_layout, twin_control_intents, customer_notifications")
-    settings = isolated.model_copy(update={"twins": ray_cluster.twins.model_copy(update={
-        "namespace": f"decisions-{uuid.uuid4().hex[:8]}", "rules": json.dumps(RULES), "tick_interval_s": 0.5,
-        "snapshot_interval_s": 0.5, "passivation_idle_s": 2.0})})
-    runtime = await start_runtime(settings)
-    yield Twins(settings, runtime, pool)
-    kill_namespace(settings.twins.namespace)
+    async with twin_runtime(isolated, ray_cluster, pool, tick_interval_s=0.5, snapshot_interval_s=0.5,
+                            passivation_idle_s=2.0) as runtime:
+        yield runtime
 
 
 def _samples(device: int, start_ms: int, end_ms: int, negative: list[tuple[int, int]]) -> list[pb.Sample]:

@@ -37,16 +37,26 @@ class Twins:
     pool: asyncpg.Pool
 
 
-@pytest.fixture
-async def twins(isolated: Settings, ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Twins]:
+@contextlib.asynccontextmanager
+async def twin_runtime(isolated: Settings, ray_cluster: Settings, pool: asyncpg.Pool,
+                       **twins: object) -> AsyncIterator[Twins]:
+    """A runtime in a namespace of its own on empty twin tables; `twins`: settings to override."""
     await pool.execute("TRUNCATE telemetry_samples, telemetry_rollups, twin_snapshots, twin_alerts, "
-                       "twin_rule_overrides, twin_layout")
+                       "twin_rule_overrides, twin_layout, twin_control_intents, customer_notifications")
     settings = isolated.model_copy(update={"twins": ray_cluster.twins.model_copy(update={
         "namespace": f"twins-{uuid.uuid4().hex[:8]}", "rules": json.dumps(RULES), "tick_interval_s": 1.0,
-        "snapshot_interval_s": 1.0})})
+        "snapshot_interval_s": 1.0, **twins})})
     runtime = await start_runtime(settings)
-    yield Twins(settings, runtime, pool)
-    kill_namespace(settings.twins.namespace)
+    try:
+        yield Twins(settings, runtime, pool)
+    finally:
+        kill_namespace(settings.twins.namespace)
+
+
+@pytest.fixture
+async def twins(isolated: Settings, ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Twins]:
+    async with twin_runtime(isolated, ray_cluster, pool) as runtime:
+        yield runtime
 
 
 def kill_namespace(namespace: str) -> int:
