@@ -157,7 +157,7 @@ async def backlog(settings: Settings, pool, devices: int, hours: float, interval
             await store.write(batch[part:part + 100])
         stored += sum(len(r.samples) for r in batch)
     store_s = time.perf_counter() - started
-    newest_ms = max(ts for ts in range(outage_ms, now_ms, step_ms))
+    newest_ms = range(outage_ms, now_ms, step_ms)[-1]
     started = time.perf_counter()
     for lo, hi in chunks:                                  # the devices' batches reach the twins in order
         await router.deliver(records(lo, min(hi, lo + 60_000)))

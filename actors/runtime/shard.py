@@ -47,7 +47,7 @@ from actors.twin.commands import TwinCommand
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, CustomerNotice, Sample
 from actors.twin.stormwatch import StormWatchConfig
-from actors.twin.twin import HANDLERS, TwinMessage, TwinState
+from actors.twin.twin import TwinMessage, TwinState
 from actors.twin.view import TwinView
 
 log = logging.getLogger(__name__)
@@ -210,14 +210,10 @@ class ShardCore:
             before = len(self._intents), len(self._notices)
             for installation_id, message in items:
                 twin = self.twins.get(installation_id)
-                handler = HANDLERS.get(type(message))
-                if twin is None or handler is None:
-                    if handler is None:
-                        self.counters["errors"] += 1
-                        log.error("shard %d: no handler for %s", self.index, type(message).__name__)
+                if twin is None:
                     continue
-                try:
-                    handler(twin, message, now_ms, self._intents, self._notices)
+                try:   # an unknown message type is a TypeError: counted and skipped as bad input
+                    twin.handle(message, now_ms, self._intents, self._notices)
                 except Exception:
                     self.counters["errors"] += 1
                     log.exception("shard %d: %s for %s skipped", self.index, type(message).__name__, installation_id)

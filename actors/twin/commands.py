@@ -121,13 +121,6 @@ def command_id(command: TwinCommand) -> str:
     return f"{command.installation_id}:r{command.revision}"
 
 
-def step_name(step: Step) -> str:
-    return _STEP_NAMES[type(step)]
-
-
-_STEP_NAMES: dict[type, str] = {ScheduleCharge: "charge", HoldReserve: "hold", DischargeForEvent: "discharge"}
-
-
 # ------------------------------------------------------------------ stored form (JSON values)
 
 

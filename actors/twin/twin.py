@@ -229,11 +229,6 @@ class TwinState:
         plan = self.desired.plan
         return plan is not None and plan.active_step(now_ms) is not None
 
-    def set_plan(self, plan: DesiredPlan | None) -> None:
-        """Sets the desired plan without a command (tests of rules that look at it)."""
-        self.desired.plan = plan
-        self.version += 1
-
     def adopt_open_alerts(self, alerts: list[Alert]) -> None:
         """Open alerts found in storage become this twin's tracks (one per rule, the newest)."""
         for alert in sorted(alerts, key=lambda a: a.first_seen_ms):

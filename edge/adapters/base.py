@@ -23,6 +23,7 @@ Errors are translated at this boundary (`raise TimedOut(...) from exc`); the age
 from __future__ import annotations
 
 import abc
+import asyncio
 from typing import ClassVar
 
 from edge.clock import Clock
@@ -70,6 +71,7 @@ class Adapter(abc.ABC):
     def __init__(self, name: str, clock: Clock) -> None:
         self.name = name
         self.clock = clock
+        self._errors: list[SourceError] = []   # what background readers met, until drained
 
     async def start(self) -> None:  # noqa: B027 (most adapters need nothing here)
         """Opens sessions and starts background readers."""
@@ -83,7 +85,8 @@ class Adapter(abc.ABC):
 
     def drain_errors(self) -> list[SourceError]:
         """What went wrong in background readers since the last call."""
-        return []
+        errors, self._errors = self._errors, []
+        return errors
 
     def describe(self) -> str:
         return f"{self.kind} {self.name}"
@@ -103,3 +106,24 @@ class Adapter(abc.ABC):
     def battery_limits(self) -> tuple[float | None, float | None]:
         """(state of charge %, max battery power W) as last read, for running plans."""
         return None, None
+
+
+class PushedAdapter(Adapter):
+    """A device that pushes its readings (a P1 port, an MQTT broker): one owned background task
+    (`_run`, which reconnects by itself) receives them; `read` answers the newest."""
+
+    _task: asyncio.Task[None] | None = None
+
+    @abc.abstractmethod
+    async def _run(self) -> None:
+        """Receives until cancelled, recording what goes wrong in `self._errors`."""
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"{self.kind} {self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

@@ -31,7 +31,7 @@ from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
 from edge import units
-from edge.adapters.base import Adapter, BadAnswer, ChecksumError, NoReading, SourceError, Unreachable
+from edge.adapters.base import BadAnswer, ChecksumError, NoReading, PushedAdapter, Unreachable
 from edge.backoff import backoff_s
 from edge.clock import Clock
 from edge.model import SITE, Reading, Snapshot, Unit
@@ -126,7 +126,7 @@ class _TelegramProtocol(asyncio.Protocol):
         self._on_lost(exc)
 
 
-class DsmrAdapter(Adapter):
+class DsmrAdapter(PushedAdapter):
     kind = "dsmr"
 
     def __init__(self, name: str, clock: Clock, *, version: str, serial_port: str = "", tcp: str = "") -> None:
@@ -138,32 +138,16 @@ class DsmrAdapter(Adapter):
         self._version, self._serial_port, self._tcp = version, serial_port, tcp
         self._parser = parser(version)
         self._latest: Snapshot | None = None
-        self._errors: list[SourceError] = []
-        self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event = asyncio.Event()
         self.telegrams = 0
 
     def describe(self) -> str:
         return f"the P1 meter on {self._serial_port or self._tcp} (DSMR {self._version})"
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._read_forever(), name=f"dsmr {self.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
     async def read(self) -> Snapshot:
         if self._latest is None:
             raise NoReading(f"{self.describe()}: no telegram yet")
         return self._latest
-
-    def drain_errors(self) -> list[SourceError]:
-        errors, self._errors = self._errors, []
-        return errors
 
     def _on_telegram(self, text: str) -> None:
         try:
@@ -184,7 +168,7 @@ class DsmrAdapter(Adapter):
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost.set()
 
-    async def _read_forever(self) -> None:
+    async def _run(self) -> None:
         attempt = 0
         loop = asyncio.get_running_loop()
         while True:

@@ -127,7 +127,6 @@ class FroniusAdapter(Adapter):
         self._fronius: Fronius | None = None
         self._details: tuple[Reading, ...] = ()
         self._details_at_ms: int | None = None
-        self._errors: list[SourceError] = []
         self._detail_failures = 0   # consecutive: a datalogger without storage answers 404 for good
 
     def describe(self) -> str:
@@ -163,10 +162,6 @@ class FroniusAdapter(Adapter):
             raise flow_sensor
         at_ms = self.clock.now_ms()
         return Snapshot(self.name, at_ms, merged(power_flow_readings(flow_sensor, at_ms), self._details))
-
-    def drain_errors(self) -> list[SourceError]:
-        errors, self._errors = self._errors, []
-        return errors
 
     def _detail_readings(self, details: list[Any], at_ms: int) -> tuple[Reading, ...]:
         out: tuple[Reading, ...] = ()

@@ -29,7 +29,7 @@ from typing import Any
 import aiomqtt
 
 from edge import units
-from edge.adapters.base import Adapter, BadAnswer, NoReading, SourceError, Unreachable
+from edge.adapters.base import BadAnswer, NoReading, PushedAdapter, Unreachable
 from edge.backoff import backoff_s
 from edge.clock import Clock
 from edge.model import BATTERY, LOAD, SIGNALS, SITE, SOC, SOLAR, Reading, Snapshot, Unit
@@ -115,7 +115,7 @@ def unit_fits(signal: str, unit: str) -> bool:
 # ------------------------------------------------------------------ the adapter
 
 
-class MqttAdapter(Adapter):
+class MqttAdapter(PushedAdapter):
     kind = "mqtt"
 
     def __init__(self, name: str, clock: Clock, *, host: str, topics: Mapping[str, TopicMapping], port: int = 1883,
@@ -125,32 +125,16 @@ class MqttAdapter(Adapter):
         self._username, self._password, self._client_id = username or None, password or None, client_id or None
         self._topics = dict(topics)
         self._latest: dict[str, Reading] = {}      # by topic
-        self._errors: list[SourceError] = []
-        self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         self.messages = 0
 
     def describe(self) -> str:
         return f"the MQTT broker at {self._host}:{self._port}"
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen_forever(), name=f"mqtt {self.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
     async def read(self) -> Snapshot:
         if not self._latest:
             raise NoReading(f"{self.describe()}: nothing received on {len(self._topics)} topics yet")
         return Snapshot(self.name, max(r.at_ms for r in self._latest.values()), summed(self._topics, self._latest))
-
-    def drain_errors(self) -> list[SourceError]:
-        errors, self._errors = self._errors, []
-        return errors
 
     def _on_message(self, topic: str, payload: Any) -> None:
         mapping = self._topics.get(topic)
@@ -163,7 +147,7 @@ class MqttAdapter(Adapter):
         except BadAnswer as error:
             self._errors.append(BadAnswer(f"{self.describe()} {topic}: {error}"))
 
-    async def _listen_forever(self) -> None:
+    async def _run(self) -> None:
         attempt = 0
         while True:
             try:

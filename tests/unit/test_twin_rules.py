@@ -139,7 +139,7 @@ def test_export_while_the_battery_reports_nothing() -> None:
     events = [e for e in run(twin(), idle) if e.alert.rule == RuleId.EXPORT_WITHOUT_BATTERY]
     assert kinds(events) == ["raised"] and events[0].alert.severity == Severity.INFO
     held = twin()
-    held.set_plan(DesiredPlan((HoldReserve(0, 2 * NOW, 100.0),), (Source.VPP,)))
+    held.desired.plan = DesiredPlan((HoldReserve(0, 2 * NOW, 100.0),), (Source.VPP,))
     assert kinds(run(held, idle), RuleId.EXPORT_WITHOUT_BATTERY) == []              # a plan holds it
     islanded = [sample(i, site=-2_000, battery=0.0, solar=500, grid=GridStatus.ISLANDED) for i in range(60)]
     assert kinds(run(twin(), islanded), RuleId.EXPORT_WITHOUT_BATTERY) == []
