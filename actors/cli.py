@@ -16,7 +16,7 @@ app = typer.Typer(help="The digital twins on Ray: the runtime process, shard lay
 @app.command("serve")
 def serve() -> None:
     """Runs the twin runtime (coordinator, shards, supervision) and the TwinService gRPC API."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = Settings()
     services.configure(settings)

@@ -20,7 +20,6 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -29,9 +28,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import fresh_database, run_topics
-from gridtwin import infra, processes
+from gridtwin import kafka_topics
+from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import register_devices
 from services.control.model import ChargeTo, ControlPlan, Discharge, PlanStep
 from services.control.service import Control, PlanRequest, Submitted
@@ -48,10 +49,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Platform:
@@ -77,7 +74,7 @@ class Platform:
             "GRIDTWIN_CONTROL__ACK_GROUP_ID": f"bench-acks-{uuid.uuid4().hex[:6]}",
             "GRIDTWIN_LOG_LEVEL": "WARNING",
         }
-        cli = [sys.executable, "-m", "gridtwin.cli"]
+        cli = [sys.executable, "-m", "gridtwin.app.cli"]
         processes.spawn(self.var_dir, "gateway", [*cli, "gateway"], env)
         processes.spawn(self.var_dir, "control", [*cli, "control", "serve"], env)
         processes.wait_for_port("127.0.0.1", self.gateway_port, 60, "gateway")
@@ -115,12 +112,12 @@ async def one_size(platform: Platform, pool: asyncpg.Pool, n: int, rounds: int, 
                 await asyncio.sleep(0.1)
         await asyncio.sleep(2)   # let the connection storm settle
         for r in range(rounds):
-            t0 = _now_ms()
+            t0 = now_ms()
             fanout = await control.open_fanout(source="vpp")
             results = await control.submit_plans(
                 [PlanRequest(installation_id(prefix, i), _plan(t0)) for i in range(n)],
                 source="vpp", ttl_s=300, fanout_id=fanout)
-            submitted_ms = _now_ms() - t0
+            submitted_ms = now_ms() - t0
             assert all(isinstance(x, Submitted) for x in results)
             async with asyncio.timeout(300):
                 while True:
@@ -128,7 +125,7 @@ async def one_size(platform: Platform, pool: asyncpg.Pool, n: int, rounds: int, 
                     if progress.done:
                         break
                     await asyncio.sleep(0.05)
-            all_done_ms = _now_ms() - t0
+            all_done_ms = now_ms() - t0
             acked = [c.record.acked_ms - t0 for c in await control.fanout_commands(fanout) if c.record.acked_ms]
             acked.sort()
             q = statistics.quantiles(acked, n=100) if len(acked) > 1 else acked * 99
@@ -156,7 +153,7 @@ def bench_settings() -> Settings:
 
 
 async def main(settings: Settings, args: argparse.Namespace) -> None:
-    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
     pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=8)
     assert pool is not None
     var_dir = Path(tempfile.mkdtemp(prefix="gridtwin-bench-commands-"))

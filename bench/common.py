@@ -3,7 +3,8 @@ and the other benchmarks are left alone."""
 
 from __future__ import annotations
 
-from gridtwin import db, infra
+from gridtwin import db
+from gridtwin.app import infra
 from gridtwin.settings import KafkaSettings, PostgresSettings
 
 

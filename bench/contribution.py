@@ -19,9 +19,10 @@ import uuid
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
-from gridtwin import infra
+from gridtwin import kafka_topics
 from gridtwin.api.device.v1.device_pb2 import Sample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
+from gridtwin.app import infra
 from gridtwin.settings import Settings
 from services.control.vpp.contribution import ContributionIndex, ContributionTracker
 
@@ -30,7 +31,7 @@ async def run(installations: int, seconds: float, partitions: int) -> None:
     settings = Settings()
     infra.ensure_broker(settings.kafka, settings.var_dir)
     topic = f"bench-contribution-{uuid.uuid4().hex[:8]}"
-    await infra.ensure_topics(settings.kafka, {topic: partitions})
+    await kafka_topics.ensure_topics(settings.kafka, {topic: partitions})
     ids = [f"inst{k:06d}" for k in range(installations)]
     memberships = {i: [f"utility.u{k % 10}.r{k // 10 % 10}.f{k // 100 % 10}", "program.vpp.enrolled"]
                    for k, i in enumerate(ids)}

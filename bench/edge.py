@@ -37,8 +37,10 @@ from bench.common import fresh_database, run_topics
 from edge import link
 from edge.buffer import DiskBuffer
 from edge.model import SampleValues
-from gridtwin import infra
+from gridtwin import kafka_topics
+from gridtwin.app import infra
 from gridtwin.settings import Settings
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import CredentialDirectory, DeviceRegistration, register_devices
 from services.telemetry.gateway import Gateway
 from tests.edge_fakes import FakeFronius, FakePowerwall, FakeSunSpec
@@ -123,7 +125,7 @@ async def steady(settings: Settings, work: Path, fakes: tuple[FakePowerwall, Fak
 def fill_buffer(path: Path, hours: float) -> int:
     """`hours` of 1-Hz samples ending now, as the agent makes them from the three sources."""
     buffer = DiskBuffer(path)
-    end_ms = time.time_ns() // 1_000_000 - 2_000
+    end_ms = now_ms() - 2_000
     n = int(hours * 3_600)
     rows = []
     for i in range(n):
@@ -163,7 +165,7 @@ async def replay(work: Path, fakes: tuple[FakePowerwall, FakeFronius, FakeSunSpe
 
 
 async def main(settings: Settings, args: argparse.Namespace) -> None:
-    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
     pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4)
     assert pool is not None
     work = Path(tempfile.mkdtemp(prefix="gridtwin-bench-edge-"))

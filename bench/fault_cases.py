@@ -22,7 +22,8 @@ import asyncpg
 
 from bench import fault_audit as audit
 from bench.fault_rig import TWIN_RULES, Rig, kill_broker, restart_postgres
-from gridtwin import infra
+from gridtwin.app import infra
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import register_devices
 from services.control.model import ChargeTo, ControlPlan, Discharge, PlanStep
 from services.control.service import Control, PlanRequest, Submitted
@@ -56,10 +57,6 @@ class CaseResult:
         return ((self.samples.duplicated if self.samples else 0) + (self.twins.over_applied if self.twins else 0)
                 + (self.alerts.duplicated if self.alerts else 0)
                 + (self.commands.executed_twice if self.commands else 0))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _ms(seconds: float) -> int:
@@ -116,7 +113,7 @@ async def audit_all(rig: Rig, pool: asyncpg.Pool, fleet: Fleet, result: CaseResu
             break
         await asyncio.sleep(1)
     rows = await audit.stored_rows_by_installation(pool, sites)
-    model, last = audit.model_twins(rows, TWIN_RULES, _now_ms())
+    model, last = audit.model_twins(rows, TWIN_RULES, now_ms())
     result.twins = audit.compare_twins(counts, twins_now, model)
     await asyncio.sleep(2)   # alerts are stored by the shard after it applied the batch
     result.alerts = audit.compare_alerts(last, await audit.stored_alerts(pool, sites))
@@ -322,7 +319,7 @@ async def reconnect_storm(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: st
         await asyncio.sleep(3)
         attempts_before = len(fleet.ledger.connection_attempts_ms)
         pid = rig.kill("gateway")
-        killed_ms = _now_ms()
+        killed_ms = now_ms()
         await asyncio.sleep(down_s)
         rig.start_gateway()
         lookups: list[tuple[float, float]] = []
@@ -337,7 +334,7 @@ async def reconnect_storm(rig: Rig, pool: asyncpg.Pool, devices: int, prefix: st
         while not all(d.connected.is_set() for d in fleet.devices) and time.monotonic() - started < 600:
             scrape()
             await asyncio.sleep(0.25)
-        all_back_s = (_now_ms() - killed_ms) / 1_000
+        all_back_s = (now_ms() - killed_ms) / 1_000
         reconnected = sum(d.connected.is_set() for d in fleet.devices)
         scrape()
         await asyncio.sleep(3)
@@ -375,7 +372,7 @@ async def commands_during_gateway_kill(rig: Rig, pool: asyncpg.Pool, devices: in
             while await pool.fetchval("SELECT count(*) FROM control_device_sessions WHERE device_id = ANY($1)",
                                       ids) < devices:
                 await asyncio.sleep(0.1)
-        t0 = _now_ms()
+        t0 = now_ms()
         fanout = await control.open_fanout(source="vpp")
         submitted = await control.submit_plans([PlanRequest(installation_id(prefix, i), _plan(t0))
                                                 for i in range(devices)], source="vpp", ttl_s=300, fanout_id=fanout)

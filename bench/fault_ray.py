@@ -28,7 +28,7 @@ from actors.runtime.cluster import poller_config, start_runtime
 from actors.runtime.routing import shard_name
 from actors.runtime.weather import POLLER, poller_singleton
 from bench.fault_audit import TwinFigures
-from gridtwin import infra
+from gridtwin import ray_env
 from gridtwin.settings import Settings
 
 
@@ -82,7 +82,7 @@ async def kill_poller(settings: Settings, racers: int = 3) -> dict[str, Any]:
 
 async def main(argv: list[str]) -> Any:
     settings = Settings()
-    infra.configure_ray_auth()
+    ray_env.configure_ray_auth()
     ray.init(address=settings.twins.ray_address, namespace=settings.twins.namespace, log_to_driver=False,
              configure_logging=False)
     command = argv[0]

@@ -1,7 +1,7 @@
 """The stand every fault case runs on: the real services as processes, with parts of its own.
 
 A `Rig` owns a database, topics, a Ray head, and the `gridtwin gateway` / `gridtwin ingest` /
-`gridtwin control serve` processes it spawns (gridtwin/processes.py), each on ports picked free
+`gridtwin control serve` processes it spawns (gridtwin/app/processes.py), each on ports picked free
 once, so a killed process comes back at the same address and devices find it again. Killing is
 SIGKILL of the process's group, never a clean stop: what a lost machine or an OOM kill does.
 
@@ -30,7 +30,8 @@ import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import run_topics
-from gridtwin import db, infra, processes
+from gridtwin import db, kafka_topics, ray_env
+from gridtwin.app import infra, processes
 from gridtwin.settings import KafkaSettings, PostgresSettings, Settings
 from services.telemetry.store import init_connection
 
@@ -114,7 +115,7 @@ class Rig:
             "GRIDTWIN_TWINS__RULES": json.dumps(TWIN_RULES),
             "GRIDTWIN_TWINS__SNAPSHOT_INTERVAL_S": "2",
             "GRIDTWIN_LOG_LEVEL": os.environ.get("GRIDTWIN_LOG_LEVEL", "WARNING"),
-            **infra.ray_auth_env(),
+            **ray_env.ray_auth_env(),
         }
         if self.ray is not None:
             env["GRIDTWIN_TWINS__RAY_ADDRESS"] = self.ray.address
@@ -125,7 +126,8 @@ class Rig:
         return env
 
     def spawn(self, name: str, *command: str) -> int:
-        return processes.spawn(self.var_dir, name, [sys.executable, "-m", "gridtwin.cli", *command], self._env(name))
+        argv = [sys.executable, "-m", "gridtwin.app.cli", *command]
+        return processes.spawn(self.var_dir, name, argv, self._env(name))
 
     def start_gateway(self, name: str = "gateway") -> None:
         self.spawn(name, "gateway")
@@ -207,7 +209,7 @@ async def running_rig(settings: Settings, var_dir: Path, *, control: bool = Fals
                       ingest_members: int = 1) -> AsyncIterator[tuple[Rig, asyncpg.Pool]]:
     """A Ray head, a gateway and an ingest member (plus the control or weather service) of the
     rig's own, on `settings`' database and topics."""
-    await infra.ensure_topics(settings.kafka, {**infra.platform_topics(settings.kafka),
+    await kafka_topics.ensure_topics(settings.kafka, {**kafka_topics.platform_topics(settings.kafka),
                                                settings.kafka.commands_topic: settings.kafka.commands_partitions})
     rig = Rig(settings, var_dir)
     # min_size 0: no background reconnects (and their logged tracebacks) while a case restarts Postgres

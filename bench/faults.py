@@ -36,7 +36,7 @@ from rich.table import Table
 from bench import fault_cases as cases
 from bench.common import fresh_database
 from bench.fault_rig import Rig, fault_broker, fault_postgres, isolated_kafka, run_suffix, running_rig
-from gridtwin import infra
+from gridtwin.app import infra
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 

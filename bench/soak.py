@@ -36,7 +36,8 @@ from rich.table import Table
 
 from bench.common import fresh_database
 from bench.fault_rig import Rig, isolated_kafka, run_suffix
-from gridtwin import infra, processes
+from gridtwin import kafka_topics
+from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from services.assets.credentials import register_devices
@@ -184,7 +185,7 @@ def soak_settings() -> Settings:
 
 
 async def main(settings: Settings, args: argparse.Namespace) -> None:
-    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
     rig = Rig(settings, Path(tempfile.mkdtemp(prefix="gridtwin-soak-")))
     pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4)
     assert pool is not None

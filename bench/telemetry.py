@@ -29,7 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import fresh_database, run_topics
-from gridtwin import infra, processes
+from gridtwin import kafka_topics
+from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from services.assets.credentials import register_devices
@@ -108,7 +109,7 @@ class Platform:
             "GRIDTWIN_GATEWAY__MAX_IN_FLIGHT_BATCHES_TOTAL": "50000",
             "GRIDTWIN_LOG_LEVEL": "WARNING",
         }
-        cli = [sys.executable, "-m", "gridtwin.cli"]
+        cli = [sys.executable, "-m", "gridtwin.app.cli"]
         processes.spawn(self.var_dir, "gateway", [*cli, "gateway"], env)
         for i, port in enumerate(self.ingest_metrics):
             processes.spawn(self.var_dir, f"ingest-{i}", [*cli, "ingest"],
@@ -208,7 +209,7 @@ async def raw_produce(settings: Settings, messages: int = 300_000) -> float:
     from aiokafka import AIOKafkaProducer
 
     topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
-    await infra.ensure_topics(settings.kafka, {topic: settings.kafka.telemetry_partitions})
+    await kafka_topics.ensure_topics(settings.kafka, {topic: settings.kafka.telemetry_partitions})
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=5,
                                 max_batch_size=1 << 20, acks="all")
     await producer.start()
@@ -237,7 +238,7 @@ def bench_settings() -> Settings:
 
 
 async def main(settings: Settings, args: argparse.Namespace) -> None:
-    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
 
     console.print("[bold]3. raw produce[/] (one Python producer, 100 B messages) …")
     produce_rate = await raw_produce(settings)

@@ -41,9 +41,10 @@ from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS
 from actors.twin.twin import TwinState
 from bench.common import fresh_database, run_topics
-from gridtwin import infra
+from gridtwin import kafka_topics, unixtime
 from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
+from gridtwin.app import infra
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from services.telemetry.store import TelemetryStore, init_connection
@@ -124,7 +125,7 @@ async def backlog(settings: Settings, pool, devices: int, hours: float, interval
     runtime = await start_runtime(quick)
     router = runtime.router
     ids = [f"bk-{k:05d}" for k in range(devices)]
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = unixtime.now_ms()
     outage_ms = now_ms - int(hours * 3_600_000)
     step_ms = int(interval_s * 1_000)
 
@@ -180,7 +181,7 @@ async def backlog(settings: Settings, pool, devices: int, hours: float, interval
 
 
 async def main(settings: Settings, args: argparse.Namespace) -> None:
-    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
     import asyncpg
 
     pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4, init=init_connection)
@@ -188,7 +189,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
     console.print("starting Ray and the shards …")
     runtime = await start_runtime(settings)
     router = runtime.router
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = unixtime.now_ms()
     results: dict[str, str] = {}
 
     console.print(f"[bold]1. recovery[/]: {args.recovery_twins} twins in one shard, process killed …")
@@ -247,7 +248,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
     latencies = []
     lat_ids = [f"lat-{k:05d}" for k in range(2_000)]
     for step in range(args.latency_batches):
-        now = time.time_ns() // 1_000_000
+        now = unixtime.now_ms()
         records = []
         for j, inst in enumerate(lat_ids[(step % 4) * 500:(step % 4 + 1) * 500]):
             negative = (j + step) % 50 == 0

@@ -29,7 +29,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -42,11 +41,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import fresh_database, run_topics
-from gridtwin import infra, processes
+from gridtwin import kafka_topics, ray_env
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
+from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import PostgresSettings, Settings
+from gridtwin.unixtime import now_ms
 from services.assets.access import Scope
 from services.assets.api import issue_token
 from services.assets.credentials import register_devices
@@ -60,10 +61,6 @@ console = Console(width=140)
 PROGRAM = "bench.vpp"
 SAMPLE_AGE = "gridtwin_vpp_contribution_sample_age_seconds"
 STAGES = "gridtwin_vpp_dispatch_stage_seconds"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _quantiles(values: list[float]) -> tuple[float, float, float]:
@@ -106,9 +103,9 @@ class Platform:
             "GRIDTWIN_TWINS__NAMESPACE": f"bench-vpp-{uuid.uuid4().hex[:6]}",
             "GRIDTWIN_TWINS__SHARDS": "2",
             "GRIDTWIN_LOG_LEVEL": os.environ.get("GRIDTWIN_LOG_LEVEL", "WARNING"),
-            **infra.ray_auth_env(),
+            **ray_env.ray_auth_env(),
         }
-        cli = [sys.executable, "-m", "gridtwin.cli"]
+        cli = [sys.executable, "-m", "gridtwin.app.cli"]
         processes.spawn(self.var_dir, "gateway", [*cli, "gateway"], env)
         processes.spawn(self.var_dir, "control", [*cli, "control", "serve"], env)
         processes.spawn(self.var_dir, "vpp", [*cli, "vpp", "serve"], env)
@@ -217,17 +214,17 @@ async def run(platform: Platform, pool: asyncpg.Pool, token: str, args: argparse
         watcher = asyncio.create_task(watch_contribution(stub, metadata, lags_ms, stop))
         ages_before = platform.sample_age_buckets()
         for r in range(args.rounds):
-            t0 = _now_ms()
+            t0 = now_ms()
             start = t0 + 120_000
             spec = pb.GridEventSpec(program=PROGRAM, start_unix_ms=start, end_unix_ms=start + 600_000,
                                     target_power_w=n * 3_000.0, precharge_s=60, name=f"bench round {r + 1}")
             event = await stub.CreateEvent(pb.CreateEventRequest(spec=spec), metadata=metadata, timeout=300)
-            created_ms = _now_ms() - t0
+            created_ms = now_ms() - t0
             async with asyncio.timeout(300):
                 while (progress := await stub.GetEventProgress(pb.GetEventProgressRequest(event_id=event.event_id),
                                                                metadata=metadata)).pending:
                     await asyncio.sleep(0.1)
-            done_ms = _now_ms() - t0
+            done_ms = now_ms() - t0
             acked = [float(row[0] - t0) for row in await pool.fetch(
                 "SELECT control_ms(acked_at) FROM control_commands WHERE fanout_id = $1 AND acked_at IS NOT NULL",
                 event.fanout_id)]
@@ -276,7 +273,7 @@ def bench_settings() -> Settings:
 
 
 async def main(settings: Settings, args: argparse.Namespace) -> None:
-    await infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka))
+    await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
     pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=8)
     assert pool is not None
     var_dir = Path(tempfile.mkdtemp(prefix="gridtwin-bench-vpp-"))

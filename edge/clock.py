@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from gridtwin.unixtime import now_ms
+
 
 class Clock:
     """The wall clock, plus `offset_ms` (set from the skew the gateway measured, when correcting)."""
@@ -19,7 +21,7 @@ class Clock:
         self.offset_ms = 0
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.offset_ms
+        return now_ms() + self.offset_ms
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -56,7 +58,7 @@ def parse_simulated(text: str) -> SimulatedClock:
     start, _, rate = text.partition(":")
     start_ms = int(start)
     if start.startswith(("+", "-")):
-        start_ms += time.time_ns() // 1_000_000
+        start_ms += now_ms()
     return SimulatedClock(start_ms, float(rate or 1))
 
 

@@ -29,6 +29,7 @@ from typing import Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
 from gridtwin.tls import client_ssl_context
 from services.telemetry.close_codes import CloseCode
@@ -46,10 +47,6 @@ class CommandHandler(Protocol):
     def handle(self, command: pb.Command, now_ms: int) -> pb.CommandAck: ...
 
     def state_report(self, now_ms: int) -> pb.StateReport: ...
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def _ssl_context(ca_file: str) -> ssl.SSLContext:
 
 class SimulatedDevice:
     def __init__(self, device_id: str, credential: str, options: DeviceOptions, ledger: Ledger,
-                 commands: CommandHandler | None = None, *, clock_ms: Callable[[], int] = _now_ms) -> None:
+                 commands: CommandHandler | None = None, *, clock_ms: Callable[[], int] = unixtime.now_ms) -> None:
         self.device_id = device_id
         self._commands = commands
         self._clock_ms = clock_ms
@@ -264,7 +261,7 @@ class SimulatedDevice:
         for index, reason in refused.items():
             self._ledger.refused[self.device_id].append((batch.samples[index].timestamp_unix_ms, reason))
         self._ledger.acknowledged[self.device_id] += len(batch.samples) - len(refused)
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = unixtime.now_ms()
         self._ledger.ack_latency_ms.append(now_ms - batch.samples[-1].timestamp_unix_ms)
 
     def _on_rejected(self, rejected: pb.BatchRejected) -> None:

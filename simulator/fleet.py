@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
 from services.assets.credentials import DeviceRegistration, fleet_credential
 from simulator.control import FleetController
@@ -153,7 +153,7 @@ class Fleet:
 
     def backfill(self, samples_per_device: int) -> None:
         """History for a backlog: one sample per interval per device, ending one interval ago."""
-        now_ms = time.time_ns() // 1_000_000 // self._interval_ms * self._interval_ms
+        now_ms = unixtime.now_ms() // self._interval_ms * self._interval_ms
         for k in range(samples_per_device, 0, -1):
             self.generate(now_ms - k * self._interval_ms)
 
@@ -163,16 +163,16 @@ class Fleet:
         slice is handed out once its last phase has passed: no sample is sent before its time."""
         n = len(self.devices)
         while True:
-            start_ms = time.time_ns() // 1_000_000 // self._interval_ms * self._interval_ms
+            start_ms = unixtime.now_ms() // self._interval_ms * self._interval_ms
             if start_ms > self._last_ts_ms:
                 rows = self._step(start_ms)
                 slices = max(1, self._interval_ms // SLICE_MS)
                 for k in range(slices):
                     slice_ms = start_ms + (k + 1) * self._interval_ms // slices
-                    await asyncio.sleep(max(0.0, (slice_ms - time.time_ns() // 1_000_000) / 1_000))
+                    await asyncio.sleep(max(0.0, (slice_ms - unixtime.now_ms()) / 1_000))
                     self._emit(start_ms, rows, k * n // slices, (k + 1) * n // slices)
             next_ms = start_ms + self._interval_ms
-            await asyncio.sleep(max(0.0, (next_ms - time.time_ns() // 1_000_000) / 1_000))
+            await asyncio.sleep(max(0.0, (next_ms - unixtime.now_ms()) / 1_000))
 
     # ------------------------------------------------------------ faults
 

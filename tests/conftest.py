@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from gridtwin import db, infra
+from gridtwin import db, kafka_topics, ray_env
+from gridtwin.app import infra
 from gridtwin.settings import Settings
 from services.telemetry.store import init_connection
 
@@ -48,7 +49,7 @@ def platform(settings: Settings) -> Iterator[Settings]:
     infra.ensure_database(settings.postgres)
     db.migrate(settings.postgres)
     infra.ensure_broker(settings.kafka, settings.var_dir)
-    asyncio.run(infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka)))
+    asyncio.run(kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka)))
     yield settings
     infra.drop_database(settings.postgres)
 
@@ -61,7 +62,7 @@ def isolated(platform: Settings) -> Settings:
     kafka = platform.kafka.model_copy(update={
         "telemetry_topic": f"telemetry-{suffix}", "device_events_topic": f"device-events-{suffix}",
         "alerts_topic": f"twin-alerts-{suffix}"})
-    asyncio.run(infra.ensure_topics(kafka, infra.platform_topics(kafka)))
+    asyncio.run(kafka_topics.ensure_topics(kafka, kafka_topics.platform_topics(kafka)))
     ingest = platform.ingest.model_copy(update={"group_id": f"ingest-{suffix}"})
     return platform.model_copy(update={"kafka": kafka, "ingest": ingest})
 
@@ -126,7 +127,7 @@ def ray_cluster(platform: Settings) -> Iterator[Settings]:
 
 
 def pytest_configure() -> None:
-    infra.configure_ray_auth()
+    ray_env.configure_ray_auth()
 
 
 def pytest_report_header() -> str:

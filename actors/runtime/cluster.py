@@ -14,7 +14,7 @@ from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
 from actors.runtime.weather import PollerConfig, poller_singleton
 from actors.twin.stormwatch import StormWatchConfig
-from gridtwin.infra import configure_ray_auth
+from gridtwin.ray_env import configure_ray_auth
 from gridtwin.settings import Settings, TwinsSettings
 
 log = logging.getLogger(__name__)

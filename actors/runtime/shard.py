@@ -49,6 +49,7 @@ from actors.twin.model import UNKNOWN_FACTS, Alert, AlertEvent, CustomerNotice, 
 from actors.twin.stormwatch import StormWatchConfig
 from actors.twin.twin import TwinMessage, TwinState
 from actors.twin.view import TwinView
+from gridtwin import unixtime
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class ShardCore:
                 self._idle.set()
 
     def _apply_batch(self, batch: ShardBatch, events: list[AlertEvent]) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = unixtime.now_ms()
         ts = batch.ts_ms.tolist()
         site, battery, solar, load, soc = (batch.column(k) for k in range(5))   # None: not reported
         grid = batch.grid_status.tolist()
@@ -175,7 +176,7 @@ class ShardCore:
         if twin is None or twin.version == 0:
             self._evict(installation_id)
             return None
-        return twin.view(time.time_ns() // 1_000_000)
+        return twin.view(unixtime.now_ms())
 
     async def watch(self, installation_id: str, after_version: int, timeout_s: float) -> TwinView | None:
         """The view once its version passes `after_version` (at once if it has), or None at the
@@ -205,7 +206,7 @@ class ShardCore:
         async with self._busy():
             ids = list(dict.fromkeys(installation_id for installation_id, _ in items))
             await self.ensure_resident(ids)
-            now_ms = time.time_ns() // 1_000_000
+            now_ms = unixtime.now_ms()
             mono = time.monotonic()
             before = len(self._intents), len(self._notices)
             for installation_id, message in items:
@@ -276,7 +277,7 @@ class ShardCore:
 
     async def _activate(self, ids: list[str]) -> None:
         loaded = await self._store.load(ids)
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = unixtime.now_ms()
         floor_ms = now_ms - int(self.config.replay_horizon_s * 1_000)
         fresh: dict[str, TwinState] = {}
         since: dict[str, int] = {}
@@ -394,7 +395,7 @@ class ShardCore:
 
     async def tick(self) -> None:
         """Clock rules, passivation, periodic snapshots, the alert outbox."""
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = unixtime.now_ms()
         events: list[AlertEvent] = []
         for installation_id, twin in self.twins.items():
             before = len(events), len(self._intents), len(self._notices)

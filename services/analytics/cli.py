@@ -148,7 +148,7 @@ def _pct(ratio: float | None) -> str:
 @app.command()
 def serve() -> None:
     """Runs the AnalyticsService (gRPC, health, reflection) in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = Settings()
     services.configure(settings)

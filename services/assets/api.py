@@ -100,10 +100,6 @@ LATENCY = Histogram(
 MAX_ROTATION_GRACE_S = 30 * 86_400.0
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 # ------------------------------------------------------------ authentication
 
 class Authenticator:
@@ -115,7 +111,7 @@ class Authenticator:
     principal's entries at once (RevokeToken, RevokeDevice on this replica)."""
 
     def __init__(self, repository: AssetRepository, *, cache_s: float = 10.0, max_entries: int = 10_000,
-                 clock_ms: Callable[[], int] = _now_ms) -> None:
+                 clock_ms: Callable[[], int] = unixtime.now_ms) -> None:
         self._repository = repository
         self._cache_s = cache_s
         self._max_entries = max_entries
@@ -381,7 +377,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         if not 0 <= request.grace_s <= MAX_ROTATION_GRACE_S:   # NaN fails both comparisons
             raise InvalidArgument("grace_s", f"between 0 and {MAX_ROTATION_GRACE_S:.0f} seconds")
         credential = secrets.token_urlsafe(32)
-        now_ms = _now_ms()
+        now_ms = unixtime.now_ms()
         valid_until_ms = now_ms + round(request.grace_s * 1_000)
         device = await self.repository.rotate_device_credential(
             device_id, hash_credential(credential),
@@ -404,7 +400,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         code = claims.new_claim_code()
         digest = claims.code_sha256(code)
         assert digest is not None
-        expires_ms = _now_ms() + round(ttl_s * 1_000)
+        expires_ms = unixtime.now_ms() + round(ttl_s * 1_000)
         device = await self.repository.create_device_claim(
             Device(DeviceId(device_id), serial, kind, firmware, InstallationId(installation_id)),
             hash_credential(secrets.token_urlsafe(32)), digest, unixtime.from_ms(expires_ms), principal.actor,
@@ -523,7 +519,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         if not allowed:
             raise InvalidArgument("allowed_paths", 'at least one group path ("" = every group)')
         expires = request.expires_unix_ms or None
-        if expires is not None and expires <= _now_ms():
+        if expires is not None and expires <= unixtime.now_ms():
             raise InvalidArgument("expires_unix_ms", "in the past")
         _denied(access.check_grant(principal, scopes, allowed))
         token, issued = issue_token(name, scopes, allowed, expires)

@@ -51,7 +51,7 @@ def _run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 @app.command()
 def serve() -> None:
     """Runs the AssetService (gRPC, health, reflection) in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = Settings()
     services.configure(settings)

@@ -25,6 +25,7 @@ from enum import Enum
 import asyncpg
 from prometheus_client import Counter
 
+from gridtwin.unixtime import now_ms
 from services.assets.validation import ID
 from services.telemetry.session import DeviceIdentity
 
@@ -36,10 +37,6 @@ QUERIES = Counter("gridtwin_gateway_credential_queries_total",
 
 def hash_credential(credential: str) -> bytes:
     return hashlib.sha256(credential.encode()).digest()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -176,7 +173,7 @@ class CredentialDirectory:
     just given a new credential is admitted at once, not after the cache expires."""
 
     def __init__(self, pool: asyncpg.Pool, cache_s: float = 60.0, *, recheck_s: float = 1.0,
-                 clock_ms: Callable[[], int] = _now_ms) -> None:
+                 clock_ms: Callable[[], int] = now_ms) -> None:
         self._pool = pool
         self._cache_s = cache_s
         self._recheck_s = recheck_s

@@ -20,7 +20,7 @@ console = Console()
 def serve() -> None:
     """Runs the ControlService (gRPC, health, reflection), the dispatcher and the acknowledgement
     consumer in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = Settings()
     services.configure(settings)

@@ -28,9 +28,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
+from gridtwin import kafka_topics
 from gridtwin.api.control.v1 import control_pb2 as cpb
 from gridtwin.api.device.v1 import device_pb2 as dpb
 from gridtwin.settings import KafkaSettings
+from gridtwin.unixtime import now_ms
 from services.control.convert import MODES_FROM_PB, OUTCOMES_FROM_PB, device_command
 from services.control.model import CommandRecord, Outcome
 from services.control.routing import gateway_partition
@@ -47,17 +49,12 @@ CLAIM_SECONDS = Histogram("gridtwin_control_claim_seconds", "Claim + produce of 
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 async def ensure_commands_topic(kafka: KafkaSettings) -> None:
     from aiokafka.errors import TopicAlreadyExistsError
 
-    from gridtwin import infra
 
     with contextlib.suppress(TopicAlreadyExistsError):
-        await infra.ensure_topics(kafka, {kafka.commands_topic: kafka.commands_partitions})
+        await kafka_topics.ensure_topics(kafka, {kafka.commands_topic: kafka.commands_partitions})
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class Dispatcher:
     """Owned loop: `async with Dispatcher(...)` or start()/stop()."""
 
     def __init__(self, store: CommandStore, kafka: KafkaSettings, listen_dsn: str,
-                 options: DispatcherOptions = DispatcherOptions(), *, clock_ms: Callable[[], int] = _now_ms) -> None:
+                 options: DispatcherOptions = DispatcherOptions(), *, clock_ms: Callable[[], int] = now_ms) -> None:
         self._store = store
         self._kafka = kafka
         self._dsn = listen_dsn
@@ -213,7 +210,7 @@ class AckConsumer:
     """Owned loop over the device-events topic; see the module docstring."""
 
     def __init__(self, store: CommandStore, kafka: KafkaSettings, group_id: str, *, max_records: int = 10_000,
-                 clock_ms: Callable[[], int] = _now_ms) -> None:
+                 clock_ms: Callable[[], int] = now_ms) -> None:
         self._store = store
         self._kafka = kafka
         self._group_id = group_id

@@ -40,6 +40,7 @@ import asyncpg
 from aiokafka.partitioner import DefaultPartitioner
 
 from gridtwin.aio import cancel_and_wait
+from gridtwin.unixtime import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class SessionRegistry:
         self._last_beat = 0.0
 
     def opened(self, device_id: str, session_id: str) -> None:
-        self._changes.append(_Change(device_id, session_id, time.time_ns() // 1_000_000, True))
+        self._changes.append(_Change(device_id, session_id, now_ms(), True))
         self._wake.set()
 
     def closed(self, device_id: str, session_id: str) -> None:

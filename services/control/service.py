@@ -27,10 +27,10 @@ Times are integer ms since the Unix epoch; `now` comes from `clock_ms` (tests pa
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from gridtwin.unixtime import now_ms
 from services.control import validation
 from services.control.convert import spec_bytes
 from services.control.model import (
@@ -50,10 +50,6 @@ from services.control.store import CommandStore, NewCommand, Refusal, SubmitResu
 __all__ = ["Control", "PlanRequest", "NewCommand", "Submitted", "Refusal", "SubmitResult"]
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclass(frozen=True)
 class PlanRequest:
     """A control plan for the battery device of one installation."""
@@ -65,7 +61,7 @@ class PlanRequest:
 
 
 class Control:
-    def __init__(self, store: CommandStore, *, clock_ms: Callable[[], int] = _now_ms, chunk: int = 5_000) -> None:
+    def __init__(self, store: CommandStore, *, clock_ms: Callable[[], int] = now_ms, chunk: int = 5_000) -> None:
         self.store = store
         self._clock_ms = clock_ms
         self._chunk = chunk

@@ -18,12 +18,12 @@ import itertools
 import os
 import random
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
+from gridtwin.unixtime import now_ms
 from services.control import lifecycle
 from services.control.convert import spec_bytes, spec_from_bytes
 from services.control.lifecycle import Finish, RetryPolicy, Send
@@ -56,7 +56,7 @@ def new_id() -> str:
     by creation time (ListCommands pages by id), and never collide."""
     with _counter_lock:
         n = next(_counter) & 0xFFFF
-    return f"{time.time_ns() // 1_000_000:012x}{n:04x}{os.urandom(8).hex()}"
+    return f"{now_ms():012x}{n:04x}{os.urandom(8).hex()}"
 
 
 _RECORD = """c.command_id, c.device_id, c.installation_id, c.kind, c.state, control_ms(c.created_at) AS created_ms,

@@ -33,6 +33,7 @@ from gridtwin.aio import cancel_and_wait
 from gridtwin.api.control.v1 import control_pb2 as control_pb
 from gridtwin.settings import GatewaySettings, KafkaSettings, TlsSettings
 from gridtwin.tls import server_ssl_context
+from gridtwin.unixtime import now_ms
 from services.telemetry.capacity import Capacity
 from services.telemetry.close_codes import CloseCode
 from services.telemetry.session import (
@@ -77,10 +78,6 @@ class Authenticator(Protocol):
     async def authenticate(self, device_id: str, credential: str) -> DeviceIdentity | str: ...
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Gateway:
     """Serves device websockets until `stop()`; `async with Gateway(...)` does both."""
 
@@ -91,7 +88,7 @@ class Gateway:
         authenticator: Authenticator,
         *,
         registry: SessionRegistry | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] = now_ms,
         tls: TlsSettings | None = None,
     ) -> None:
         """`registry`: record sessions and deliver commands (None: telemetry only); `tls`: serve

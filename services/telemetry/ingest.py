@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 from prometheus_client import Counter, Gauge, Histogram
 
 from actors.handoff import TwinSink
+from gridtwin import unixtime
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from gridtwin.settings import IngestSettings, KafkaSettings
 from services.telemetry.store import TelemetryStore
@@ -207,7 +208,7 @@ class IngestConsumer:
         assert self._consumer is not None
         await self._consumer.commit(batch.offsets)
         self._committed.update(batch.offsets)
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = unixtime.now_ms()
         for record in batch.records:
             FRESHNESS.observe((now_ms - record.samples[-1].timestamp_unix_ms) / 1_000 if record.samples else 0)
         WRITE_SECONDS.observe(time.perf_counter() - started)

@@ -39,7 +39,7 @@ def _run(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
 def serve() -> None:
     """Runs the WeatherService (gRPC, health, reflection) and the feed ingest loop in the foreground
     (GRIDTWIN_WEATHER__FEED_URL / __FEED_DIR name the feeds)."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = Settings()
     services.configure(settings)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gridtwin import processes
+from gridtwin.app import processes
 from services.assets.credentials import register_devices
 from simulator.device import DeviceOptions
 from simulator.fleet import Fleet, FleetOptions, registrations
@@ -49,7 +49,7 @@ def services(isolated, clean_db, ray_cluster, tmp_path: Path):
         "GRIDTWIN_GATEWAY__PORT": str(gateway_port),
         "GRIDTWIN_GATEWAY__METRICS_PORT": str(free_port()),
     }
-    cli = [sys.executable, "-m", "gridtwin.cli"]
+    cli = [sys.executable, "-m", "gridtwin.app.cli"]
     processes.spawn(tmp_path, "gateway", [*cli, "gateway"], env)
     for member in ("ingest-a", "ingest-b"):
         processes.spawn(tmp_path, member, [*cli, "ingest"], {**env, "GRIDTWIN_INGEST__METRICS_PORT": str(free_port())})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2
 from gridtwin.api.weather.v1 import weather_pb2
 from gridtwin.grpc_server import MAX_RECEIVE_MESSAGE_BYTES
+from gridtwin.unixtime import now_ms
 from services.analytics.api import AnalyticsApi
 from services.assets.access import Scope
 from services.assets.credentials import register_devices
@@ -163,10 +163,6 @@ def test_the_attack_surface_is_every_text_field() -> None:
 
 
 # ------------------------------------------------------------------ the world and its servers
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def base_requests() -> dict[str, Message]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import asyncpg
 import pytest
@@ -23,6 +22,7 @@ from actors.runtime.store import TwinStore
 from actors.twin.config import RulesConfig
 from actors.twin.model import AlertEvent, InstallationFacts, Sample
 from actors.twin.twin import TwinState
+from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
 from services.analytics.reader import AnalyticsReader, Site
 from services.analytics.service import Analytics, Instants
@@ -119,7 +119,7 @@ async def test_devices_reporting_some_signals_through_the_whole_platform(twins: 
                                   for installation, (device, credential, _, _) in DEVICES.items()])
     await pool.execute("UPDATE installations SET battery_nominal_energy_wh = $1, time_zone = 'UTC' "
                        "WHERE installation_id = ANY($2::text[])", NOMINAL_WH, list(DEVICES))
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = unixtime.now_ms()
     start_ms = (now_ms - 1_300_000) // 60_000 * 60_000          # whole minutes: the rollups line up
     streams = {i: make(start_ms) for i, (_, _, make, _) in DEVICES.items()}
     gateway = Gateway(t.settings.gateway, t.settings.kafka, CredentialDirectory(pool))

@@ -1,5 +1,5 @@
 """The access matrix: every gRPC method of every gridtwin service × every kind of caller, against
-the real servers, each started by its real entry point (`gridtwin.services`) on the real
+the real servers, each started by its real entry point (`gridtwin.app.wiring`) on the real
 Postgres, broker and Ray.
 
 The methods come from the generated descriptors (every `gridtwin.api` module), so a new RPC fails
@@ -41,7 +41,6 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 import gridtwin.api
-from gridtwin import services
 from gridtwin.api.analytics.v1 import analytics_pb2 as an
 from gridtwin.api.assets.v1 import assets_pb2 as a
 from gridtwin.api.control.v1 import control_pb2 as c
@@ -50,6 +49,7 @@ from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as t
 from gridtwin.api.twins.v1 import twin_service_pb2 as tw
 from gridtwin.api.weather.v1 import weather_pb2 as w
+from gridtwin.app import wiring as services
 from gridtwin.settings import Settings
 from services.assets.access import ACCESS, Rule, Scope, Target
 from services.weather import nws

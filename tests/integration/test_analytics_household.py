@@ -180,7 +180,7 @@ def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, tmp_p
 
     from typer.testing import CliRunner
 
-    from gridtwin.cli import app
+    from gridtwin.app.cli import app
 
     tariff = tmp_path / "tariff.json"
     tariff.write_text(json.dumps({"currency": "AUD", "import_price_per_kwh": 0.12, "export_price_per_kwh": 0.08,

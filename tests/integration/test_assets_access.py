@@ -4,7 +4,6 @@ in-group / out-of-group, over a real channel. Refused calls change nothing. And 
 refuses missing, unknown, expired and revoked credentials."""
 
 import itertools
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import grpc
 import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
+from gridtwin.unixtime import now_ms
 from services.assets.access import ACCESS, Scope
 from tests.integration.assets_client import AssetsClient, bearer, device_auth
 
@@ -240,7 +240,7 @@ async def test_every_rpc_refuses_bad_credentials(assets, method):
     await assets.installation("site-1", -120, 37, "utility.x")
     device = await assets.device("site-1", "dev-1")
     await assets.call("RevokeDevice", pb.RevokeDeviceRequest(device_id="dev-1"))
-    expired = await assets.token(Scope.ADMIN, expires_unix_ms=time.time_ns() // 1_000_000 - 1_000)
+    expired = await assets.token(Scope.ADMIN, expires_unix_ms=now_ms() - 1_000)
     revoked = await assets.token(Scope.ADMIN, name="revoked")
     principal_id = await assets.pool.fetchval("SELECT principal_id FROM api_principals WHERE name = 'revoked'")
     await assets.repository.revoke_principal(principal_id)

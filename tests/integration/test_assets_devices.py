@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
-from gridtwin.cli import _provision
+from gridtwin.app.cli import _provision
 from services.assets import bulk
 from services.assets.credentials import CredentialDirectory, DeviceRegistration, fleet_credential, register_devices
 from services.assets.seed import FleetPlan, demo_fleet

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from gridtwin import db, infra
-from gridtwin.cli import app
+from gridtwin import db
+from gridtwin.app import infra
+from gridtwin.app.cli import app
 from services.assets.schema import metadata
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,6 @@
 """The ControlService over a real channel: submit, read, list, progress, cancel; access; bad input
 gets INVALID_ARGUMENT / NOT_FOUND with a clear detail and stores nothing."""
 
-import time
 
 import grpc
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from gridtwin.api.control.v1 import control_pb2 as pb
 from gridtwin.api.control.v1 import control_pb2_grpc as pb_grpc
 from gridtwin.api.device.v1 import device_pb2 as dpb
+from gridtwin.unixtime import now_ms
 from services.assets.access import Scope
 from services.assets.credentials import register_devices
 from services.control.api import ControlApi
@@ -18,10 +18,6 @@ from simulator.fleet import FleetOptions, registrations
 from tests.integration.assets_client import bearer
 
 pytestmark = pytest.mark.integration
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def plan_spec(*steps: dpb.PlanStep) -> pb.CommandSpec:

@@ -2,12 +2,12 @@
 simulated devices → acks → device-events → store, and the plans' effect in stored telemetry."""
 
 import asyncio
-import time
 import uuid
 
 import pytest
 
 from actors.handoff import NoTwins
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import CredentialDirectory, register_devices
 from services.control.dispatcher import AckConsumer, Dispatcher, DispatcherOptions
 from services.control.lifecycle import RetryPolicy
@@ -32,10 +32,6 @@ from simulator.fleet import Fleet, FleetOptions, registrations
 pytestmark = pytest.mark.integration
 
 CONTROL_TABLES = "control_commands, control_fanouts, control_device_sessions, control_gateways, control_device_state"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Stack:

@@ -21,6 +21,7 @@ import pytest
 from edge.agent import Agent
 from edge.config import parse
 from gridtwin.api.assets.v1 import assets_pb2, assets_pb2_grpc
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import DeviceRegistration, register_devices
 from services.control.model import (
     CommandState,
@@ -39,10 +40,6 @@ from tests.integration.test_control_delivery import Stack
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @pytest.fixture(scope="module")

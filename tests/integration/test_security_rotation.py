@@ -8,7 +8,6 @@ closed 4001 when it ends, refused at every later Hello and on gRPC (UNAUTHENTICA
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 import pytest
@@ -17,6 +16,7 @@ from websockets.asyncio.client import connect
 from actors.handoff import NoTwins
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.device.v1 import device_pb2 as device_pb
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import CredentialDirectory, register_devices
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
@@ -78,7 +78,7 @@ async def test_rotation_with_grace_live(gateway, assets, clean_db):
         operator = await assets.call("RotateDeviceCredential", pb.RotateDeviceCredentialRequest(
             device_id=lagging.device_id, grace_s=GRACE_S))
         grace_ends_ms = operator.previous_valid_until_unix_ms
-        assert grace_ends_ms - time.time_ns() // 1_000_000 > (GRACE_S - 1) * 1_000
+        assert grace_ends_ms - now_ms() > (GRACE_S - 1) * 1_000
         assert own.credential and operator.credential and own.credential != regs[0].credential
 
         # The new credential is admitted at once (not only after the cache expires).
@@ -91,12 +91,12 @@ async def test_rotation_with_grace_live(gateway, assets, clean_db):
         # Within the grace, once the gateway's cache has seen the rotation, the old credential still
         # opens a session — one that the gateway closes (4001) when the grace ends.
         await asyncio.sleep(CACHE_S + 0.2)
-        assert time.time_ns() // 1_000_000 < grace_ends_ms - 500
+        assert now_ms() < grace_ends_ms - 500
         await lagging.disconnect()
         async with asyncio.timeout(GRACE_S + 5):
             while lagging.fatal is None:
                 await asyncio.sleep(0.05)
-        assert time.time_ns() // 1_000_000 >= grace_ends_ms
+        assert now_ms() >= grace_ends_ms
         assert lagging.sessions == 2, "the old credential was accepted within the grace"
         assert lagging.fatal.startswith("closed 4001: credential expired")
 
@@ -170,7 +170,7 @@ async def test_rotation_refusals(assets, clean_db):
 
     # Without grace the old credential ends at once; rotating again ends the one in its grace.
     first = await assets.call("RotateDeviceCredential", request(device_id="rot-a"))
-    assert first.previous_valid_until_unix_ms <= time.time_ns() // 1_000_000
+    assert first.previous_valid_until_unix_ms <= now_ms()
     code, _ = await assets.outcome("GetDevice", pb.GetDeviceRequest(device_id="rot-a"),
                                    metadata=device_auth("rot-a", a.credential))
     assert code == grpc.StatusCode.UNAUTHENTICATED

@@ -1,7 +1,6 @@
 """The telemetry gRPC API against real Postgres and the real broker, called over a real channel."""
 
 import asyncio
-import time
 import uuid
 
 import grpc
@@ -15,6 +14,7 @@ from gridtwin.api.device.v1 import device_pb2 as dpb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
+from gridtwin.unixtime import now_ms
 from services.telemetry.api import SERVICE_NAME, LiveHub, TelemetryApi
 from services.telemetry.store import TelemetryStore
 from tests.integration.access_support import authenticator, authorized_channel, ensure_root_token
@@ -220,7 +220,7 @@ async def next_sample(call) -> pb.LiveSample:
 
 async def test_live_samples_reach_their_installation_only_in_order(platform, api, stub):
     home, other = f"home-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     home_call = stub.StreamLiveSamples(pb.StreamLiveSamplesRequest(installation_id=home))
     other_call = stub.StreamLiveSamples(pb.StreamLiveSamplesRequest(installation_id=other))
     producer = AIOKafkaProducer(bootstrap_servers=platform.kafka.bootstrap_servers)

@@ -1,7 +1,6 @@
 """Devices → gateway → broker → ingest consumer → Postgres, on the real components."""
 
 import asyncio
-import time
 
 import pytest
 from prometheus_client import REGISTRY
@@ -9,6 +8,7 @@ from websockets.asyncio.client import connect
 
 from actors.handoff import NoTwins
 from gridtwin.api.device.v1 import device_pb2 as pb
+from gridtwin.unixtime import now_ms
 from services.assets.credentials import CredentialDirectory, register_devices
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
@@ -118,7 +118,7 @@ async def test_hostile_devices_are_refused_while_others_keep_streaming(running, 
         async with connect(url) as ws:
             await hello(ws, regs[3].device_id, regs[3].credential)
             await recv_cloud(ws)
-            now = time.time_ns() // 1_000_000
+            now = now_ms()
             samples = [
                 pb.Sample(timestamp_unix_ms=now - 1_000, load_power_w=500, state_of_charge_pct=50),
                 pb.Sample(timestamp_unix_ms=now, load_power_w=float("nan"), state_of_charge_pct=50),
@@ -161,6 +161,6 @@ async def test_a_second_session_of_a_device_replaces_the_first_with_4004(running
         assert (await recv_cloud(second)).WhichOneof("body") == "hello_reply"
         await first.wait_closed()
         assert first.close_code == 4004
-        sample = pb.Sample(timestamp_unix_ms=time.time_ns() // 1_000_000, state_of_charge_pct=50)
+        sample = pb.Sample(timestamp_unix_ms=now_ms(), state_of_charge_pct=50)
         await second.send(pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=1, samples=[sample])).SerializeToString())
         assert (await recv_cloud(second)).ack.accepted_samples == 1

@@ -7,7 +7,6 @@ import asyncio
 import csv
 import io
 import json
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -17,6 +16,7 @@ from actors.api import TwinApi
 from actors.runtime.store import create_pool
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
+from gridtwin.unixtime import now_ms
 from services.telemetry.store import TelemetryStore
 from tests.integration.access_support import authenticator, authorized_channel, ensure_root_token
 from tests.integration.twins_support import Twins, stream
@@ -46,7 +46,7 @@ async def _feed(t: Twins, chunks: list) -> None:  # type: ignore[type-arg]
 
 async def test_twin_stream_alerts_and_export(client: tuple[Twins, pb_grpc.TwinServiceStub]) -> None:
     t, stub = client
-    end_ms = time.time_ns() // 1_000_000 - 20_000
+    end_ms = now_ms() - 20_000
     chunks = stream(12, 100, end_ms=end_ms)
     await _feed(t, chunks[:-2])
 

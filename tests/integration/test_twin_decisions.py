@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -31,6 +30,7 @@ from bench.fault_audit import (
     stored_alerts,
     stored_rows_by_installation,
 )
+from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
 from gridtwin.settings import Settings
 from services.assets.credentials import CredentialDirectory, DeviceRegistration, register_devices
@@ -104,7 +104,7 @@ async def test_a_device_offline_for_six_hours_replays_into_its_passivated_twin(q
     regs = [DeviceRegistration(f"bk-dev-{k}", f"bk-site-{k}", f"secret-{k}") for k in range(BACKLOG_DEVICES)]
     await register_devices(clean_db, regs)
     sites = [r.installation_id for r in regs]
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = unixtime.now_ms()
     offline_ms = now_ms - 6 * 3_600_000          # the device went offline six hours ago
     gateway = Gateway(t.settings.gateway, t.settings.kafka, CredentialDirectory(clean_db))
     ingest = IngestConsumer(t.settings.ingest, t.settings.kafka,
@@ -148,7 +148,7 @@ async def test_a_device_offline_for_six_hours_replays_into_its_passivated_twin(q
         await until(lambda: applied_all(counts), 60)
 
     views = {s: await t.runtime.router.view(s) for s in sites}
-    model, last = model_twins(stored, RULES, time.time_ns() // 1_000_000)
+    model, last = model_twins(stored, RULES, unixtime.now_ms())
     audit = compare_twins(counts, {s: TwinFigures.of(v) if v else None for s, v in views.items()}, model)
     assert audit.ok, audit                           # every stored sample applied once, in time order
     alerts = compare_alerts(last, await stored_alerts(clean_db, sites))

@@ -1,7 +1,7 @@
 """The twin runtime on a Ray cluster of two nodes on this machine, one of them lost mid-stream.
 
 A head (`ray start --head`) and a second node (`ray start --address=…`) are started with
-`gridtwin.infra.start_ray_node`, each with ports and a temp dir of its own, so neither the
+`gridtwin.app.infra.start_ray_node`, each with ports and a temp dir of its own, so neither the
 platform's head on 6380 nor the session's in-process cluster is touched. A driver process joins
 the cluster, starts the runtime with four shards (round robin over the nodes, soft affinity), stores and
 delivers a deterministic telemetry stream through the router, and in the middle of a delivery
@@ -31,8 +31,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from gridtwin import infra
+from gridtwin import ray_env
+from gridtwin.app import infra
 from gridtwin.settings import ROOT, Settings
+from gridtwin.unixtime import now_ms
 from tests.integration.twins_support import (
     RULES,
     expected_alerts,
@@ -83,7 +85,7 @@ async def test_shards_of_a_lost_node_move_and_recover_their_twins_exactly(
     settings = isolated.model_copy(update={"twins": isolated.twins.model_copy(update={
         "ray_address": head.address, "namespace": f"multinode-{uuid.uuid4().hex[:8]}", "shards": SHARDS,
         "rules": json.dumps(RULES), "tick_interval_s": 1.0, "snapshot_interval_s": 1.0})})
-    end_ms = time.time_ns() // 1_000_000 - 1_000
+    end_ms = now_ms() - 1_000
     job = {"settings": settings.model_dump(mode="json"), "end_ms": end_ms, "var_dir": str(var_dir),
            "head_pid": head.pid, "node_pid": node.pid}
 
@@ -132,7 +134,7 @@ async def _run_driver(job: dict[str, Any]) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.integration.test_twins_multinode", cwd=ROOT,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **infra.ray_auth_env()})
+        env={**os.environ, **ray_env.ray_auth_env()})
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), 150)
     except TimeoutError:
@@ -228,7 +230,7 @@ async def _drive(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    infra.configure_ray_auth()
+    ray_env.configure_ray_auth()
     job = json.loads(sys.stdin.read())
     result = asyncio.run(_drive(job))
     print("RESULT " + json.dumps(result, default=str), flush=True)

@@ -1,4 +1,4 @@
-"""The VPP service process as operators and grid operators use it: `gridtwin.services.vpp` (the
+"""The VPP service process as operators and grid operators use it: `gridtwin.app.wiring.vpp` (the
 VppService over a real gRPC channel, the OpenADR 3 REST endpoint, the intent relay and the live
 contribution tracker) on the real components — Postgres/PostGIS, the broker, twins on Ray, the
 gateway, simulated batteries.
@@ -24,9 +24,9 @@ import grpc
 import numpy as np
 import pytest
 
-from gridtwin import services
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
+from gridtwin.app import wiring as services
 from gridtwin.settings import Settings
 from services.assets.access import Scope
 from services.assets.credentials import register_devices

@@ -16,9 +16,9 @@ import pytest
 import shapely
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gridtwin import services
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
+from gridtwin.app import wiring as services
 from gridtwin.paging import page_token
 from services.assets.access import Scope
 from services.weather import nws

@@ -11,10 +11,10 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from gridtwin import services
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
-from gridtwin.cli import app
+from gridtwin.app import wiring as services
+from gridtwin.app.cli import app
 from services.assets.access import Scope
 from services.weather.api import WeatherApi
 from services.weather.store import AlertStore

@@ -20,6 +20,7 @@ from actors.runtime.cluster import TwinRuntime, start_runtime
 from actors.twin.config import RulesConfig
 from actors.twin.model import UNKNOWN_FACTS, AlertEvent, Sample
 from actors.twin.twin import TwinState
+from gridtwin import unixtime
 from gridtwin.api.device.v1.device_pb2 import Sample as PbSample
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
@@ -77,7 +78,7 @@ def stream(installations: int, seconds: int, per_record: int = 10, end_ms: int |
     """Chunks (one per `per_record` seconds) of records, one record per installation and chunk.
     Installation k: solar negative for samples 20–39 when k % 3 == 0 (raised, then cleared) and
     from 60 on when k % 4 == 0 (still open at the end); the battery swings so energy integrates."""
-    end_ms = end_ms or time.time_ns() // 1_000_000 - 1_000
+    end_ms = end_ms or unixtime.now_ms() - 1_000
     start_ms = end_ms - seconds * 1_000
     chunks = []
     for c in range(0, seconds, per_record):
@@ -103,7 +104,7 @@ def reference(chunks: list[list[TelemetryRecord]]) -> tuple[dict[str, TwinState]
     config = RulesConfig.defaults().with_overrides(RULES)
     twins: dict[str, TwinState] = {}
     last: dict[str, AlertEvent] = {}
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = unixtime.now_ms()
     for records in chunks:
         for r in records:
             twin = twins.setdefault(r.installation_id, TwinState(r.installation_id, UNKNOWN_FACTS, config))

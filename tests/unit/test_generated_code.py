@@ -1,6 +1,6 @@
 """The generated protobuf package matches proto/ (regenerate with `gridtwin proto generate`)."""
 
-from gridtwin import codegen
+from gridtwin.app import codegen
 
 
 def test_generated_code_is_up_to_date():

@@ -179,7 +179,7 @@ def test_core_objects_validate_against_the_kubernetes_schema(target: str, versio
 def test_services_run_real_commands_on_the_ports_the_settings_define(target: str) -> None:
     import typer.main
 
-    from gridtwin.cli import app
+    from gridtwin.app.cli import app
 
     cli = typer.main.get_command(app)
     defaults = Settings()
@@ -486,6 +486,6 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     for path in (".venv/bin/python", "var/log/gateway.log", ".git/config", "tests/conftest.py", "bench/twins.py",
                  "gridtwin/__pycache__/cli.cpython-311.pyc", "gridtwin.egg-info/PKG-INFO"):
         assert ignored(path), path
-    for path in ("pyproject.toml", "README.md", "gridtwin/cli.py", "gridtwin/migrations/env.py",
+    for path in ("pyproject.toml", "README.md", "gridtwin/app/cli.py", "gridtwin/migrations/env.py",
                  "services/telemetry/ingest.py", "actors/runtime/actor.py", "simulator/fleet.py"):
         assert not ignored(path), path

@@ -14,7 +14,7 @@ from gridtwin.tls import aio_channel, grpc_server_credentials, server_ssl_contex
 
 CODE = [p for d in ("gridtwin", "services", "actors") for p in (ROOT / d).rglob("*.py")
         if "gridtwin/api/" not in p.as_posix()]
-# What gridtwin/services.py builds: servers that listen, each of which must get the platform's TLS.
+# What gridtwin/app/wiring.py builds: servers that listen, each of which must get the platform's TLS.
 SERVERS = {"AssetApi", "AnalyticsApi", "TwinApi", "WeatherApi", "ControlApi", "VppApi", "Gateway"}
 
 
@@ -34,10 +34,10 @@ def test_every_grpc_server_is_given_tls():
 
 
 def test_every_service_entry_point_passes_the_platform_tls():
-    entry_points = ROOT / "gridtwin" / "services.py"
+    entry_points = ROOT / "gridtwin" / "app" / "wiring.py"
     for name in SERVERS:
         calls = _calls(entry_points, name)
-        assert calls, f"{name} is not built in gridtwin/services.py any more: update SERVERS"
+        assert calls, f"{name} is not built in gridtwin/app/wiring.py any more: update SERVERS"
         for call in calls:
             tls = [k.value for k in call.keywords if k.arg == "tls"]
             assert tls and ast.unparse(tls[0]) == "settings.tls", f"{name} at line {call.lineno}"

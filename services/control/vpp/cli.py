@@ -19,7 +19,7 @@ console = Console()
 def serve() -> None:
     """Runs the VppService (gRPC, health, reflection), the OpenADR 3 REST endpoint, the relay of
     the twins' decisions and the live contribution tracker in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = Settings()
     services.configure(settings)

@@ -25,7 +25,7 @@ from prometheus_client import Histogram
 from actors.runtime.router import TwinRouter
 from actors.twin import vpp as twin_vpp
 from actors.twin.commands import RunPlan, TwinCommand, command_id
-from gridtwin.unixtime import from_ms, to_ms
+from gridtwin.unixtime import from_ms, now_ms, to_ms
 from services.control.model import CommandKind, FanOutId, FanOutProgress
 from services.control.store import CommandStore
 from services.control.vpp.intents import IntentRelay
@@ -173,7 +173,7 @@ class VppDispatcher:
         event_id = event_id or f"ev-{uuid.uuid4().hex[:16]}"
         fanout_id, _ = await self._commands.create_fanout(
             source="vpp", kind=CommandKind.CONTROL_PLAN, group_path=spec.target_group or spec.program,
-            idempotency_key=f"vpp:{event_id}", now_ms=time.time_ns() // 1_000_000)
+            idempotency_key=f"vpp:{event_id}", now_ms=now_ms())
         rate = Decimal(str(spec.rate_per_kwh)) if spec.rate_per_kwh is not None else rate
         async with self._pool.acquire() as con, con.transaction():
             await con.execute(

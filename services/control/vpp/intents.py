@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Sequence
 
 import asyncpg
@@ -42,6 +41,7 @@ from actors.twin.commands import (
     command_id,
     from_record,
 )
+from gridtwin import unixtime
 from gridtwin.aio import cancel_and_wait
 from services.control.model import (
     ChargeTo,
@@ -142,7 +142,7 @@ class IntentRelay:
             return await self._carry_out(commands, fanout_id)
 
     async def _carry_out(self, commands: Sequence[TwinCommand], fanout_id: FanOutId | None) -> dict[str, str]:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = unixtime.now_ms()
         outcomes: dict[str, str] = {}
         made: dict[str, str] = {}
         declined = [c for c in commands if isinstance(c, DeclineEvent)]

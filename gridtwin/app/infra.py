@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gridtwin import processes
+from gridtwin.app import processes
+from gridtwin.ray_env import RAY_HEAD_ENV, ray_auth_env
 from gridtwin.settings import KafkaSettings, PostgresSettings, TwinsSettings
 
 PG_VERSION = "15"
@@ -147,48 +148,6 @@ def ensure_broker(kafka: KafkaSettings, var_dir: Path) -> None:
 def stop_broker(var_dir: Path) -> None:
     processes.stop(var_dir, "broker")
     processes.stop(var_dir, "broker-s3")
-
-
-async def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
-    """Creates missing topics with the given partition counts."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items() if name not in existing]
-        if missing:
-            await admin.create_topics(missing)
-    finally:
-        await admin.close()
-
-
-def platform_topics(kafka: KafkaSettings) -> dict[str, int]:
-    return {kafka.telemetry_topic: kafka.telemetry_partitions, kafka.device_events_topic: kafka.telemetry_partitions,
-            kafka.alerts_topic: kafka.telemetry_partitions}
-
-
-def ray_auth_env() -> dict[str, str]:
-    """Environment for every process of a Ray cluster the project starts on this machine.
-
-    Ray 2.60 turns token authentication on for clusters started without RAY_AUTH_MODE and keeps
-    the token in ~/.ray/auth_token, one file for every cluster on the machine: a second cluster
-    (a test session beside `make run`) rewrites it and locks the first one's processes out, and a
-    process that imported ray before the variable was set disagrees with its own cluster. The
-    project's clusters are single-machine, so they run with authentication off, consistently; a
-    multi-node deployment (KubeRay) configures token auth for the whole cluster instead."""
-    return {"RAY_AUTH_MODE": "disabled"}
-
-
-# Ray keeps the events of the last 100,000 tasks in the GCS by default (hundreds of MiB); the
-# hot actor calls report none (TwinShardActor), and the rest need far fewer for debugging.
-RAY_HEAD_ENV = {"RAY_task_events_max_num_task_in_gcs": "10000"}
-
-
-def configure_ray_auth() -> None:
-    """Sets this process's (and its Ray children's) authentication mode; see `ray_auth_env`."""
-    os.environ.update(ray_auth_env())
 
 
 def ensure_ray(twins: TwinsSettings, var_dir: Path) -> None:

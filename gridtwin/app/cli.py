@@ -13,7 +13,8 @@ from rich.table import Table
 
 from actors import cli as twins_cli
 from edge import cli as edge_cli
-from gridtwin import infra, processes
+from gridtwin import kafka_topics, ray_env
+from gridtwin.app import infra, processes
 from gridtwin.settings import Settings
 from services.analytics import cli as analytics_cli
 from services.assets import cli as assets_cli
@@ -39,7 +40,7 @@ app.add_typer(edge_cli.app, name="edge")
 
 @app.callback()
 def _entry() -> None:
-    infra.configure_ray_auth()
+    ray_env.configure_ray_auth()
 console = Console()
 
 # The service processes `up` starts: name → `gridtwin` arguments.
@@ -79,7 +80,7 @@ def _infra_up(settings: Settings) -> None:
         _step(p, f"Kafka broker ({settings.kafka.local_broker_storage})")
         infra.ensure_broker(settings.kafka, settings.var_dir)
         _step(p, "topics")
-        asyncio.run(infra.ensure_topics(settings.kafka, infra.platform_topics(settings.kafka)))
+        asyncio.run(kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka)))
         _step(p, "Ray head (twins)")
         infra.ensure_ray(settings.twins, settings.var_dir)
     console.print(f"[green]infra up[/]: postgres {settings.postgres.url.split('@')[-1]}, "
@@ -116,7 +117,7 @@ def migrate() -> None:
 @app.command()
 def gateway() -> None:
     """Runs the device websocket gateway in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = _settings()
     services.configure(settings)
@@ -126,7 +127,7 @@ def gateway() -> None:
 @app.command()
 def ingest() -> None:
     """Runs one ingest consumer (a consumer-group member) in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = _settings()
     services.configure(settings)
@@ -136,7 +137,7 @@ def ingest() -> None:
 @app.command()
 def api() -> None:
     """Runs the telemetry gRPC API in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = _settings()
     services.configure(settings)
@@ -149,7 +150,7 @@ def simulate(
     prefix: Annotated[str, typer.Option(help="Device id prefix (must be provisioned)")] = DEMO_PREFIX,
 ) -> None:
     """Runs a simulated fleet against the gateway in the foreground."""
-    from gridtwin import services
+    from gridtwin.app import wiring as services
 
     settings = _settings()
     services.configure(settings)
@@ -202,7 +203,7 @@ def up(devices: Annotated[int, typer.Option(help="Simulated devices to start")] 
             await engine.dispose()
 
     asyncio.run(seed())
-    exe = [sys.executable, "-m", "gridtwin.cli"]
+    exe = [sys.executable, "-m", "gridtwin.app.cli"]
     for name, args in SERVICES.items():
         processes.spawn(settings.var_dir, name, [*exe, *args])
     processes.wait_for_port(settings.gateway.host, settings.gateway.port, 30, "gateway")
@@ -263,7 +264,7 @@ def _print_status(settings: Settings) -> None:
 @proto_app.command("generate")
 def proto_generate() -> None:
     """Regenerates gridtwin/api from proto/."""
-    from gridtwin import codegen
+    from gridtwin.app import codegen
 
     console.print(f"generated {codegen.generate()}")
 
@@ -271,7 +272,7 @@ def proto_generate() -> None:
 @proto_app.command("check")
 def proto_check() -> None:
     """Fails when gridtwin/api differs from what proto/ generates."""
-    from gridtwin import codegen
+    from gridtwin.app import codegen
 
     stale = codegen.check()
     if stale:
