@@ -7,8 +7,8 @@ Guarantees:
 - ListAlerts is newest first (first seen, then id), keyset-paged; filters combine with AND.
 - ExportAlertLog streams every alert of the installation active at any time in [start, end)
   (first seen before end, not cleared before start), oldest first, as CSV or JSON.
-- Access: the AssetService's tokens, admitted by services/assets/guard.py (rules in
-  services/assets/access.py ACCESS); an installation must lie within the token's groups (a device:
+- Access: the AssetService's tokens, admitted by services/access/guard.py (rules in
+  services/access/rules.py ACCESS); an installation must lie within the token's groups (a device:
   its own), ListAlerts answers only alerts of installations within them.
 - Status codes: INVALID_ARGUMENT for bad ids, ranges or tokens; PERMISSION_DENIED for an
   installation outside the token's groups; NOT_FOUND; UNAVAILABLE when the database or the twin
@@ -38,8 +38,8 @@ from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings, TwinsSettings
-from services.assets.api import Authenticator
-from services.assets.guard import AccessGuard, caller, refuse_unless_visible, visible_installations
+from services.access.authentication import Authenticator
+from services.access.guard import AccessGuard, caller, refuse_unless_visible, visible_installations
 from services.weather.model import AlertId
 
 log = logging.getLogger(__name__)

@@ -41,13 +41,13 @@ from gridtwin.api.analytics.v1 import analytics_pb2 as pb
 from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
+from services.access.model import Scope
+from services.access.service_tokens import issue_token
 from services.analytics import series
 from services.analytics.api import AnalyticsApi
 from services.analytics.reader import AnalyticsReader
 from services.analytics.service import Analytics, LocalDates
 from services.analytics.tariffs import Tariff, TouWindow
-from services.assets.access import Scope
-from services.assets.api import issue_token
 from services.assets.database import create_engine
 from services.assets.model import GroupPath
 from services.assets.repository import AssetRepository

@@ -39,9 +39,10 @@ from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
+from services.access.model import Scope, Visibility
+from services.access.service_tokens import issue_token
 from services.assets import bulk
-from services.assets.access import Scope, Visibility
-from services.assets.api import AssetApi, issue_token
+from services.assets.api import AssetApi
 from services.assets.database import create_engine
 from services.assets.model import GroupPath
 from services.assets.repository import AssetRepository

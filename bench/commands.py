@@ -33,7 +33,7 @@ from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
 from services.control.model import ChargeTo, ControlPlan, Discharge, PlanStep
 from services.control.service import Control, PlanRequest, Submitted
 from services.control.store import CommandStore

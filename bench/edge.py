@@ -41,7 +41,7 @@ from gridtwin import kafka_topics
 from gridtwin.app import infra
 from gridtwin.settings import Settings
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import CredentialDirectory, DeviceRegistration, register_devices
+from services.access.credentials import CredentialDirectory, DeviceRegistration, register_devices
 from services.telemetry.gateway import Gateway
 from tests.edge_fakes import FakeFronius, FakePowerwall, FakeSunSpec
 from tests.integration.test_edge_platform import Cable

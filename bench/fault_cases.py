@@ -24,7 +24,7 @@ from bench import fault_audit as audit
 from bench.fault_rig import TWIN_RULES, Rig, kill_broker, restart_postgres
 from gridtwin.app import infra
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
 from services.control.model import ChargeTo, ControlPlan, Discharge, PlanStep
 from services.control.service import Control, PlanRequest, Submitted
 from services.control.store import CommandStore

@@ -40,7 +40,7 @@ from gridtwin import kafka_topics
 from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
 from simulator.device import DeviceOptions
 from simulator.fleet import Fleet, FleetOptions, registrations
 

@@ -11,13 +11,23 @@
 3. Raw produce throughput of one Python producer (100-byte messages) and the ratio of the
    end-to-end ingest throughput (2.) to it.
 
-Uses its own database (gridtwin_bench) and topics, so a running platform is left alone.
+For 1. and 2. it also prints the CPU time every stage consumed per stored sample (µs/sample, from
+the processes' CPU counters over the measured interval, bench/cpu.py): gateway, broker, ingest,
+Postgres backends of the bench database, twin shards (the Ray actors of the bench's namespace),
+the simulator (this process), and, apart, what is shared with others on the machine (Ray's own
+processes, the Postgres cluster's background writers). On a shared 2-core machine the µs/sample
+figures are the ones to compare; throughput and latency move with whatever else runs.
+
+Uses its own database (gridtwin_bench), topics and broker (on a free port), so a running platform
+is left alone. `--profile DIR` runs gateway and ingest under cProfile and writes their profiles
+there when they stop.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -28,12 +38,13 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from bench import cpu
 from bench.common import fresh_database, run_topics
 from gridtwin import kafka_topics
 from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import Settings
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
 from simulator.device import DeviceOptions
 from simulator.fleet import Fleet, FleetOptions, registrations
 
@@ -88,9 +99,10 @@ def _quantile(before: dict[str, float], after: dict[str, float], name: str, q: f
 class Platform:
     """Gateway and ingest processes against the bench database and topics."""
 
-    def __init__(self, settings: Settings, var_dir: Path, ingest_members: int) -> None:
+    def __init__(self, settings: Settings, var_dir: Path, ingest_members: int, profile_dir: Path | None = None) -> None:
         self.settings = settings
         self.var_dir = var_dir
+        self.profile_dir = profile_dir
         self.gateway_port = _free_port()
         self.gateway_metrics = _free_port()
         self.ingest_metrics = [_free_port() for _ in range(ingest_members)]
@@ -99,6 +111,7 @@ class Platform:
         s = self.settings
         env = {
             "GRIDTWIN_POSTGRES__URL": s.postgres.url,
+            "GRIDTWIN_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
             "GRIDTWIN_KAFKA__TELEMETRY_TOPIC": s.kafka.telemetry_topic,
             "GRIDTWIN_KAFKA__DEVICE_EVENTS_TOPIC": s.kafka.device_events_topic,
             "GRIDTWIN_KAFKA__ALERTS_TOPIC": s.kafka.alerts_topic,
@@ -109,10 +122,16 @@ class Platform:
             "GRIDTWIN_GATEWAY__MAX_IN_FLIGHT_BATCHES_TOTAL": "50000",
             "GRIDTWIN_LOG_LEVEL": "WARNING",
         }
-        cli = [sys.executable, "-m", "gridtwin.app.cli"]
-        processes.spawn(self.var_dir, "gateway", [*cli, "gateway"], env)
+        def cli(name: str) -> list[str]:
+            if self.profile_dir is None:
+                return [sys.executable, "-m", "gridtwin.app.cli"]
+            # cProfile writes when the interpreter exits normally (SIGTERM → graceful stop).
+            return [sys.executable, "-m", "cProfile", "-o", str(self.profile_dir / f"{name}.prof"),
+                    "-m", "gridtwin.app.cli"]
+
+        processes.spawn(self.var_dir, "gateway", [*cli("gateway"), "gateway"], env)
         for i, port in enumerate(self.ingest_metrics):
-            processes.spawn(self.var_dir, f"ingest-{i}", [*cli, "ingest"],
+            processes.spawn(self.var_dir, f"ingest-{i}", [*cli(f"ingest-{i}"), "ingest"],
                             {**env, "GRIDTWIN_INGEST__METRICS_PORT": str(port)})
         processes.wait_for_port("127.0.0.1", self.gateway_port, 60, "gateway")
         for port in self.ingest_metrics:
@@ -121,9 +140,35 @@ class Platform:
     def stop(self) -> None:
         for name in ("gateway", *(f"ingest-{i}" for i in range(len(self.ingest_metrics)))):
             processes.stop(self.var_dir, name)
+        cpu.kill_twins(self.settings.twins.ray_address, self.settings.twins.namespace)
 
     def ingest(self) -> list[dict[str, float]]:
         return [_scrape(p) for p in self.ingest_metrics]
+
+    def _pid(self, name: str) -> list[int]:
+        pid = processes.running_pid(self.var_dir, name)
+        return [pid] if pid is not None else []
+
+    def stages(self) -> list[cpu.Stage]:
+        """Every process of the path, by stage, as they are now (call after the warm-up: the
+        twin shards and the database connections exist by then)."""
+        s = self.settings
+        database = s.postgres.url.rsplit("/", 1)[1].split("?")[0]
+        try:
+            shards = cpu.ray_actor_pids(s.twins.ray_address, s.twins.namespace)
+        except Exception as exc:   # the table then says 0 processes for the twins
+            console.print(f"[yellow]twin shard pids not found: {exc}[/]")
+            shards = []
+        return [
+            cpu.Stage("gateway", tuple(self._pid("gateway"))),
+            cpu.Stage("broker", tuple(self._pid("broker"))),
+            cpu.Stage("ingest", tuple(p for i in range(len(self.ingest_metrics)) for p in self._pid(f"ingest-{i}"))),
+            cpu.Stage("postgres backends", tuple(cpu.postgres_backends(database))),
+            cpu.Stage("twin shards", tuple(shards)),
+            cpu.Stage("simulator", (os.getpid(),)),
+            cpu.Stage("ray system", tuple(cpu.ray_system()), shared=True),
+            cpu.Stage("postgres background", tuple(cpu.postgres_background()), shared=True),
+        ]
 
     @property
     def url(self) -> str:
@@ -143,16 +188,22 @@ async def live(platform: Platform, pool: asyncpg.Pool, devices: int, seconds: fl
     await fleet.start(stream=False)
     await fleet.wait_connected(600)
     connect_s = time.monotonic() - started
-    console.print(f"   connected in {connect_s:.1f} s; streaming {seconds:.0f} s")
+    console.print(f"   connected in {connect_s:.1f} s; idle for 10 s, then streaming {seconds:.0f} s")
+    meter = cpu.CpuMeter(platform.stages())
+    await asyncio.sleep(5.0)   # the hellos' state reports and session records settle first
+    await meter.idle(5.0)      # devices connected, nothing sent: keepalives, timers, polls
     await fleet.start_streaming()
     await asyncio.sleep(min(10.0, seconds / 4))  # warm-up: group join, partitions, caches
     before, stored_before, t0 = platform.ingest(), await _stored(pool), time.monotonic()
+    meter.start()
     lags: list[tuple[float, float]] = []
     while time.monotonic() - t0 < seconds:
         await asyncio.sleep(5)
         lags.append((time.monotonic() - t0, _sum(platform.ingest(), "gridtwin_ingest_consumer_lag{")))
+    meter.stop()
     after, stored_after, elapsed = platform.ingest(), await _stored(pool), time.monotonic() - t0
     await fleet.stop()
+    _print_cpu("live", meter, stored_after - stored_before, elapsed)
     merged_before = {k: sum(m.get(k, 0) for m in before) for m in before for k in m}
     merged_after = {k: sum(m.get(k, 0) for m in after) for m in after for k in m}
     half = len(lags) // 2
@@ -177,14 +228,19 @@ async def backlog(platform: Platform, pool: asyncpg.Pool, devices: int, samples:
     fleet.backfill(samples)
     total = fleet.ledger.generated_total()
     base = await _stored(pool)
+    meter = cpu.CpuMeter(platform.stages())
+    await meter.idle(5.0)
     t0 = time.monotonic()
+    meter.start()
     await fleet.start(stream=False)
     await fleet.wait_drained(1_800)
     acked_s = time.monotonic() - t0
     while await _stored(pool) - base < total and time.monotonic() - t0 < 1_800:
         await asyncio.sleep(0.2)
+    meter.stop()
     elapsed = time.monotonic() - t0
     await fleet.stop()
+    _print_cpu("backlog drain", meter, await _stored(pool) - base, elapsed)
     rows = await pool.fetch(
         "SELECT count(*) AS n, count(DISTINCT (device_id, ts)) AS distinct_n FROM telemetry_samples "
         "WHERE device_id LIKE 'backlog-%'")
@@ -205,6 +261,15 @@ async def backlog(platform: Platform, pool: asyncpg.Pool, devices: int, samples:
     }
 
 
+def _print_cpu(phase: str, meter: cpu.CpuMeter, samples: int, elapsed_s: float) -> None:
+    table = Table(title=f"CPU per stored sample, {phase}: {samples:,} samples in {elapsed_s:.1f} s")
+    for column in ("stage", "µs/sample", "above idle", "cores", "idle cores", "processes"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in cpu.per_sample_rows(meter.costs(), samples, elapsed_s):
+        table.add_row(*row)
+    console.print(table)
+
+
 async def raw_produce(settings: Settings, messages: int = 300_000) -> float:
     from aiokafka import AIOKafkaProducer
 
@@ -222,22 +287,26 @@ async def raw_produce(settings: Settings, messages: int = 300_000) -> float:
     return messages / elapsed
 
 
-def bench_settings() -> Settings:
+def bench_settings(var_dir: Path) -> Settings:
     base = Settings()
     run = uuid.uuid4().hex[:6]
+    # A broker of its own (in memory, on a free port): its CPU counters then measure this run only.
+    kafka = run_topics(base.kafka, run).model_copy(update={
+        "bootstrap_servers": f"127.0.0.1:{_free_port()}", "local_broker_storage": "memory",
+        "manage_local_broker": True})
     settings = base.model_copy(update={
         "postgres": fresh_database(base.postgres, "gridtwin_bench"),
-        "kafka": run_topics(base.kafka, run),
+        "kafka": kafka,
         "ingest": base.ingest.model_copy(update={"group_id": f"bench-ingest-{run}"}),
         "twins": base.twins.model_copy(update={"namespace": f"bench-{run}"}),
     })
-    infra.ensure_broker(settings.kafka, settings.var_dir)
+    infra.ensure_broker(settings.kafka, var_dir)
     # Ingest hands every committed batch to the twins, so the path runs through the Ray cluster.
     infra.ensure_ray(settings.twins, settings.var_dir)
     return settings
 
 
-async def main(settings: Settings, args: argparse.Namespace) -> None:
+async def main(settings: Settings, var_dir: Path, args: argparse.Namespace) -> None:
     await kafka_topics.ensure_topics(settings.kafka, kafka_topics.platform_topics(settings.kafka))
 
     console.print("[bold]3. raw produce[/] (one Python producer, 100 B messages) …")
@@ -245,8 +314,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
 
     pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=4)
     assert pool is not None
-    var_dir = Path(tempfile.mkdtemp(prefix="gridtwin-bench-"))
-    platform = Platform(settings, var_dir, args.ingest_members)
+    platform = Platform(settings, var_dir, args.ingest_members, args.profile_dir)
     platform.start()
     try:
         live_figures = await live(platform, pool, args.devices, args.seconds) if args.devices else {}
@@ -277,8 +345,16 @@ def cli() -> None:
     parser.add_argument("--backlog-devices", type=int, default=1_000)
     parser.add_argument("--backlog-samples", type=int, default=1_000)
     parser.add_argument("--ingest-members", type=int, default=1)
+    parser.add_argument("--profile", default="", help="write cProfile output of gateway and ingest to this folder")
     args = parser.parse_args()
-    run_service(main(bench_settings(), args))
+    args.profile_dir = Path(args.profile).resolve() if args.profile else None
+    if args.profile_dir is not None:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+    var_dir = Path(tempfile.mkdtemp(prefix="gridtwin-bench-"))
+    try:
+        run_service(main(bench_settings(var_dir), var_dir, args))
+    finally:
+        infra.stop_broker(var_dir)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,9 @@ from gridtwin.app import infra, processes
 from gridtwin.observability import run_service
 from gridtwin.settings import PostgresSettings, Settings
 from gridtwin.unixtime import now_ms
-from services.assets.access import Scope
-from services.assets.api import issue_token
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
+from services.access.model import Scope
+from services.access.service_tokens import issue_token
 from services.assets.database import create_engine
 from services.assets.model import GroupPath
 from services.assets.repository import AssetRepository

@@ -148,6 +148,13 @@ class DiskBuffer:
     def next_sequence(self) -> int:
         return self._next_sequence()
 
+    def advance_sequence(self, above: int) -> None:
+        """New batches are numbered above `above` (the gateway's last acknowledged number, after
+        a buffer file was lost or replaced): a counter behind it would only be refused."""
+        with self._transaction():
+            if self._next_sequence() <= above:
+                self._put("next_sequence", str(above + 1).encode())
+
     # ------------------------------------------------------------ small state
 
     def get(self, key: str) -> bytes | None:

@@ -59,6 +59,9 @@ class Welcomed:
     skew_ms: int                 # server time − agent time (> 0: the agent's clock is behind)
     max_samples_per_batch: int
     max_in_flight_batches: int
+    # The highest sequence number the gateway acknowledged in an earlier session (0: none it
+    # knows): numbering must go on above it (device.proto, "Sequence numbers").
+    last_acknowledged_sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ class Session:
             self.window = max(1, reply.max_in_flight_batches or 1)
             self.max_batch = max(1, reply.max_samples_per_batch or 1_000)
             self.welcomed = Welcomed(reply.session_id, reply.installation_id, reply.server_time_unix_ms,
-                                     reply.server_time_unix_ms - midpoint_ms, self.max_batch, self.window)
+                                     reply.server_time_unix_ms - midpoint_ms, self.max_batch, self.window,
+                                     reply.last_acknowledged_sequence)
             return self.welcomed
         if kind == "ack":
             self.in_flight.discard(frame.ack.sequence)

@@ -122,6 +122,7 @@ class Uplink:
             log.warning("the gateway answered the hello with %s", event)
             return False
         self.welcomed = event
+        self._buffer.advance_sequence(event.last_acknowledged_sequence)
         self.sessions += 1
         self._counters.connected(event.skew_ms)
         if abs(event.skew_ms) > (self._options.skew_tolerance_ms or 2_000):

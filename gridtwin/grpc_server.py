@@ -17,9 +17,11 @@ from typing import Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
+from gridtwin import reflection
+from gridtwin.errors import GridtwinError
+from gridtwin.errors import Refused as Refused  # re-exported: servicers import it from here
 from gridtwin.settings import TlsSettings
 from gridtwin.tls import grpc_server_credentials
 
@@ -65,7 +67,7 @@ class GrpcServer:
                                  interceptors=[*self._interceptors, RefuseUndecodableRequests()])
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection([*self._services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+        reflection.enable([*self._services, HEALTH_SERVICE], server)   # v1 and v1alpha
         credentials = grpc_server_credentials(self._tls)
         if credentials is None:
             self.port = server.add_insecure_port(self._address)
@@ -180,15 +182,6 @@ class GrpcApi:
         await self._server.wait_for_termination()
 
 
-class Refused(Exception):
-    """A request refused with a gRPC status. Servicer code raises it; `observing` turns it into
-    the status, so every refusal is also counted."""
-
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-
-
 Handler = Callable[..., Awaitable[object]]
 
 
@@ -196,16 +189,20 @@ def observing(
     rpcs: Counter,
     latency: Histogram,
     *,
-    unavailable: tuple[type[BaseException], ...],
-    unavailable_detail: str,
+    unavailable: tuple[type[BaseException], ...] = (),
+    unavailable_detail: str = "storage unavailable",
 ) -> Callable[..., Callable[[Handler], Handler]]:
-    """A decorator factory for a service's RPC handlers: `@observed("Method")` counts each call in
-    `rpcs` by method and status code, times unary calls in `latency` (`timed=False` for streams),
-    turns `Refused` into its status and the `unavailable` exceptions (a storage outage) into
-    UNAVAILABLE with `unavailable_detail`."""
+    """A decorator factory for a service's RPC handlers: `@observed("Method")` (or `@observed()`:
+    the handler's name) counts each call in `rpcs` by method and status code, times unary calls in
+    `latency` (`timed=False` for streams) and is the one place where errors become statuses:
+    a `gridtwin.errors.GridtwinError` its own status and message, the `unavailable` exceptions
+    (a storage library's outage errors not yet translated by its adapter) UNAVAILABLE with
+    `unavailable_detail`, anything else INTERNAL with a log line (the caller sees no internals)."""
 
-    def observed(method: str, *, timed: bool = True) -> Callable[[Handler], Handler]:
+    def observed(method: str | None = None, *, timed: bool = True) -> Callable[[Handler], Handler]:
         def wrap(fn: Handler) -> Handler:
+            name = method or fn.__name__
+
             @functools.wraps(fn)
             async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> object:
                 started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
@@ -213,18 +210,25 @@ def observing(
                     result = await fn(self, request, context)
                     code = grpc.StatusCode.OK
                     return result
-                except Refused as refused:
-                    code, detail = refused.code, refused.detail
+                except GridtwinError as error:
+                    code, detail = error.grpc_status, str(error)
+                    if code is grpc.StatusCode.UNAVAILABLE:
+                        log.warning("%s: unavailable: %s (%r)", name, error, error.__cause__)
                 except asyncio.CancelledError:
                     code = grpc.StatusCode.CANCELLED
                     raise
                 except unavailable as exc:
                     code, detail = grpc.StatusCode.UNAVAILABLE, unavailable_detail
-                    log.warning("%s: unavailable: %s", method, exc)
+                    log.warning("%s: unavailable: %s", name, exc)
+                except grpc.aio.AbortError:
+                    raise   # the handler aborted with its own status (already sent)
+                except Exception:
+                    code, detail = grpc.StatusCode.INTERNAL, "internal error"
+                    log.exception("%s failed", name)
                 finally:
-                    rpcs.labels(method, code.name).inc()
+                    rpcs.labels(name, code.name).inc()
                     if timed:
-                        latency.labels(method).observe(time.perf_counter() - started)
+                        latency.labels(name).observe(time.perf_counter() - started)
                 await context.abort(code, detail)
                 return None  # not reached: abort raises
 

@@ -121,6 +121,20 @@ class AssetsSettings(BaseModel):
     auth_cache_entries: int = 10_000
 
 
+class AccessSettings(BaseModel):
+    """People's sessions, one-time codes and login throttling (services/access), served by the
+    assets process."""
+
+    session_ttl_s: float = 12 * 3_600.0        # a session ends this long after login at the latest
+    session_idle_s: int = 30 * 60              # …or after this long without a call
+    login_max_failures: int = 5                # per username and per source, within the window
+    login_failure_window_s: float = 15 * 60.0
+    login_lockout_s: float = 15 * 60.0
+    reset_ttl_s: float = 3_600.0               # a password reset code
+    invitation_ttl_s: float = 7 * 86_400.0     # an invitation code
+    client_token_ttl_s: int = 3_600            # an OAuth 2.0 client access token
+
+
 class AnalyticsSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 50054                 # gRPC AnalyticsService
@@ -225,6 +239,34 @@ class VppSettings(BaseModel):
     max_gap_s: float = 300.0           # the report never integrates across a longer silence
 
 
+class HttpSettings(BaseModel):
+    """The HTTP API (services/http): JSON resources and Server-Sent Events over the gRPC services,
+    OpenAPI at /api/v1/openapi.json, docs at /docs. Every limit is per process."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    metrics_port: int = 9111
+    # Browser origins allowed to call the API with CORS (empty: CORS off, same-origin only).
+    cors_origins: list[str] = []
+    # The session cookie is `Secure` unless the API speaks plain HTTP on loopback and this says so.
+    cookie_secure: bool = True
+    session_cookie: str = "gridtwin_session"
+    # Per principal (credential, or client address when anonymous): a token bucket.
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 200
+    # Idempotency-Key: a create's stored response is replayed for this long.
+    idempotency_ttl_s: float = 86_400.0
+    upstream_timeout_s: float = 30.0
+    # Server-Sent Events: events queued per client before it is dropped as too slow, a comment
+    # line this often, and events kept per stream for Last-Event-ID resumption.
+    sse_queue_events: int = 64
+    sse_heartbeat_s: float = 15.0
+    sse_replay_events: int = 256
+    max_body_bytes: int = 1_048_576
+    # A built front end (web/dist) served at / when the folder exists ("" = ROOT/web/dist).
+    static_dir: str = ""
+
+
 class SimulatorSettings(BaseModel):
     gateway_url: str = "ws://127.0.0.1:8765"
     devices: int = 100
@@ -245,11 +287,13 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     assets: AssetsSettings = AssetsSettings()
+    access: AccessSettings = AccessSettings()
     weather: WeatherSettings = WeatherSettings()
     twins: TwinsSettings = TwinsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     control: ControlSettings = ControlSettings()
     vpp: VppSettings = VppSettings()
+    http: HttpSettings = HttpSettings()
     tls: TlsSettings = TlsSettings()   # GRIDTWIN_TLS__ENABLED=true, GRIDTWIN_TLS__CERT_FILE=…
 
     @model_validator(mode="after")

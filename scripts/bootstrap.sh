@@ -47,3 +47,25 @@ PY
   rm -rf "$tmp"
   .venv/bin/kubectl version --client >/dev/null
 fi
+
+# The HTTP API's interactive docs (/docs) load Swagger UI from local files (no CDN here): the
+# npm package's dist files, unpacked into var/docs/swagger-ui.
+swagger_version=5.32.0
+if [ ! -f "var/docs/swagger-ui-$swagger_version/swagger-ui-bundle.js" ]; then
+  echo "bootstrap: unpacking swagger-ui-dist $swagger_version into var/docs"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack -q "swagger-ui-dist@$swagger_version" >/dev/null && tar xzf swagger-ui-dist-*.tgz)
+  mkdir -p "var/docs/swagger-ui-$swagger_version"
+  cp "$tmp"/package/{swagger-ui-bundle.js,swagger-ui.css,swagger-ui-standalone-preset.js,favicon-32x32.png,LICENSE} \
+    "var/docs/swagger-ui-$swagger_version/"
+  ln -sfn "swagger-ui-$swagger_version" var/docs/swagger-ui
+  rm -rf "$tmp"
+fi
+
+# A standard OpenAPI client generator for the HTTP API's tests, in a venv of its own (its pins
+# clash with the project's typer).
+if [ ! -x var/tools-venv/bin/openapi-python-client ]; then
+  echo "bootstrap: installing openapi-python-client into var/tools-venv"
+  python3 -m venv var/tools-venv
+  var/tools-venv/bin/pip install -q "openapi-python-client==0.29.1"
+fi

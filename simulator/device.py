@@ -168,6 +168,8 @@ class SimulatedDevice:
         if reply.WhichOneof("body") != "hello_reply":
             return False
         self._window = max(1, reply.hello_reply.max_in_flight_batches)
+        # Numbering goes on above what the gateway acknowledged in an earlier session.
+        self._next_sequence = max(self._next_sequence, reply.hello_reply.last_acknowledged_sequence + 1)
         self._max_batch = min(self._options.max_samples_per_batch, reply.hello_reply.max_samples_per_batch or 10**9)
         self.sessions += 1
         self.connected.set()
@@ -268,14 +270,17 @@ class SimulatedDevice:
         batch = self._unacked.pop(rejected.sequence, None)
         if batch is None:
             return
-        if rejected.reason == pb.REJECT_REASON_RATE_LIMITED:
+        if rejected.reason in (pb.REJECT_REASON_RATE_LIMITED, pb.REJECT_REASON_SEQUENCE_NOT_INCREASING):
             # Later batches may already be accepted, so this one's sequence is spent: its samples
-            # go back to the front of the queue and leave in a new batch after a pause.
+            # go back to the front of the queue and leave in a new batch (after a pause when rate
+            # limited). A number at or below the last acknowledged one (an ack lost with its
+            # connection) is refused this way too; the store keeps each sample once.
             self._new.extendleft(
                 (s.timestamp_unix_ms, s.site_power_w, s.battery_power_w, s.solar_power_w, s.load_power_w,
                  s.state_of_charge_pct) for s in reversed(batch.samples)
             )
-            self._resume_at = time.monotonic() + 1.0
+            if rejected.reason == pb.REJECT_REASON_RATE_LIMITED:
+                self._resume_at = time.monotonic() + 1.0
             self._wakeup.set()
         else:
             reason = pb.RejectReason.Name(rejected.reason)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
-from services.assets.credentials import DeviceRegistration, fleet_credential
+from services.access.credentials import DeviceRegistration, fleet_credential
 from simulator.control import FleetController
 from simulator.device import DeviceOptions, SimulatedDevice
 from simulator.ledger import Ledger

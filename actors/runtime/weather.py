@@ -29,9 +29,9 @@ from actors.runtime.router import StormSink, TwinRouter
 from actors.runtime.shard import ShardConfig
 from actors.runtime.singleton import ClusterSingleton
 from gridtwin.settings import TlsSettings
-from services.assets.access import Scope
+from services.access.model import Scope
+from services.access.service_tokens import mint_service_token
 from services.assets.model import InstallationId
-from services.assets.service_tokens import mint_service_token
 from services.weather import matching
 from services.weather.client import WeatherClient
 from services.weather.poller import PollerSettings, WeatherPoller

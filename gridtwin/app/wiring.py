@@ -16,7 +16,7 @@ from gridtwin.observability import configure_logging, run_service, serve_metrics
 from gridtwin.settings import Settings
 
 if TYPE_CHECKING:
-    from services.assets.api import Authenticator
+    from services.access.authentication import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +57,23 @@ async def _postgres(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @asynccontextmanager
-async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
-    """The AssetService's tokens and device credentials, for a service that takes them."""
-    from services.assets.api import Authenticator
-    from services.assets.database import create_engine
-    from services.assets.repository import AssetRepository
+async def _authenticator(settings: Settings, pool: asyncpg.Pool, *, cache_s: float | None = None
+                         ) -> AsyncIterator[Authenticator]:
+    """The access context's authenticator (tokens, sessions, client tokens, device credentials)
+    on the process's own asyncpg pool; closing it flushes the audit log of the writes it saw."""
+    from services.access.authentication import Authenticator
 
-    engine = create_engine(settings.postgres)
+    authenticator = Authenticator(pool, cache_s=settings.assets.auth_cache_s if cache_s is None else cache_s,
+                                  max_entries=settings.assets.auth_cache_entries)
     try:
-        yield Authenticator(AssetRepository(engine), cache_s=settings.assets.auth_cache_s,
-                            max_entries=settings.assets.auth_cache_entries)
+        yield authenticator
     finally:
-        await engine.dispose()
+        await authenticator.close()
 
 
 @asynccontextmanager
 async def gateway(settings: Settings) -> AsyncIterator[object]:
-    from services.assets.credentials import CredentialDirectory
+    from services.access.credentials import CredentialDirectory
     from services.control.routing import SessionRegistry
     from services.telemetry.gateway import Gateway
 
@@ -108,7 +108,7 @@ async def api(settings: Settings) -> AsyncIterator[object]:
     from services.telemetry.api import TelemetryApi
 
     serve_metrics(settings.api.metrics_port)
-    async with _postgres(settings) as pool, _authenticator(settings) as authenticator, \
+    async with _postgres(settings) as pool, _authenticator(settings, pool) as authenticator, \
             TelemetryApi(settings, pool, authenticator=authenticator) as server:
         yield server
 
@@ -121,7 +121,8 @@ async def assets(settings: Settings) -> AsyncIterator[object]:
     serve_metrics(settings.assets.metrics_port)
     engine = create_engine(settings.postgres)
     try:
-        async with AssetApi(settings.assets, engine, tls=settings.tls) as server:
+        async with _postgres(settings) as pool, AssetApi(settings.assets, engine, pool=pool, access=settings.access,
+                                                         tls=settings.tls) as server:
             yield server
     finally:
         await engine.dispose()
@@ -135,8 +136,10 @@ async def analytics(settings: Settings) -> AsyncIterator[object]:
     serve_metrics(settings.analytics.metrics_port)
     engine = create_engine(settings.postgres)
     try:
-        async with _postgres(settings) as pool, AnalyticsApi(
-                settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s, tls=settings.tls) as server:
+        async with _postgres(settings) as pool, \
+                _authenticator(settings, pool, cache_s=settings.analytics.auth_cache_s) as authenticator, \
+                AnalyticsApi(settings.analytics, pool, engine, max_gap_s=settings.ingest.max_gap_s,
+                             authenticator=authenticator, tls=settings.tls) as server:
             yield server
     finally:
         await engine.dispose()
@@ -157,7 +160,7 @@ async def twins(settings: Settings) -> AsyncIterator[object]:
     pool = await create_pool(settings.postgres.url, settings.postgres.pool_max_size)
     try:
         await supervisor.start()
-        async with _authenticator(settings) as authenticator, \
+        async with _authenticator(settings, pool) as authenticator, \
                 TwinApi(settings.twins, pool, runtime.router, authenticator=authenticator, tls=settings.tls) as server:
             yield server
     finally:
@@ -186,7 +189,7 @@ async def weather(settings: Settings) -> AsyncIterator[object]:
         from pathlib import Path
 
         providers.append(FileProvider(Path(ws.feed_dir)))
-    async with _postgres(settings) as pool, _authenticator(settings) as authenticator:
+    async with _postgres(settings) as pool, _authenticator(settings, pool) as authenticator:
         store = AlertStore(pool)
         poller = WeatherPoller(store, None, providers, None, PollerSettings(interval_s=ws.poll_interval_s))
         async with WeatherApi(ws.host, ws.port, store, authenticator=authenticator, stream_poll_s=ws.stream_poll_s,
@@ -198,7 +201,6 @@ async def weather(settings: Settings) -> AsyncIterator[object]:
 async def control(settings: Settings) -> AsyncIterator[object]:
     """ControlService gRPC, the dispatcher (store → commands topic → gateways) and the consumer
     of device acknowledgements (device-events → store)."""
-    from services.assets.database import create_engine
     from services.control.api import ControlApi
     from services.control.dispatcher import AckConsumer, Dispatcher, DispatcherOptions
     from services.control.lifecycle import RetryPolicy
@@ -207,19 +209,15 @@ async def control(settings: Settings) -> AsyncIterator[object]:
 
     cs = settings.control
     serve_metrics(cs.metrics_port)
-    engine = create_engine(settings.postgres)
-    try:
-        async with _postgres(settings) as pool:
-            store = CommandStore(pool, retry=RetryPolicy(cs.retry_base_delay_s, cs.retry_max_delay_s, cs.max_attempts))
-            options = DispatcherOptions(claim_batch=cs.claim_batch, idle_poll_s=cs.idle_poll_s,
-                                        max_commands_per_message=cs.max_commands_per_message,
-                                        gateway_stale_s=cs.gateway_stale_s)
-            async with Dispatcher(store, settings.kafka, settings.postgres.url, options), \
-                    AckConsumer(store, settings.kafka, cs.ack_group_id), \
-                    ControlApi(cs, Control(store), engine, tls=settings.tls) as server:
-                yield server
-    finally:
-        await engine.dispose()
+    async with _postgres(settings) as pool, _authenticator(settings, pool, cache_s=cs.auth_cache_s) as authenticator:
+        store = CommandStore(pool, retry=RetryPolicy(cs.retry_base_delay_s, cs.retry_max_delay_s, cs.max_attempts))
+        options = DispatcherOptions(claim_batch=cs.claim_batch, idle_poll_s=cs.idle_poll_s,
+                                    max_commands_per_message=cs.max_commands_per_message,
+                                    gateway_stale_s=cs.gateway_stale_s)
+        async with Dispatcher(store, settings.kafka, settings.postgres.url, options), \
+                AckConsumer(store, settings.kafka, cs.ack_group_id), \
+                ControlApi(cs, Control(store), authenticator=authenticator, tls=settings.tls) as server:
+            yield server
 
 
 @asynccontextmanager
@@ -230,9 +228,6 @@ async def vpp(settings: Settings) -> AsyncIterator[object]:
 
     from actors.runtime.cluster import start_runtime
     from gridtwin.tls import server_ssl_context
-    from services.assets.api import Authenticator
-    from services.assets.database import create_engine
-    from services.assets.repository import AssetRepository
     from services.control.store import CommandStore
     from services.control.vpp.api import VppApi
     from services.control.vpp.contribution import ContributionTracker
@@ -244,30 +239,41 @@ async def vpp(settings: Settings) -> AsyncIterator[object]:
     vs = settings.vpp
     serve_metrics(vs.metrics_port)
     runtime = await start_runtime(settings)
-    engine = create_engine(settings.postgres)
-    authenticator = Authenticator(AssetRepository(engine), cache_s=vs.auth_cache_s)
+    async with _postgres(settings) as pool, \
+            _authenticator(settings, pool, cache_s=vs.auth_cache_s) as authenticator, AsyncExitStack() as stack:
+        commands = CommandStore(pool)
+        relay = IntentRelay(pool, commands, sweep_s=vs.intent_sweep_s)
+        dispatcher = VppDispatcher(pool, runtime.router, commands, relay)
+        # Every replica sums every partition: no consumer group (see ContributionTracker).
+        tracker = await stack.enter_async_context(ContributionTracker(
+            bootstrap_servers=settings.kafka.bootstrap_servers, topic=settings.kafka.telemetry_topic,
+            group_id=None, pool=pool, stale_after_s=vs.contribution_stale_s,
+            reload_interval_s=vs.contribution_reload_s))
+        await relay.start()
+        stack.push_async_callback(relay.stop)
+        events = VppEvents(dispatcher, pool)
+        runner = web.AppRunner(openadr_app(events, resolve_program=events.program, resolve_group=events.group,
+                                           authorize=token_authorizer(authenticator)), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, vs.rest_host, vs.rest_port, ssl_context=server_ssl_context(settings.tls)).start()
+        yield await stack.enter_async_context(VppApi(vs, dispatcher, tracker, pool, None, authenticator,
+                                                     tls=settings.tls))
+
+
+@asynccontextmanager
+async def http(settings: Settings) -> AsyncIterator[object]:
+    """The HTTP API (JSON, Server-Sent Events, OpenAPI, docs) over every gRPC service; its own
+    Postgres pool keeps Idempotency-Key answers only."""
+    from services.http.server import HttpApi
+
+    serve_metrics(settings.http.metrics_port)
+    pool = await asyncpg.create_pool(settings.postgres.url, min_size=1, max_size=2)
     try:
-        async with _postgres(settings) as pool, AsyncExitStack() as stack:
-            commands = CommandStore(pool)
-            relay = IntentRelay(pool, commands, sweep_s=vs.intent_sweep_s)
-            dispatcher = VppDispatcher(pool, runtime.router, commands, relay)
-            # Every replica sums every partition: no consumer group (see ContributionTracker).
-            tracker = await stack.enter_async_context(ContributionTracker(
-                bootstrap_servers=settings.kafka.bootstrap_servers, topic=settings.kafka.telemetry_topic,
-                group_id=None, pool=pool, stale_after_s=vs.contribution_stale_s,
-                reload_interval_s=vs.contribution_reload_s))
-            await relay.start()
-            stack.push_async_callback(relay.stop)
-            events = VppEvents(dispatcher, pool)
-            runner = web.AppRunner(openadr_app(events, resolve_program=events.program, resolve_group=events.group,
-                                               authorize=token_authorizer(authenticator)), access_log=None)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, vs.rest_host, vs.rest_port, ssl_context=server_ssl_context(settings.tls)).start()
-            yield await stack.enter_async_context(VppApi(vs, dispatcher, tracker, pool, engine, authenticator,
-                                                         tls=settings.tls))
+        async with HttpApi(settings, pool) as server:
+            yield server
     finally:
-        await engine.dispose()
+        await pool.close()
 
 
 @asynccontextmanager

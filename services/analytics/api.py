@@ -1,21 +1,19 @@
 """The analytics gRPC API (`gridtwin.analytics.v1.AnalyticsService`) with health and reflection.
 
-Access is the AssetService's: the same Bearer tokens (`services.assets.api.Authenticator`), the
-read scope, and hierarchy scoping (`services.assets.access`): an installation must be visible to
+Access is the access context's: the same Bearer tokens (`services.access.authentication`), the
+read scope, and hierarchy scoping (`services.access.rules`): an installation must be visible to
 the token (NOT_FOUND when it does not exist, PERMISSION_DENIED outside the token's groups), a
 group path must lie within the token's paths, and a group covers all its members. Devices get
 PERMISSION_DENIED. Steps in order: UNAUTHENTICATED → PERMISSION_DENIED (scope) →
-INVALID_ARGUMENT (input) → PERMISSION_DENIED / NOT_FOUND (target). Domain errors become status
-codes in one place (`_status`).
+INVALID_ARGUMENT (input) → PERMISSION_DENIED / NOT_FOUND (target). Errors become status codes in
+one place (`gridtwin.grpc_server.observing`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,20 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.analytics.v1 import analytics_pb2 as pb
 from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
 from gridtwin.settings import AnalyticsSettings, TlsSettings
+from services.access import rules
+from services.access.authentication import Authenticator
+from services.access.guard import AccessGuard, caller
+from services.access.model import Principal
 from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, Fit
 from services.analytics.flows import CHANNELS, Flows
-from services.analytics.localtime import ZoneError
 from services.analytics.reader import AnalyticsReader, Site
-from services.analytics.service import Analytics, Instants, LocalDates, Range, RangeError
+from services.analytics.service import Analytics, Instants, LocalDates, Range
 from services.analytics.summary import Report
-from services.analytics.tariffs import Cost, Tariff, TariffError, TouWindow
-from services.assets import access
-from services.assets.access import Principal
-from services.assets.api import STATUS, Authenticator
-from services.assets.errors import AssetError, InvalidArgument, NotFound, PermissionDenied
-from services.assets.guard import AccessGuard, caller
+from services.analytics.tariffs import Cost, Tariff, TouWindow
+from services.assets.errors import InvalidArgument, NotFound, PermissionDenied
 from services.assets.paths import parse_path
 from services.assets.repository import AssetRepository
 from services.assets.validation import parse_id
@@ -64,16 +61,6 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError)
-
-
-def _status(error: Exception) -> tuple[grpc.StatusCode, str]:
-    if isinstance(error, AssetError):
-        return STATUS[type(error)], str(error)
-    if isinstance(error, RangeError | TariffError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
-    if isinstance(error, ZoneError):  # an installation stored with a zone this server does not know
-        return grpc.StatusCode.FAILED_PRECONDITION, str(error)
-    raise error
 
 
 # ------------------------------------------------------------ converters at the edge
@@ -194,32 +181,16 @@ def trend_to_pb(trend: CapacityTrend) -> pb.CapacityTrend:
 Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 
-def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    """Runs for the caller the access guard admitted (the read scope of an API token), maps errors
-    to status codes, and counts and times the call."""
-    method = fn.__name__
+_observed = observing(RPCS, LATENCY, unavailable=_UNAVAILABLE, unavailable_detail="analytics storage unavailable")
 
-    @functools.wraps(fn)
-    async def handler(self: AnalyticsServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
-        try:
-            result = await fn(self, request, caller())
-            code = grpc.StatusCode.OK
-            return result
-        except (AssetError, RangeError, TariffError, ZoneError) as error:
-            code, detail = _status(error)
-        except _UNAVAILABLE as exc:
-            code, detail = grpc.StatusCode.UNAVAILABLE, "analytics storage unavailable"
-            log.warning("%s: storage unavailable: %s", method, exc)
-        except Exception:
-            code, detail = grpc.StatusCode.INTERNAL, "internal error"
-            log.exception("%s failed", method)
-        finally:
-            RPCS.labels(method, code.name).inc()
-            LATENCY.labels(method).observe(time.perf_counter() - started)
-        await context.abort(code, detail)
-        return None  # not reached: abort raises
-    return handler
+
+def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """Runs for the caller the access guard admitted; counted, timed and its errors mapped by
+    `gridtwin.grpc_server.observing`."""
+    async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await fn(self, request, caller())
+    run.__name__ = fn.__name__
+    return _observed()(run)
 
 
 class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
@@ -236,11 +207,11 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
         which = target.WhichOneof("target")
         if which == "installation_id":
             installation_id = parse_id(target.installation_id, "target.installation_id")
-            found = await self.repository.get_installation(installation_id, access.visibility(principal))
+            found = await self.repository.get_installation(installation_id, rules.visibility(principal))
             return [Site(found.installation_id, found.time_zone, found.battery_nominal_energy_wh)]
         if which == "group_path":
             path = parse_path(target.group_path, "target.group_path")
-            denied = access.check_path(principal, path)
+            denied = rules.check_path(principal, path)
             if denied is not None:
                 raise PermissionDenied(denied.reason)
             sites = await self.analytics.reader.group_sites(path)
@@ -297,11 +268,13 @@ class AnalyticsApi(GrpcApi):
     `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
 
     def __init__(self, settings: AnalyticsSettings, pool: asyncpg.Pool, engine: AsyncEngine, *,
-                 max_gap_s: float, tls: TlsSettings | None = None) -> None:
+                 max_gap_s: float, authenticator: Authenticator | None = None,
+                 tls: TlsSettings | None = None) -> None:
         self._settings = settings
         self.repository = AssetRepository(engine)
-        self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
-                                           max_entries=settings.auth_cache_entries)
+        # The process's authenticator, else one on this pool.
+        self.authenticator = authenticator or Authenticator(pool, cache_s=settings.auth_cache_s,
+                                                            max_entries=settings.auth_cache_entries)
         self.analytics = Analytics(AnalyticsReader(pool))
         servicer = AnalyticsServicer(self.analytics, self.repository, self.authenticator, max_gap_s=max_gap_s,
                                      default_max_points=settings.default_max_points)

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from gridtwin.errors import FailedPrecondition
+
 ROLLUP_RESOLUTIONS_S: tuple[int, ...] = (86_400, 3_600, 900, 60)  # coarsest first
 MINUTE_MS = 60_000
 
@@ -49,8 +51,9 @@ class Piece:
     end_ms: int
 
 
-class ZoneError(ValueError):
-    """A time zone name the zone database does not know."""
+class ZoneError(FailedPrecondition, ValueError):
+    """A time zone name the zone database does not know (an installation stored with a zone this
+    server does not know: the state, not the request, is at fault)."""
 
 
 def zone(name: str) -> ZoneInfo:

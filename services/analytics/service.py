@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from gridtwin.errors import InvalidArgument
 from services.analytics import series as series_mod
 from services.analytics.capacity import DEFAULT_OPTIONS, CapacityOptions, CapacityTrend, capacity_trend
 from services.analytics.localtime import (
@@ -47,8 +48,11 @@ MAX_RANGE_DAYS = 3_660      # ten years: bounds the work one request may ask for
 MAX_SERIES_POINTS = 10_000
 
 
-class RangeError(ValueError):
+class RangeError(InvalidArgument, ValueError):
     """A range that cannot be answered (empty, reversed, too long)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gridtwin.errors import InvalidArgument
 from services.analytics.localtime import LocalClock
 
 Floats = npt.NDArray[np.float64]
@@ -47,8 +48,11 @@ COST_FIELDS: tuple[str, ...] = (
 )
 
 
-class TariffError(ValueError):
+class TariffError(InvalidArgument, ValueError):
     """A tariff that cannot be priced (bad window, negative or non-finite price)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
 
 
 @dataclass(frozen=True)

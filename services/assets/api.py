@@ -4,19 +4,17 @@ then the repository; health checking and reflection beside it.
 Every RPC goes through the same steps, in this order, so the outcome of a bad call is
 predictable: UNAUTHENTICATED (credentials) → PERMISSION_DENIED (scope for the method) →
 INVALID_ARGUMENT (input) → PERMISSION_DENIED (paths named in the request) → NOT_FOUND /
-PERMISSION_DENIED (ids, checked in SQL) → ALREADY_EXISTS / FAILED_PRECONDITION. Domain errors
-become status codes in one place (`STATUS`).
+PERMISSION_DENIED (ids, checked in SQL) → ALREADY_EXISTS / FAILED_PRECONDITION. Errors become
+status codes in one place (`gridtwin.grpc_server.observing`). The same server runs the access
+context's AccessService (services/access/api.py) behind the same guard.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import secrets
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -29,21 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin import unixtime
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer
-from gridtwin.settings import AssetsSettings, TlsSettings
-from services.assets import access, claims, convert
-from services.assets.access import ApiPrincipal, DevicePrincipal, Principal, Scope
-from services.assets.credentials import CredentialMatch, check_credential, hash_credential
-from services.assets.errors import (
-    AlreadyExists,
-    AssetError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-)
-from services.assets.guard import AccessGuard, caller
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
+from gridtwin.settings import AccessSettings, AssetsSettings, TlsSettings
+from services.access import rules
+from services.access.authentication import Authenticator
+from services.access.credentials import hash_credential
+from services.access.guard import AccessGuard, caller
+from services.access.model import DevicePrincipal, Principal
+from services.access.service import Access
+from services.assets import claims, convert
+from services.assets.database import asyncpg_dsn
+from services.assets.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from services.assets.model import (
     Customer,
     Device,
@@ -53,7 +47,6 @@ from services.assets.model import (
     GroupPath,
     InstallationId,
     InstallationSettings,
-    PrincipalId,
 )
 from services.assets.paths import parse_path
 from services.assets.repository import AssetRepository
@@ -77,14 +70,6 @@ SERVICE = pb.DESCRIPTOR.services_by_name["AssetService"]
 SERVICE_NAME = SERVICE.full_name
 METHODS = tuple(m.name for m in SERVICE.methods)
 
-STATUS: dict[type[AssetError], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-}
 # Storage outages (the database down or unreachable) are UNAVAILABLE: the client may retry.
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, sqlalchemy.exc.OperationalError,
                 sqlalchemy.exc.InterfaceError)
@@ -100,135 +85,31 @@ LATENCY = Histogram(
 MAX_ROTATION_GRACE_S = 30 * 86_400.0
 
 
-# ------------------------------------------------------------ authentication
-
-class Authenticator:
-    """Turns the `authorization` metadata into a Principal, or raises Unauthenticated.
-
-    `Bearer <token>`: an API principal, looked up by the token's SHA-256; expired and revoked
-    tokens are refused. `Device <device_id> <credential>`: a device, against the devices table.
-    Valid credentials are cached for `cache_s` (at most `max_entries`); `forget` drops a
-    principal's entries at once (RevokeToken, RevokeDevice on this replica)."""
-
-    def __init__(self, repository: AssetRepository, *, cache_s: float = 10.0, max_entries: int = 10_000,
-                 clock_ms: Callable[[], int] = unixtime.now_ms) -> None:
-        self._repository = repository
-        self._cache_s = cache_s
-        self._max_entries = max_entries
-        self._clock_ms = clock_ms
-        self._cache: dict[bytes, tuple[float, Principal]] = {}
-
-    def forget(self, *, principal_id: str | None = None, device_id: str | None = None) -> None:
-        for key, (_, principal) in list(self._cache.items()):
-            if (isinstance(principal, ApiPrincipal) and principal.principal_id == principal_id) or (
-                    isinstance(principal, DevicePrincipal) and principal.device_id == device_id):
-                del self._cache[key]
-
-    async def authenticate(self, metadata: Sequence[tuple[str, Any]]) -> Principal:
-        values = [v for k, v in metadata if k == "authorization"]
-        if len(values) != 1 or not isinstance(values[0], str):
-            raise Unauthenticated("send one `authorization` metadata entry: `Bearer <token>` or "
-                                  "`Device <device_id> <credential>`")
-        scheme, _, rest = values[0].strip().partition(" ")
-        scheme, rest = scheme.lower(), rest.strip()
-        if scheme == "bearer" and rest:
-            principal = await self._token(rest)
-        elif scheme == "device" and " " in rest:
-            device_id, _, credential = rest.partition(" ")
-            principal = await self._device(device_id, credential.strip())
-        else:
-            raise Unauthenticated(
-                "unsupported authorization: use `Bearer <token>` or `Device <device_id> <credential>`")
-        if access.is_expired(principal, self._clock_ms()):
-            raise Unauthenticated("token expired")
-        return principal
-
-    def _cached(self, key: bytes) -> Principal | None:
-        entry = self._cache.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def _remember(self, key: bytes, principal: Principal, *, valid_until_unix_ms: int | None = None) -> None:
-        """Caches for `cache_s`, never beyond `valid_until_unix_ms` (a credential in its grace)."""
-        if len(self._cache) >= self._max_entries:
-            self._cache.clear()  # bounded: a rare full refill beats tracking recency per call
-        keep_s = self._cache_s
-        if valid_until_unix_ms is not None:
-            keep_s = min(keep_s, (valid_until_unix_ms - self._clock_ms()) / 1_000)
-        self._cache[key] = (time.monotonic() + keep_s, principal)
-
-    async def _token(self, token: str) -> Principal:
-        key = hashlib.sha256(token.encode()).digest()
-        principal = self._cached(key)
-        if principal is None:
-            found = await self._repository.principal_by_token(key)
-            if found is None:
-                raise Unauthenticated("unknown or revoked token")
-            principal = found
-            # Never cached past its expiry (authenticate checks it on every call as well).
-            self._remember(key, principal, valid_until_unix_ms=(
-                principal.expires_unix_ms if isinstance(principal, ApiPrincipal) else None))
-        return principal
-
-    async def _device(self, device_id: str, credential: str) -> Principal:
-        digest = hash_credential(credential)
-        key = b"device:" + device_id.encode() + b":" + digest
-        principal = self._cached(key)
-        if principal is None:
-            stored = await self._repository.device_credential(device_id)
-            match = None if stored is None else check_credential(stored, digest, self._clock_ms())
-            if stored is None or match is None:
-                raise Unauthenticated("unknown device or wrong credential")
-            principal = DevicePrincipal(DeviceId(device_id), InstallationId(stored.installation_id))
-            self._remember(key, principal, valid_until_unix_ms=(
-                stored.previous_valid_until_unix_ms if match is CredentialMatch.PREVIOUS else None))
-        return principal
-
-
 # ------------------------------------------------------------ the servicer
 
+_observed = observing(RPCS, LATENCY, unavailable=_UNAVAILABLE, unavailable_detail="asset storage unavailable")
 Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 
 def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    """Runs the method (named after `fn`) for the caller the access guard admitted, maps errors to
-    status codes, and counts and times the call."""
-    return functools.wraps(fn)(_observed(fn.__name__, lambda self, request: fn(self, request, caller())))
+    """The method (named after `fn`) run for the caller the access guard admitted, observed."""
+    async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await fn(self, request, caller())
+    run.__name__ = fn.__name__
+    return _observed()(run)
 
 
 def _anonymous_rpc(fn: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any, grpc.aio.ServicerContext],
                                                                           Awaitable[Any]]:
     """As `_rpc`, for a method whose rule is anonymous: there is no caller, the request carries its
     own secret."""
-    return functools.wraps(fn)(_observed(fn.__name__, fn))
+    async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await fn(self, request)
+    run.__name__ = fn.__name__
+    return _observed()(run)
 
 
-def _observed(method: str, run: Callable[[Any, Any], Awaitable[Any]]
-              ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    async def handler(self: AssetServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
-        try:
-            result = await run(self, request)
-            code = grpc.StatusCode.OK
-            return result
-        except AssetError as error:
-            code, detail = STATUS[type(error)], str(error)
-        except _UNAVAILABLE as exc:
-            code, detail = grpc.StatusCode.UNAVAILABLE, "asset storage unavailable"
-            log.warning("%s: storage unavailable: %s", method, exc)
-        except Exception:
-            code, detail = grpc.StatusCode.INTERNAL, "internal error"
-            log.exception("%s failed", method)
-        finally:
-            RPCS.labels(method, code.name).inc()
-            LATENCY.labels(method).observe(time.perf_counter() - started)
-        await context.abort(code, detail)
-        return None  # not reached: abort raises
-    return handler
-
-
-def _denied(result: access.Denied | None) -> None:
+def _denied(result: rules.Denied | None) -> None:
     if result is not None:
         raise PermissionDenied(result.reason)
 
@@ -238,9 +119,10 @@ def _path(text: str, field: str) -> GroupPath:
 
 
 class AssetServicer(pb_grpc.AssetServiceServicer):
-    def __init__(self, repository: AssetRepository, authenticator: Authenticator) -> None:
+    def __init__(self, repository: AssetRepository, authenticator: Authenticator, access: Access) -> None:
         self.repository = repository
         self.authenticator = authenticator
+        self.access = access
 
     # ---------------------------------------------------------- customers
 
@@ -256,7 +138,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
     @_rpc
     async def GetCustomer(self, request: pb.GetCustomerRequest, principal: Principal) -> pb.Customer:
         customer_id = parse_id(request.customer_id, "customer_id")
-        return convert.customer_to_pb(await self.repository.get_customer(customer_id, access.visibility(principal)))
+        return convert.customer_to_pb(await self.repository.get_customer(customer_id, rules.visibility(principal)))
 
     # ---------------------------------------------------------- installations
 
@@ -265,8 +147,8 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         installation_id = request.installation.installation_id or f"inst-{uuid.uuid4().hex[:16]}"
         installation = parse_installation(convert.installation_from_pb(request.installation, installation_id))
         group_paths = [_path(p, f"group_paths[{i}]") for i, p in enumerate(request.group_paths)]
-        vis = access.visibility(principal)
-        _denied(access.check_paths(principal, group_paths))
+        vis = rules.visibility(principal)
+        _denied(rules.check_paths(principal, group_paths))
         if not vis.everything and not group_paths:
             raise PermissionDenied("a token limited to groups must place the installation in one of them")
         if installation.customer_id is not None:
@@ -278,7 +160,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
     async def GetInstallation(self, request: pb.GetInstallationRequest, principal: Principal) -> pb.Installation:
         installation_id = parse_id(request.installation_id, "installation_id")
         return convert.installation_to_pb(
-            await self.repository.get_installation(installation_id, access.visibility(principal)))
+            await self.repository.get_installation(installation_id, rules.visibility(principal)))
 
     @_rpc
     async def UpdateInstallationSettings(self, request: pb.UpdateInstallationSettingsRequest,
@@ -290,7 +172,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         priority = (convert.enum_from_pb(convert.PRIORITY_FROM_PB, request.priority, "priority")
                     if request.priority else None)
         updated = await self.repository.update_settings(
-            installation_id, access.visibility(principal), backup_reserve_pct=reserve,
+            installation_id, rules.visibility(principal), backup_reserve_pct=reserve,
             stormwatch_enabled=request.stormwatch_enabled if request.HasField("stormwatch_enabled") else None,
             priority=priority)
         return convert.installation_to_pb(updated)
@@ -302,7 +184,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
                                        principal: Principal) -> pb.SearchInstallationsResponse:
         box = parse_box(request.min_longitude_deg, request.min_latitude_deg, request.max_longitude_deg,
                         request.max_latitude_deg)
-        page = await self.repository.search_box(box, access.visibility(principal), parse_page_size(request.page_size),
+        page = await self.repository.search_box(box, rules.visibility(principal), parse_page_size(request.page_size),
                                                 parse_page_token(request.page_token))
         return pb.SearchInstallationsResponse(installations=[convert.installation_to_pb(i) for i in page.items],
                                               next_page_token=page.next_page_token)
@@ -312,7 +194,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
                                            principal: Principal) -> pb.SearchInstallationsResponse:
         polygon = parse_polygon(request.polygon_wkt)
         page = await self.repository.search_polygon(
-            shapely.to_wkb(polygon), access.visibility(principal), parse_page_size(request.page_size),
+            shapely.to_wkb(polygon), rules.visibility(principal), parse_page_size(request.page_size),
             parse_page_token(request.page_token))
         return pb.SearchInstallationsResponse(installations=[convert.installation_to_pb(i) for i in page.items],
                                               next_page_token=page.next_page_token)
@@ -325,7 +207,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         center = parse_point(request.center.longitude_deg, request.center.latitude_deg, "center")
         radius_m = parse_radius_m(request.radius_m)
         limit = parse_page_size(request.limit, field="limit")
-        found = await self.repository.search_near(center, radius_m, access.visibility(principal), limit)
+        found = await self.repository.search_near(center, radius_m, rules.visibility(principal), limit)
         return pb.SearchInstallationsNearResponse(installations=[
             pb.InstallationDistance(installation=convert.installation_to_pb(f.installation), distance_m=f.distance_m)
             for f in found])
@@ -343,7 +225,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         credential = secrets.token_urlsafe(32)
         device = await self.repository.register_device(
             Device(DeviceId(device_id), serial, kind, firmware, InstallationId(installation_id)),
-            hash_credential(credential), access.visibility(principal))
+            hash_credential(credential), rules.visibility(principal))
         return pb.RegisterDeviceResponse(device=convert.device_to_pb(device), credential=credential)
 
     def _device_id(self, device_id: str, principal: Principal) -> str:
@@ -355,18 +237,18 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
     @_rpc
     async def GetDevice(self, request: pb.GetDeviceRequest, principal: Principal) -> pb.Device:
         device_id = self._device_id(request.device_id, principal)
-        return convert.device_to_pb(await self.repository.get_device(device_id, access.visibility(principal)))
+        return convert.device_to_pb(await self.repository.get_device(device_id, rules.visibility(principal)))
 
     @_rpc
     async def ListDevices(self, request: pb.ListDevicesRequest, principal: Principal) -> pb.ListDevicesResponse:
         installation_id = parse_id(request.installation_id, "installation_id")
-        found = await self.repository.list_devices(installation_id, access.visibility(principal))
+        found = await self.repository.list_devices(installation_id, rules.visibility(principal))
         return pb.ListDevicesResponse(devices=[convert.device_to_pb(d) for d in found])
 
     @_rpc
     async def RevokeDevice(self, request: pb.RevokeDeviceRequest, principal: Principal) -> pb.Device:
         device_id = self._device_id(request.device_id, principal)
-        device = await self.repository.revoke_device(device_id, access.visibility(principal))
+        device = await self.repository.revoke_device(device_id, rules.visibility(principal))
         self.authenticator.forget(device_id=device_id)
         return convert.device_to_pb(device)
 
@@ -381,7 +263,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         valid_until_ms = now_ms + round(request.grace_s * 1_000)
         device = await self.repository.rotate_device_credential(
             device_id, hash_credential(credential),
-            unixtime.from_ms(valid_until_ms) if valid_until_ms > now_ms else None, access.visibility(principal))
+            unixtime.from_ms(valid_until_ms) if valid_until_ms > now_ms else None, rules.visibility(principal))
         self.authenticator.forget(device_id=device_id)   # this replica: the old credential's grace starts now
         return pb.RotateDeviceCredentialResponse(device=convert.device_to_pb(device), credential=credential,
                                                  previous_valid_until_unix_ms=valid_until_ms)
@@ -404,7 +286,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         device = await self.repository.create_device_claim(
             Device(DeviceId(device_id), serial, kind, firmware, InstallationId(installation_id)),
             hash_credential(secrets.token_urlsafe(32)), digest, unixtime.from_ms(expires_ms), principal.actor,
-            access.visibility(principal))
+            rules.visibility(principal))
         return pb.CreateDeviceClaimResponse(device=convert.device_to_pb(device), claim_code=code,
                                             expires_unix_ms=expires_ms)
 
@@ -422,7 +304,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
 
     def _group_path(self, text: str, principal: Principal, field: str = "path") -> GroupPath:
         path = _path(text, field)
-        _denied(access.check_path(principal, path))
+        _denied(rules.check_path(principal, path))
         return path
 
     @_rpc
@@ -437,21 +319,21 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
             raise InvalidArgument("relation", f"unknown value {request.relation}")
         path = self._group_path(request.path, principal)
         groups = await self.repository.list_groups(path, ancestors=request.relation == pb.RELATION_ANCESTORS,
-                                                   vis=access.visibility(principal))
+                                                   vis=rules.visibility(principal))
         return pb.ListGroupsResponse(groups=[convert.group_to_pb(g) for g in groups])
 
     @_rpc
     async def AddToGroup(self, request: pb.AddToGroupRequest, principal: Principal) -> pb.Membership:
         installation_id = parse_id(request.installation_id, "installation_id")
         path = self._group_path(request.path, principal)
-        await self.repository.add_to_group(installation_id, path, access.visibility(principal))
+        await self.repository.add_to_group(installation_id, path, rules.visibility(principal))
         return pb.Membership(installation_id=installation_id, path=path)
 
     @_rpc
     async def RemoveFromGroup(self, request: pb.RemoveFromGroupRequest, principal: Principal) -> pb.Membership:
         installation_id = parse_id(request.installation_id, "installation_id")
         path = self._group_path(request.path, principal)
-        await self.repository.remove_from_group(installation_id, path, access.visibility(principal))
+        await self.repository.remove_from_group(installation_id, path, rules.visibility(principal))
         return pb.Membership(installation_id=installation_id, path=path)
 
     @_rpc
@@ -467,7 +349,7 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
     async def ListInstallationGroups(self, request: pb.ListInstallationGroupsRequest,
                                      principal: Principal) -> pb.ListGroupsResponse:
         installation_id = parse_id(request.installation_id, "installation_id")
-        groups = await self.repository.installation_groups(installation_id, access.visibility(principal))
+        groups = await self.repository.installation_groups(installation_id, rules.visibility(principal))
         return pb.ListGroupsResponse(groups=[convert.group_to_pb(g) for g in groups])
 
     # ---------------------------------------------------------- programs
@@ -485,14 +367,14 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         target: EnrollmentState = convert.enum_from_pb(convert.STATE_FROM_PB, request.target, "target")
         reason = parse_text(request.reason, "reason", 500)
         change = await self.repository.change_enrollment(installation_id, program, target, actor=principal.actor,
-                                                         reason=reason, vis=access.visibility(principal))
+                                                         reason=reason, vis=rules.visibility(principal))
         return convert.change_to_pb(change)
 
     @_rpc
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, principal: Principal) -> pb.Enrollment:
         installation_id = parse_id(request.installation_id, "installation_id")
         program = self._group_path(request.program, principal, "program")
-        state = await self.repository.get_enrollment(installation_id, program, access.visibility(principal))
+        state = await self.repository.get_enrollment(installation_id, program, rules.visibility(principal))
         return pb.Enrollment(installation_id=installation_id, program=program, state=convert.STATE_TO_PB[state])
 
     @_rpc
@@ -500,62 +382,75 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
                                     principal: Principal) -> pb.ListEnrollmentHistoryResponse:
         installation_id = parse_id(request.installation_id, "installation_id")
         program = self._group_path(request.program, principal, "program")
-        changes = await self.repository.enrollment_history(installation_id, program, access.visibility(principal))
+        changes = await self.repository.enrollment_history(installation_id, program, rules.visibility(principal))
         return pb.ListEnrollmentHistoryResponse(changes=[convert.change_to_pb(c) for c in changes])
 
-    # ---------------------------------------------------------- tokens
+    # ---------------------------------------------------------- tokens (the access context's)
 
     @_rpc
     async def CreateToken(self, request: pb.CreateTokenRequest, principal: Principal) -> pb.CreateTokenResponse:
-        name = parse_text(request.name, "name", 200)
-        if not name:
-            raise InvalidArgument("name", "required")
+        """A standalone token: AccessService.CreateToken with `standalone`, one implementation."""
         scopes = frozenset(convert.enum_from_pb(convert.SCOPE_FROM_PB, s, f"scopes[{i}]")
                            for i, s in enumerate(request.scopes))
-        if not scopes:
-            raise InvalidArgument("scopes", "at least one of read, command, admin")
         allowed = tuple(dict.fromkeys(parse_path(p, f"allowed_paths[{i}]", allow_root=True)
                                       for i, p in enumerate(request.allowed_paths)))
-        if not allowed:
-            raise InvalidArgument("allowed_paths", 'at least one group path ("" = every group)')
-        expires = request.expires_unix_ms or None
-        if expires is not None and expires <= unixtime.now_ms():
-            raise InvalidArgument("expires_unix_ms", "in the past")
-        _denied(access.check_grant(principal, scopes, allowed))
-        token, issued = issue_token(name, scopes, allowed, expires)
-        await self.repository.create_principal(issued, hashlib.sha256(token.encode()).digest(), principal.actor)
-        return pb.CreateTokenResponse(principal_id=issued.principal_id, token=token)
+        token, record = await self.access.create_token(principal, request.name, scopes, allowed,
+                                                       request.expires_unix_ms or None, standalone=True)
+        return pb.CreateTokenResponse(principal_id=record.token_id, token=token)
 
     @_rpc
     async def RevokeToken(self, request: pb.RevokeTokenRequest, principal: Principal) -> pb.RevokeTokenResponse:
-        principal_id = parse_id(request.principal_id, "principal_id")
-        target = await self.repository.principal(principal_id)
-        _denied(access.check_paths(principal, target.allowed_paths))
-        await self.repository.revoke_principal(principal_id)
-        self.authenticator.forget(principal_id=principal_id)
-        return pb.RevokeTokenResponse(principal_id=principal_id)
-
-
-def issue_token(name: str, scopes: frozenset[Scope], allowed_paths: tuple[GroupPath, ...],
-                expires_unix_ms: int | None) -> tuple[str, ApiPrincipal]:
-    """A new random token (256 bits) and its principal; store only the token's SHA-256."""
-    principal = ApiPrincipal(PrincipalId(f"tok-{uuid.uuid4().hex[:16]}"), name, scopes, allowed_paths,
-                             expires_unix_ms)
-    return f"gta_{secrets.token_urlsafe(32)}", principal
+        return pb.RevokeTokenResponse(
+            principal_id=await self.access.revoke_token(principal, request.principal_id, "principal_id"))
 
 
 # ------------------------------------------------------------ the server
 
 class AssetApi(GrpcApi):
-    """The gRPC server: AssetService, health checking and reflection. `async with AssetApi(...)`
-    or `start()`/`stop()`; `port` is the bound port (settings port 0 = ephemeral)."""
+    """The gRPC server: AssetService and the access context's AccessService behind one guard,
+    health checking and reflection. `async with AssetApi(...)` or `start()`/`stop()`; `port` is the
+    bound port (settings port 0 = ephemeral).
 
-    def __init__(self, settings: AssetsSettings, engine: AsyncEngine, *, tls: TlsSettings | None = None) -> None:
+    `pool`: the process's asyncpg pool for access (authentication, people, the audit log); without
+    one (tools, tests) the API opens a small one of its own on the engine's database at start."""
+
+    def __init__(self, settings: AssetsSettings, engine: AsyncEngine, *, pool: asyncpg.Pool | None = None,
+                 access: AccessSettings | None = None, tls: TlsSettings | None = None) -> None:
         self._settings = settings
+        self._engine = engine
+        self._pool, self._own_pool = pool, pool is None
+        self._access_settings = access or AccessSettings()
+        self._tls = tls
         self.repository = AssetRepository(engine)
-        self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s,
+        self.authenticator: Authenticator | None = None
+
+    async def start(self) -> None:
+        from services.access.api import SERVICE as ACCESS_SERVICE
+        from services.access.api import AccessServicer, add_to_server
+        from services.access.store import AccessStore
+
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(asyncpg_dsn(self._engine), min_size=1, max_size=4)
+        settings = self._settings
+        self.authenticator = Authenticator(self._pool, cache_s=settings.auth_cache_s,
                                            max_entries=settings.auth_cache_entries)
-        servicer = AssetServicer(self.repository, self.authenticator)
-        self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
-                                  lambda server: pb_grpc.add_AssetServiceServicer_to_server(servicer, server),
-                                  tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
+        self.access = Access(AccessStore(self._pool), self.authenticator, self._access_settings)
+        servicer = AssetServicer(self.repository, self.authenticator, self.access)
+        access_servicer = AccessServicer(self.access)
+
+        def register(server: grpc.aio.Server) -> None:
+            pb_grpc.add_AssetServiceServicer_to_server(servicer, server)
+            add_to_server(access_servicer, server)
+
+        self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME, ACCESS_SERVICE.full_name], register,
+                                  tls=self._tls,
+                                  interceptors=[AccessGuard(self.authenticator, [SERVICE, ACCESS_SERVICE])])
+        await self._server.start()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await super().stop(grace_s)
+        if self.authenticator is not None:
+            await self.authenticator.close()   # flushes the audit log
+        if self._own_pool and self._pool is not None:
+            await self._pool.close()
+            self._pool = None

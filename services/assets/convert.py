@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
-from services.assets.access import Scope
+from services.access.model import Scope
 from services.assets.errors import InvalidArgument
 from services.assets.model import (
     Customer,

@@ -48,3 +48,8 @@ def create_engine(pg: PostgresSettings, **kwargs: Any) -> AsyncEngine:
         dbapi_connection.run_async(register_ltree_codec)
 
     return engine
+
+
+def asyncpg_dsn(engine: AsyncEngine) -> str:
+    """The engine's database as an asyncpg DSN (for a pool beside the engine)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

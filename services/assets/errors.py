@@ -1,45 +1,23 @@
-"""Errors the assets service raises to its callers; `api.py` maps each to one gRPC status code.
+"""Errors the assets service raises to its callers: the kernel's (gridtwin/errors.py), which
+`gridtwin.grpc_server.observing` maps to status codes in one place.
 
-    AssetError
-     ├── InvalidArgument      bad input: ids, ltree labels, coordinates, polygons, ranges
-     ├── NotFound             an id or path that does not exist
-     ├── AlreadyExists        a duplicate id, serial or group path
-     ├── FailedPrecondition   a legal request the current state refuses (enrollment transitions)
-     ├── Unauthenticated      no, an unknown, an expired or a revoked credential
-     └── PermissionDenied     a scope the principal lacks, or a path outside its groups
-
-Rules return rejections as values (`enrollment.Rejected`, `access.Denied`); the layers that
-call them raise these.
+Rules return rejections as values (`enrollment.Rejected`, `access.rules.Denied`); the layers
+that call them raise these.
 """
 
 from __future__ import annotations
 
+from gridtwin.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    GridtwinError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 
-class AssetError(Exception):
-    """Root of the assets service's errors; `str(error)` is safe to show to the caller."""
+AssetError = GridtwinError   # the name the assets code and its tests know
 
-
-class InvalidArgument(AssetError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-
-
-class NotFound(AssetError):
-    pass
-
-
-class AlreadyExists(AssetError):
-    pass
-
-
-class FailedPrecondition(AssetError):
-    pass
-
-
-class Unauthenticated(AssetError):
-    pass
-
-
-class PermissionDenied(AssetError):
-    pass
+__all__ = ["AlreadyExists", "AssetError", "FailedPrecondition", "InvalidArgument", "NotFound",
+           "PermissionDenied", "Unauthenticated"]

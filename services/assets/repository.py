@@ -28,6 +28,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
@@ -37,9 +38,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.access.credentials import StoredCredentials
+from services.access.model import ApiPrincipal, Scope, Visibility
 from services.assets import enrollment, paths
-from services.assets.access import ApiPrincipal, Scope, Visibility
-from services.assets.credentials import StoredCredentials
 from services.assets.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from services.assets.model import (
     Customer,
@@ -97,8 +98,11 @@ def visible(vis: Visibility, installation_id: Any) -> ColumnElement[bool]:
     """SQL: is the installation named by `installation_id` (a column or value) visible?"""
     if vis.everything:
         return true()
-    if vis.installation_id is not None:
-        return installation_id == vis.installation_id
+    if vis.installation_ids is not None:   # a device, a homeowner, an installer: exactly these
+        if not vis.installation_ids:
+            return false()
+        column = installation_id if hasattr(installation_id, "in_") else literal(installation_id)
+        return column.in_(list(vis.installation_ids))  # type: ignore[no-any-return]
     if not vis.paths:
         return false()
     return exists().where(Memb.c.installation_id == installation_id, Memb.c.path.descendant_of(list(vis.paths)))

@@ -14,8 +14,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.access.credentials import fleet_credential, hash_credential
 from services.assets.bulk import DeviceRecord, FleetData
-from services.assets.credentials import fleet_credential, hash_credential
 from services.assets.model import (
     Customer,
     CustomerId,

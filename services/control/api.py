@@ -1,21 +1,18 @@
 """The ControlService gRPC API (`gridtwin.control.v1.ControlService`) with health and reflection.
 
 Access is the AssetService's: `authorization: Bearer <token>`, admitted by the access guard
-(services/assets/guard.py) by the rules in services/assets/access.py ACCESS: submitting and
+(services/access/guard.py) by the rules in services/access/rules.py ACCESS: submitting and
 cancelling need the command scope, reading the read scope; devices are refused. A target must be visible to the
 token: an installation (or a device's installation) must be a member of one of the token's
 groups, a group path must lie within them; fan-outs are visible by their group (fan-outs
 without a group, e.g. the VPP's, only to tokens over the whole hierarchy). Order of checks:
 UNAUTHENTICATED → PERMISSION_DENIED (scope) → INVALID_ARGUMENT (input) → NOT_FOUND /
-PERMISSION_DENIED (target). Domain errors become status codes in one place (`_STATUS`).
+PERMISSION_DENIED (target). Errors become status codes in one place (`gridtwin.grpc_server.observing`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,18 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridtwin.api.control.v1 import control_pb2 as pb
 from gridtwin.api.control.v1 import control_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
 from gridtwin.settings import ControlSettings, TlsSettings
-from services.assets import access
-from services.assets.access import DevicePrincipal, Principal
-from services.assets.api import Authenticator
-from services.assets.errors import AssetError, PermissionDenied, Unauthenticated
-from services.assets.guard import AccessGuard, caller, check_installation
+from services.access import rules
+from services.access.authentication import Authenticator
+from services.access.guard import AccessGuard, caller, check_installation
+from services.access.model import DevicePrincipal, Principal
+from services.assets.database import asyncpg_dsn
+from services.assets.errors import PermissionDenied
 from services.assets.model import GroupPath
 from services.assets.paths import ROOT, is_within_any
-from services.assets.repository import AssetRepository
 from services.control.convert import STATES_FROM_PB, command_to_pb, progress_to_pb, spec_from_pb
-from services.control.model import Command, Conflict, ControlError, InvalidArgument, NotCancellable, NotFound
+from services.control.model import Command, InvalidArgument, NotFound
 from services.control.service import Control, NewCommand
 
 log = logging.getLogger(__name__)
@@ -48,47 +45,20 @@ RPCS = Counter("gridtwin_control_rpcs_total", "Control RPCs finished, by method 
 LATENCY = Histogram("gridtwin_control_rpc_latency_seconds", "Control RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError)
-_STATUS: dict[type[Exception], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT, NotFound: grpc.StatusCode.NOT_FOUND,
-    Conflict: grpc.StatusCode.ALREADY_EXISTS, NotCancellable: grpc.StatusCode.FAILED_PRECONDITION,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED, PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-}
+_observed = observing(RPCS, LATENCY, unavailable=_UNAVAILABLE, unavailable_detail="command storage unavailable")
 
 Handler = Callable[[Any, Any, Principal, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 def _rpc(*, timed: bool = True) -> Callable[[Handler], Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]]:
-    """Runs for the caller the access guard admitted, maps errors to status codes, counts and times."""
+    """Runs for the caller the access guard admitted; counted, timed and its errors mapped by
+    `gridtwin.grpc_server.observing`."""
 
     def wrap(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-        method = fn.__name__
-
-        @functools.wraps(fn)
-        async def handler(self: ControlServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started, code, detail = time.perf_counter(), grpc.StatusCode.UNKNOWN, ""
-            try:
-                result = await fn(self, request, caller(), context)
-                code = grpc.StatusCode.OK
-                return result
-            except (ControlError, AssetError) as error:
-                code, detail = _STATUS.get(type(error), grpc.StatusCode.INVALID_ARGUMENT), str(error)
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except _UNAVAILABLE as exc:
-                code, detail = grpc.StatusCode.UNAVAILABLE, "command storage unavailable"
-                log.warning("%s: storage unavailable: %s", method, exc)
-            except Exception:
-                code, detail = grpc.StatusCode.INTERNAL, "internal error"
-                log.exception("%s failed", method)
-            finally:
-                RPCS.labels(method, code.name).inc()
-                if timed:
-                    LATENCY.labels(method).observe(time.perf_counter() - started)
-            await context.abort(code, detail)
-            return None  # not reached: abort raises
-
-        return handler
+        async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await fn(self, request, caller(), context)
+        run.__name__ = fn.__name__
+        return _observed(timed=timed)(run)
 
     return wrap
 
@@ -112,7 +82,7 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
         await self._check_installation(principal, installation)
 
     def _check_group(self, principal: Principal, path: str) -> None:
-        denied = access.check_path(principal, GroupPath(path))
+        denied = rules.check_path(principal, GroupPath(path))
         if denied is not None:
             raise PermissionDenied(denied.reason)
 
@@ -215,10 +185,14 @@ class ControlApi(GrpcApi):
     """The gRPC server: ControlService, health checking and reflection. `async with` or
     start()/stop(); `port` is the bound port (settings port 0 = ephemeral)."""
 
-    def __init__(self, settings: ControlSettings, control: Control, engine: AsyncEngine, *,
-                 tls: TlsSettings | None = None) -> None:
-        self.repository = AssetRepository(engine)
-        self.authenticator = Authenticator(self.repository, cache_s=settings.auth_cache_s)
+    def __init__(self, settings: ControlSettings, control: Control, engine: AsyncEngine | None = None, *,
+                 authenticator: Authenticator | None = None, tls: TlsSettings | None = None) -> None:
+        """`authenticator`: the process's (on its asyncpg pool); without one, one on the engine's
+        database with a small pool of its own (tools, tests)."""
+        if authenticator is None:
+            assert engine is not None, "an authenticator or an engine"
+            authenticator = Authenticator(asyncpg_dsn(engine), cache_s=settings.auth_cache_s)
+        self.authenticator = authenticator
         servicer = ControlServicer(control, self.authenticator, stream_interval_s=settings.stream_interval_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_ControlServiceServicer_to_server(servicer, server),

@@ -19,31 +19,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NewType
 
+from gridtwin import errors
+
 CommandId = NewType("CommandId", str)
 FanOutId = NewType("FanOutId", str)
 DeviceId = NewType("DeviceId", str)
 InstallationId = NewType("InstallationId", str)
 
 
-class ControlError(Exception):
-    """Root of the errors the control service raises to its callers."""
+class ControlError(errors.GridtwinError):
+    """Root of the errors the control service raises to its callers; each is also the kernel's
+    error of its status (gridtwin/errors.py)."""
 
 
-class InvalidArgument(ControlError):
+class InvalidArgument(ControlError, errors.InvalidArgument):
     def __init__(self, field_name: str, problem: str) -> None:
-        super().__init__(f"{field_name}: {problem}")
-        self.field = field_name
+        errors.InvalidArgument.__init__(self, field_name, problem)
 
 
-class NotFound(ControlError):
+class NotFound(ControlError, errors.NotFound):
     pass
 
 
-class Conflict(ControlError):
-    pass
+class Conflict(ControlError, errors.AlreadyExists):
+    """An idempotency key reused with a different command."""
 
 
-class NotCancellable(ControlError):
+class NotCancellable(ControlError, errors.FailedPrecondition):
     pass
 
 

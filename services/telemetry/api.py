@@ -2,17 +2,24 @@
 and, for live samples, the telemetry topic.
 
 Guarantees:
-- QueryRange returns at most `max_points` points (0 = `ApiSettings.default_max_points`, never more
-  than MAX_POINTS), oldest first. RESOLUTION_AUTO is the finest of RAW, 1 min, 15 min, 1 h that
-  fits the budget, else 1 day truncated to it (`choose_resolution`). An explicit resolution that
-  would need more than MAX_POINTS points is refused with INVALID_ARGUMENT.
+- QueryRange returns at most `max_points` points per page (0 = `ApiSettings.default_max_points`,
+  never more than MAX_POINTS), oldest first, and a `next_page_token` whenever the range was not
+  read to its end: nothing is left out silently. Pages are keyset pages (after the last point's
+  time, and device for raw samples), so points stored meanwhile before the cursor are not seen
+  and none is returned twice. RESOLUTION_AUTO is the finest of RAW, 1 min, 15 min, 1 h that
+  fits the budget, else 1 day, paged (`choose_resolution`); the first page decides and the token
+  keeps it. An explicit resolution that would need more than MAX_POINTS points is refused with
+  INVALID_ARGUMENT.
+- 1-day points are the installation's local days by default (its time zone, UTC when it has
+  none), summed from the finest-needed UTC-aligned rollups as analytics does
+  (services/analytics/localtime.py), or UTC days on request; `time_zone` says which.
 - Rollup points are the stored buckets that overlap [start, end): the first may begin before
   `start`, and values (means) and energy cover whole buckets. Buckets without samples or energy
   are left out; buckets with energy but no samples carry the energy and no values.
 - A signal that was not reported is unset, never 0: in a raw point where the sample lacked it,
   in a rollup point where no sample of the bucket had it (the mean is over the samples that
   had it), and in a point's energy where no interval of the bucket had it (`*_covered_s`).
-- Access: the AssetService's tokens (read scope), admitted by services/assets/guard.py; the
+- Access: the AssetService's tokens (read scope), admitted by services/access/guard.py; the
   installation must lie within the token's groups (PERMISSION_DENIED before NOT_FOUND).
 - StreamLiveSamples delivers, per subscriber and device, samples with strictly increasing
   timestamps, from (about) the moment the subscription is registered. A subscriber that falls
@@ -22,9 +29,12 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import datetime
+import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 
 import asyncpg
 import grpc
@@ -32,14 +42,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter, Gauge, Histogram
 
+from gridtwin import paging
 from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import records_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import KafkaSettings, Settings
-from services.assets.api import Authenticator
-from services.assets.guard import AccessGuard, refuse_unless_visible
+from services.access.authentication import Authenticator
+from services.access.guard import AccessGuard, refuse_unless_visible
+from services.analytics import localtime
 from services.telemetry.energy import CHANNEL_COVERAGE, ENERGY_FIELDS, POWER_FIELDS
 
 log = logging.getLogger(__name__)
@@ -102,14 +114,28 @@ def choose_resolution(requested: pb.Resolution, start_ms: int, end_ms: int, max_
 _SAMPLE_COLUMNS = "ts, " + ", ".join(POWER_FIELDS)
 _LATEST = (f"SELECT device_id, {_SAMPLE_COLUMNS}, grid_status, extra FROM telemetry_samples "
            "WHERE installation_id = $1 ORDER BY ts DESC LIMIT 1")
-_RAW = (f"SELECT {_SAMPLE_COLUMNS} FROM telemetry_samples "
-        "WHERE installation_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4")
+# Keyset pages: ($4, $5) is the last point of the previous page (ts, device), the first page
+# starts just before the range. Two devices of one installation may share a timestamp.
+_RAW = (f"SELECT device_id, {_SAMPLE_COLUMNS} FROM telemetry_samples "
+        "WHERE installation_id = $1 AND ts >= $2 AND ts < $3 AND (ts, device_id) > ($4, $5) "
+        "ORDER BY ts, device_id LIMIT $6")
 _ROLLUPS = (
     f"SELECT bucket, sample_count, {', '.join(f + '_sum, ' + f + '_count' for f in POWER_FIELDS)}, "
     f"{', '.join(ENERGY_FIELDS)} FROM telemetry_rollups "
     "WHERE installation_id = $1 AND resolution_s = $2 AND bucket >= $3 AND bucket < $4 "
     "AND (sample_count > 0 OR covered_s > 0) ORDER BY bucket LIMIT $5"
 )
+# Local days ($6, an IANA zone) from rollups of $2 s, whose UTC-aligned buckets cut at every local
+# midnight of the range (localtime.read_resolution): each day's sums, keyed by its local midnight.
+_LOCAL_DAYS = (
+    "SELECT (date_trunc('day', bucket AT TIME ZONE $6) AT TIME ZONE $6) AS bucket, "
+    "sum(sample_count)::bigint AS sample_count, "
+    + ", ".join(f"sum({f}_sum) AS {f}_sum, sum({f}_count)::bigint AS {f}_count" for f in POWER_FIELDS) + ", "
+    + ", ".join(f"sum({f}) AS {f}" for f in ENERGY_FIELDS)
+    + " FROM telemetry_rollups WHERE installation_id = $1 AND resolution_s = $2 AND bucket >= $3 AND bucket < $4 "
+    "GROUP BY 1 HAVING sum(sample_count) > 0 OR sum(covered_s) > 0 ORDER BY 1 LIMIT $5"
+)
+_ZONE = "SELECT time_zone FROM installations WHERE installation_id = $1"
 # Samples in [$4, $5): whole minutes [$2, $3) from the 1-minute rollups (at most $6 non-empty
 # buckets are read: each holds ≥ 1 sample, so a cut-off sum already exceeds any budget), the
 # partial minutes at the edges from the raw rows.
@@ -305,23 +331,77 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
             raise _invalid(f"max_points above {MAX_POINTS}")
         await refuse_unless_visible(self._pool, installation)
         max_points = request.max_points or self._default_max_points
-        raw_count = None
-        if request.resolution in (pb.RESOLUTION_AUTO, pb.RESOLUTION_RAW):
-            raw_count = await count_samples(self._pool, installation, start, end)
-        try:
-            resolution = choose_resolution(request.resolution, start, end, max_points, raw_count)
-        except ValueError as exc:
-            raise _invalid(str(exc)) from None
-        if resolution == pb.RESOLUTION_RAW:
-            rows = await self._pool.fetch(_RAW, installation, start * 1_000, end * 1_000, max_points)
-            points = [_point(r["ts"] // 1_000, 1, _reported(r)) for r in rows]
+        query = query_key(request)
+        cursor: PageCursor | None = None
+        if request.page_token:
+            try:
+                cursor = parse_cursor(request.page_token, query)
+            except ValueError as exc:
+                raise _invalid(str(exc)) from None
+            resolution = cursor.resolution
         else:
-            size_ms = ROLLUP_SECONDS[resolution] * 1_000
-            first_bucket_us = start // size_ms * size_ms * 1_000
-            rows = await self._pool.fetch(_ROLLUPS, installation, size_ms // 1_000, first_bucket_us, end * 1_000,
-                                          max_points)
-            points = [_rollup_point(r) for r in rows]
-        return pb.QueryRangeResponse(resolution=resolution, points=points)
+            raw_count = None
+            if request.resolution in (pb.RESOLUTION_AUTO, pb.RESOLUTION_RAW):
+                raw_count = await count_samples(self._pool, installation, start, end)
+            try:
+                resolution = choose_resolution(request.resolution, start, end, max_points, raw_count)
+            except ValueError as exc:
+                raise _invalid(str(exc)) from None
+        time_zone = ""
+        if resolution == pb.RESOLUTION_RAW:
+            after_us, after_device = (cursor.after_us, cursor.device_id) if cursor else (start * 1_000 - 1, "")
+            rows = await self._pool.fetch(_RAW, installation, start * 1_000, end * 1_000, after_us, after_device,
+                                          max_points + 1)
+            page, more = rows[:max_points], len(rows) > max_points
+            points = [_point(r["ts"] // 1_000, 1, _reported(r)) for r in page]
+            last = (page[-1]["ts"], page[-1]["device_id"]) if page else None
+        else:
+            if resolution == pb.RESOLUTION_ONE_DAY and request.day_boundaries != pb.DAY_BOUNDARIES_UTC:
+                time_zone = await self._time_zone(installation)
+            elif resolution == pb.RESOLUTION_ONE_DAY:
+                time_zone = "UTC"
+            after_bucket_us = cursor.after_us if cursor else None
+            if time_zone not in ("", "UTC"):
+                rows = await self._local_days(installation, start, end, time_zone, after_bucket_us, max_points + 1)
+            else:
+                size_ms = ROLLUP_SECONDS[resolution] * 1_000
+                first_us = start // size_ms * size_ms * 1_000 if after_bucket_us is None else after_bucket_us + 1
+                rows = await self._pool.fetch(_ROLLUPS, installation, size_ms // 1_000, first_us, end * 1_000,
+                                              max_points + 1)
+            page, more = rows[:max_points], len(rows) > max_points
+            points = [_rollup_point(r) for r in page]
+            last = (page[-1]["bucket"], "") if page else None
+        token = page_token(query, resolution, *last) if more and last is not None else ""
+        return pb.QueryRangeResponse(resolution=resolution, points=points, next_page_token=token,
+                                     time_zone=time_zone)
+
+    async def _time_zone(self, installation: str) -> str:
+        """The installation's zone, "UTC" when it has none or the zone database does not know it
+        (the day points then say UTC: never a silent mix)."""
+        name = await self._pool.fetchval(_ZONE, installation)
+        if not name:
+            return "UTC"
+        try:
+            localtime.zone(name)
+        except localtime.ZoneError:
+            log.warning("installation %s has unknown time zone %r; answering in UTC days", installation, name)
+            return "UTC"
+        return str(name)
+
+    async def _local_days(self, installation: str, start_ms: int, end_ms: int, time_zone: str,
+                          after_us: int | None, limit: int) -> list[asyncpg.Record]:
+        """Whole local days overlapping [start_ms, end_ms) (after the cursor's day), summed from
+        rollups whose buckets cut at each of their midnights."""
+        tz = localtime.zone(time_zone)
+        days = localtime.days_covering(start_ms, end_ms, tz)
+        resolution_s = localtime.read_resolution(localtime.offsets_s(days, tz))
+        lo_ms = days[0].start_ms
+        if after_us is not None:   # the cursor is a day's local midnight: go on at the next one
+            after_day = localtime.local_date(after_us // 1_000, tz)
+            lo_ms = localtime.local_midnight_ms(after_day + datetime.timedelta(days=1), tz)
+        lo_us = lo_ms * 1_000
+        return list(await self._pool.fetch(_LOCAL_DAYS, installation, resolution_s, lo_us, days[-1].end_ms * 1_000,
+                                           limit, time_zone))
 
     @_observed("StreamLiveSamples", timed=False)
     async def StreamLiveSamples(self, request: pb.StreamLiveSamplesRequest,
@@ -339,6 +419,38 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
                     await context.write(pb.LiveSample(device_id=device_id, sample=sample))
         finally:
             self._hub.unsubscribe(subscriber)
+
+
+# ------------------------------------------------------------ page tokens
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    resolution: pb.Resolution
+    after_us: int        # the previous page's last point: sample time or bucket start (µs)
+    device_id: str       # raw pages: the last point's device (two may share a time)
+
+
+def query_key(request: pb.QueryRangeRequest) -> str:
+    """What a page token is bound to: the query's fields other than the token."""
+    fields = (request.installation_id, request.start_unix_ms, request.end_unix_ms, request.max_points,
+              int(request.resolution), int(request.day_boundaries))
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
+
+
+def page_token(query: str, resolution: pb.Resolution, after_us: int, device_id: str) -> str:
+    return paging.page_token(after_us, f"{query}:{int(resolution)}:{device_id}")
+
+
+def parse_cursor(token: str, query: str) -> PageCursor:
+    """The cursor of `token`; ValueError when it is malformed or belongs to another query."""
+    after_us, key = paging.parse_page_token(token)
+    parts = key.split(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) not in pb.Resolution.values():
+        raise ValueError("malformed page_token")
+    if parts[0] != query:
+        raise ValueError("page_token belongs to another query (same fields as the first page, please)")
+    return PageCursor(pb.Resolution.Value(pb.Resolution.Name(int(parts[1]))), after_us, parts[2])
 
 
 def _reported(row: asyncpg.Record) -> dict[str, float]:

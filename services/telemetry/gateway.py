@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -34,8 +34,10 @@ from gridtwin.api.control.v1 import control_pb2 as control_pb
 from gridtwin.settings import GatewaySettings, KafkaSettings, TlsSettings
 from gridtwin.tls import server_ssl_context
 from gridtwin.unixtime import now_ms
+from services.telemetry import hotmetrics
 from services.telemetry.capacity import Capacity
 from services.telemetry.close_codes import CloseCode
+from services.telemetry.hotmetrics import FastCounter, FastGauge, FastHistogram
 from services.telemetry.session import (
     AuthenticateDevice,
     CloseConnection,
@@ -56,22 +58,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONNECTIONS = Gauge("gridtwin_gateway_connections", "Open device sessions")
-FRAMES = Counter("gridtwin_gateway_frames_total", "Frames received from devices")
-BYTES = Counter("gridtwin_gateway_bytes_received_total", "Payload bytes received from devices")
-SAMPLES = Counter("gridtwin_gateway_samples_accepted_total", "Samples produced to the broker")
-ACKS = Counter("gridtwin_gateway_acks_total", "Batches acknowledged after the broker acknowledged them")
 REJECTS = Counter("gridtwin_gateway_rejects_total", "Refused batches, samples and sessions", ["reason"])
 CLOSES = Counter("gridtwin_gateway_closes_total", "Sessions closed by the gateway", ["code"])
-IN_FLIGHT = Gauge("gridtwin_gateway_in_flight_batches", "Batches produced but not yet acknowledged by the broker")
-PRODUCE_LATENCY = Histogram(
+COMMANDS = Counter("gridtwin_gateway_commands_total", "Commands from the control plane", ["result"])
+# Updated for every frame: lock-free numbers collected at scrape time (services/telemetry/hotmetrics.py).
+FRAMES = FastCounter("gridtwin_gateway_frames_total", "Frames received from devices")
+BYTES = FastCounter("gridtwin_gateway_bytes_received_total", "Payload bytes received from devices")
+SAMPLES = FastCounter("gridtwin_gateway_samples_accepted_total", "Samples produced to the broker")
+ACKS = FastCounter("gridtwin_gateway_acks_total", "Batches acknowledged after the broker acknowledged them")
+IN_FLIGHT = FastGauge("gridtwin_gateway_in_flight_batches", "Batches produced but not yet acknowledged by the broker")
+PRODUCE_LATENCY = FastHistogram(
     "gridtwin_gateway_produce_latency_seconds", "Produce → broker acknowledgement",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-COMMANDS = Counter("gridtwin_gateway_commands_total", "Commands from the control plane", ["result"])
-BATCH_SAMPLES = Histogram(
+BATCH_SAMPLES = FastHistogram(
     "gridtwin_gateway_batch_samples", "Samples per accepted device batch",
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 2000),
 )
+hotmetrics.register(FRAMES, BYTES, SAMPLES, ACKS, IN_FLIGHT, PRODUCE_LATENCY, BATCH_SAMPLES)
+
+
+# Devices whose last acknowledged sequence a gateway remembers (about 100 B each).
+MAX_REMEMBERED_DEVICES = 1_000_000
 
 
 class Authenticator(Protocol):
@@ -108,7 +116,11 @@ class Gateway:
             rate_limit_batches_per_s=settings.rate_limit_batches_per_s,
             rate_limit_burst_batches=settings.rate_limit_burst_batches,
             limits=Limits(settings.max_clock_skew_s, settings.max_sample_age_s),
+            max_frame_bytes=settings.max_frame_bytes,
         )
+        # Device id → the highest sequence acknowledged to it, kept across its sessions (see
+        # device.proto); beyond MAX_REMEMBERED_DEVICES the first remembered goes first.
+        self._acknowledged: dict[str, int] = {}
         self._in_flight_total = Capacity(settings.max_in_flight_batches_total)
         self._connections: dict[str, _Connection] = {}  # by device id: one session per device
         self._producer: AIOKafkaProducer | None = None
@@ -272,6 +284,17 @@ class Gateway:
                 connection.expire_at(outcome.credential_valid_until_unix_ms)
         return closed
 
+    def acknowledged(self, device_id: str, sequence: int) -> None:
+        """`sequence` was acknowledged to the device: later sessions refuse numbers up to it.
+        One dict store per ack (this runs for every batch); numbers only grow within a session
+        and a new session starts above the old one's, so the newest is the highest."""
+        if device_id not in self._acknowledged and len(self._acknowledged) >= MAX_REMEMBERED_DEVICES:
+            del self._acknowledged[next(iter(self._acknowledged))]   # the device remembered longest
+        self._acknowledged[device_id] = sequence
+
+    def last_acknowledged(self, device_id: str) -> int:
+        return self._acknowledged.get(device_id, 0)
+
     async def _register(self, connection: _Connection, device_id: str) -> None:
         """Makes `connection` the device's only one, closing an older one (4004): commands for a
         device must have exactly one way to reach it."""
@@ -349,7 +372,8 @@ class _Connection:
             log.info("device %r refused: %s", device_id[:128], outcome)
             await self.execute(self.session.authentication_failed(outcome))
             return
-        await self.execute(self.session.authenticated(outcome, self._gw._clock_ms()))
+        await self.execute(self.session.authenticated(
+            outcome, self._gw._clock_ms(), last_acknowledged_sequence=self._gw.last_acknowledged(outcome.device_id)))
         self.credential = credential
         await self._gw._register(self, outcome.device_id)
         if outcome.credential_valid_until_unix_ms is not None:
@@ -402,7 +426,10 @@ class _Connection:
         BATCH_SAMPLES.observe(batch.sample_count)
         SAMPLES.inc(batch.sample_count)
         ACKS.inc()
-        await self.execute(self.session.produced(batch.sequence))
+        decisions = self.session.produced(batch.sequence)
+        if decisions and self.session.identity is not None:
+            self._gw.acknowledged(self.session.identity.device_id, batch.sequence)
+        await self.execute(decisions)
 
     def _release(self) -> None:
         IN_FLIGHT.dec()

@@ -7,7 +7,11 @@ the decisions it returns, in order. Tests drive it directly.
 States: AWAITING_HELLO → AUTHENTICATING → OPEN → CLOSED. Guarantees:
 - a batch is acknowledged only after `produced(sequence)`, i.e. after the broker acknowledged it;
 - within a session, sequence numbers must strictly increase; a repeated or lower one is refused
-  with SEQUENCE_NOT_INCREASING and produces nothing;
+  with SEQUENCE_NOT_INCREASING and produces nothing. Across sessions (device.proto: a device's
+  numbers are kept across reconnects) a batch numbered at or below the highest one acknowledged
+  in an earlier session (`authenticated(..., last_acknowledged_sequence=)`, which the gateway
+  remembers per device) is refused the same way; unacknowledged batches replayed with their
+  original numbers are above it and are taken;
 - invalid samples are dropped and listed in the Ack; a batch with none valid is acknowledged
   without producing anything;
 - after a Close decision the session answers nothing but further Closes are not repeated;
@@ -26,10 +30,16 @@ from google.protobuf.message import DecodeError
 
 from gridtwin.api.device.v1 import device_pb2 as pb
 from gridtwin.api.telemetry.v1 import records_pb2
+from services.telemetry import columnar
 from services.telemetry.close_codes import CloseCode
-from services.telemetry.validation import Limits, Rejection, validate_samples
+from services.telemetry.validation import Limits, Rejection, all_valid, validate_samples
 
 PROTOCOL_VERSION = 1
+
+# From this many samples a batch is read as numpy columns straight from its bytes when its layout
+# is canonical (services/telemetry/columnar.py): the per-sample path's protobuf reads cost ~10 µs a
+# sample, the columns' fixed cost ~50 µs a batch.
+COLUMNAR_MIN_SAMPLES = 16
 
 
 class SessionState(enum.Enum):
@@ -107,6 +117,7 @@ class SessionConfig:
     rate_limit_batches_per_s: float
     rate_limit_burst_batches: int
     limits: Limits
+    max_frame_bytes: int = 2**20   # enforced by the websocket server; told to the device
 
 
 @dataclass
@@ -177,7 +188,7 @@ class DeviceSession:
             # The gateway reads nothing while it authenticates; a frame here is a protocol breach.
             return self._close(CloseCode.PROTOCOL_VIOLATION, f"{kind} before the hello was answered")
         if kind == "telemetry":
-            return self._telemetry(frame.telemetry, now_ms)
+            return self._telemetry(frame.telemetry, now_ms, data)
         assert self.identity is not None
         if not self._events_bucket.take(now_ms):
             # A device acknowledges the commands it is sent and reports its state now and then;
@@ -187,17 +198,29 @@ class DeviceSession:
         payload = getattr(frame, kind).SerializeToString()
         return [ForwardDeviceEvent(kind, self.identity.installation_id, payload, self.identity.device_id)]
 
-    def authenticated(self, identity: DeviceIdentity, now_ms: int) -> list[Decision]:
+    def authenticated(self, identity: DeviceIdentity, now_ms: int, *,
+                      last_acknowledged_sequence: int = 0) -> list[Decision]:
+        """`last_acknowledged_sequence`: the highest sequence number acknowledged to this device
+        in an earlier session (0: none known); batches at or below it are refused."""
         if self.state is not SessionState.AUTHENTICATING:
             return []
         self.state = SessionState.OPEN
         self.identity = identity
+        if last_acknowledged_sequence > 0:
+            self.last_sequence = last_acknowledged_sequence
+        config, limits = self.config, self.config.limits
         reply = pb.HelloReply(
             session_id=self.session_id,
             installation_id=identity.installation_id,
             server_time_unix_ms=now_ms,
-            max_samples_per_batch=self.config.max_samples_per_batch,
-            max_in_flight_batches=self.config.max_in_flight_batches,
+            max_samples_per_batch=config.max_samples_per_batch,
+            max_in_flight_batches=config.max_in_flight_batches,
+            max_clock_skew_s=int(limits.max_clock_skew_s),
+            max_sample_age_s=int(limits.max_sample_age_s),
+            rate_limit_batches_per_s=config.rate_limit_batches_per_s,
+            rate_limit_burst_batches=config.rate_limit_burst_batches,
+            max_frame_bytes=config.max_frame_bytes,
+            last_acknowledged_sequence=last_acknowledged_sequence,
         )
         return [SendFrame(pb.CloudFrame(hello_reply=reply).SerializeToString())]
 
@@ -260,7 +283,7 @@ class DeviceSession:
         self.state = SessionState.AUTHENTICATING
         return [AuthenticateDevice(hello.device_id, hello.credential)]
 
-    def _telemetry(self, batch: pb.TelemetryBatch, now_ms: int) -> list[Decision]:
+    def _telemetry(self, batch: pb.TelemetryBatch, now_ms: int, data: bytes = b"") -> list[Decision]:
         assert self.identity is not None
         seq, n = batch.sequence, len(batch.samples)
         if self.last_sequence is not None and seq <= self.last_sequence:
@@ -275,6 +298,8 @@ class DeviceSession:
             # Not recorded as last_sequence: the device sends this very batch again later.
             return self._refuse(seq, pb.REJECT_REASON_RATE_LIMITED, "too many batches per second", n)
         self.last_sequence = seq
+        if n >= COLUMNAR_MIN_SAMPLES and (fast := self._all_valid_columns(seq, data, n, now_ms)) is not None:
+            return fast
         rejections = validate_samples(batch.samples, now_ms, self.config.limits)
         accepted = self._accepted(batch.samples, rejections)
         ack = pb.CloudFrame(ack=pb.Ack(
@@ -296,6 +321,25 @@ class DeviceSession:
         self._pending_acks[seq] = ack
         decisions.append(ProduceBatch(seq, self.identity.installation_id, record.SerializeToString(), len(accepted)))
         return decisions
+
+    def _all_valid_columns(self, seq: int, data: bytes, n: int, now_ms: int) -> list[Decision] | None:
+        """The decisions for a batch whose every sample is valid, found and forwarded as columns
+        and bytes without reading a sample through protobuf; None to take the per-sample path
+        (a layout that is not canonical, or any sample that might be refused)."""
+        assert self.identity is not None
+        columns = columnar.decode(data, n)
+        if columns is None or not all_valid(columns, now_ms, self.config.limits):
+            return None
+        ack = pb.CloudFrame(ack=pb.Ack(sequence=seq, accepted_samples=n)).SerializeToString()
+        header = records_pb2.TelemetryRecord(
+            device_id=self.identity.device_id,
+            installation_id=self.identity.installation_id,
+            sequence=seq,
+            received_unix_ms=now_ms,
+            gateway_id=self.config.gateway_id,
+        ).SerializeToString()
+        self._pending_acks[seq] = ack
+        return [ProduceBatch(seq, self.identity.installation_id, header + columnar.record_samples(columns), n)]
 
     @staticmethod
     def _accepted(samples: Sequence[pb.Sample], rejections: list[Rejection]) -> list[pb.Sample]:

@@ -16,8 +16,9 @@ in the numpy columns the rollups are computed from (`energy.py` says how it is c
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -55,6 +56,10 @@ async def init_connection(con: asyncpg.Connection) -> None:
 class WriteResult:
     samples: int
     stored: int
+    # Of the duplicates: samples whose (device, timestamp) was stored with other values. The stored
+    # values stay (first write wins); these are counted and logged, never merged.
+    conflicting: tuple[tuple[str, int], ...] = ()   # (device id, timestamp µs), at most CONFLICTS_LISTED
+    conflicts: int = 0
 
     @property
     def duplicates(self) -> int:
@@ -116,6 +121,16 @@ _INSERT_NEW = (
     f"ON CONFLICT (device_id, ts) DO NOTHING RETURNING {_SELECT_SAMPLE}"
 )
 
+# Staged samples whose (device, timestamp) is stored with other values (the staged rows that were
+# inserted just now equal themselves). Signals compare NULL-safely: reported vs not is a difference.
+_CONFLICTS = (
+    "SELECT s.device_id, s.ts FROM telemetry_staging s JOIN telemetry_samples t "
+    "ON t.device_id = s.device_id AND t.ts = s.ts "
+    f"WHERE ({', '.join('s.' + f for f in POWER_FIELDS)}, s.grid_status) "
+    f"IS DISTINCT FROM ({', '.join('t.' + f for f in POWER_FIELDS)}, t.grid_status)"
+)
+CONFLICTS_LISTED = 20
+
 # Stored samples around each device's new range: the last before it (within max_gap: one further
 # away contributes no energy), all inside it, and the first after it (unbounded, so that the
 # newest stored sample of the device is always among context and new rows).
@@ -165,8 +180,12 @@ class TelemetryStore:
             new = await con.fetch(_INSERT_NEW)
             if new:
                 await self._add_rollups(con, new, context)
+            conflicts: list = []   # type: ignore[type-arg]
+            if len(new) < len(rows):   # replays: only then is a conflict possible, and looked for
+                conflicts = await con.fetch(_CONFLICTS)
         self._remember([*context, *new])
-        return WriteResult(len(rows), len(new))
+        listed = tuple((r["device_id"], r["ts"]) for r in conflicts[:CONFLICTS_LISTED])
+        return WriteResult(len(rows), len(new), listed, len(conflicts))
 
     async def _ensure_partitions(self, days: set[int]) -> None:
         missing = sorted(days - self._partitions)
@@ -249,18 +268,19 @@ def _columns(rows: list[tuple], devices: _Codes, installations: _Codes) -> Sampl
     )
 
 
-def _rollup_rows(delta: RollupDelta, installation_ids: list[str]) -> Iterator[tuple]:
-    """Rows in _ROLLUP_COLUMNS order; timestamps in microseconds (see init_connection)."""
-    n = len(delta.group)
+def _rollup_rows(delta: RollupDelta, installation_ids: list[str]) -> list[tuple]:
+    """Rows in _ROLLUP_COLUMNS order; timestamps in microseconds (see init_connection).
+
+    Built column by column (one `tolist` per column, one C-level zip for the rows): a live batch
+    holds four rollup rows per installation, so a per-row Python loop here costs more than the
+    rollup arithmetic itself."""
     mins = np.where(np.isnan(delta.mins), np.inf, delta.mins)
     maxs = np.where(np.isnan(delta.maxs), -np.inf, delta.maxs)
-    stats = np.stack([delta.sums, mins, maxs], axis=2).tolist()   # f_sum, f_min, f_max per field
-    reported = delta.counts.tolist()                                 # f_count (integers for COPY)
-    energy = delta.energy.tolist()
+    columns: list[list] = []   # type: ignore[type-arg]
+    for k in range(len(POWER_FIELDS)):
+        columns += [delta.counts[:, k].tolist(), delta.sums[:, k].tolist(), mins[:, k].tolist(),
+                    maxs[:, k].tolist()]                      # f_count (ints for COPY), f_sum, f_min, f_max
+    columns += [delta.energy[:, j].tolist() for j in range(delta.energy.shape[1])]
     ids = [installation_ids[g] for g in delta.group.tolist()]
-    buckets_us = (delta.bucket_ms * 1_000).tolist()
-    counts = delta.count.tolist()
-    fields = range(len(POWER_FIELDS))
-    for i in range(n):
-        per_field = [v for k in fields for v in (reported[i][k], *stats[i][k])]
-        yield (ids[i], delta.resolution_s, buckets_us[i], counts[i], *per_field, *energy[i])
+    return list(zip(ids, itertools.repeat(delta.resolution_s), (delta.bucket_ms * 1_000).tolist(),
+                    delta.count.tolist(), *columns, strict=False))

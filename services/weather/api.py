@@ -5,7 +5,7 @@ StreamAlertChanges follows the change log (`weather_alert_changes`): it sends wh
 after the client's `after_seq`, then polls every `stream_poll_s` for more. Each stream holds at
 most `changes_per_read` changes in memory at a time; the client's pace bounds the rest (gRPC flow
 control). Storage outages are UNAVAILABLE; bad requests INVALID_ARGUMENT (mapped in `_observed`).
-Alerts are public: any read token of the AssetService (services/assets/guard.py admits it).
+Alerts are public: any read token of the AssetService (services/access/guard.py admits it).
 ListAffectedInstallations names installations, so its answer holds only those within the
 token's groups (services/weather/affected.py computes it).
 """
@@ -27,8 +27,8 @@ from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings
-from services.assets.api import Authenticator
-from services.assets.guard import AccessGuard, caller, visible_installations
+from services.access.authentication import Authenticator
+from services.access.guard import AccessGuard, caller, visible_installations
 from services.weather.affected import AffectedInstallations
 from services.weather.convert import affected_page_pb, alert_pb, change_pb, stored_pb
 from services.weather.model import Alert, StoredAlert

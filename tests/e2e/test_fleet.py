@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gridtwin.app import processes
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
 from simulator.device import DeviceOptions
 from simulator.fleet import Fleet, FleetOptions, registrations
 from tests.integration.twins_support import kill_namespace

@@ -1,5 +1,5 @@
 """ltree, lquery and SQL injection, NUL bytes, huge and invalid-UTF-8 strings through every text
-field of the gRPC APIs (assets, weather, control, vpp, telemetry, analytics), over real channels to
+field of the gRPC APIs (assets, access, weather, control, vpp, telemetry, analytics), over real channels to
 servers on the real Postgres. The fields come from the proto descriptors, so a new field is
 attacked the day it is added. Each call ends OK or with a clear refusal — never INTERNAL or
 UNKNOWN — and every table is intact afterwards; an oversized request is RESOURCE_EXHAUSTED and
@@ -22,6 +22,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gridtwin.api.access.v1 import access_pb2
 from gridtwin.api.analytics.v1 import analytics_pb2
 from gridtwin.api.assets.v1 import assets_pb2
 from gridtwin.api.control.v1 import control_pb2, vpp_pb2
@@ -30,9 +31,9 @@ from gridtwin.api.telemetry.v1 import telemetry_service_pb2
 from gridtwin.api.weather.v1 import weather_pb2
 from gridtwin.grpc_server import MAX_RECEIVE_MESSAGE_BYTES
 from gridtwin.unixtime import now_ms
+from services.access.credentials import register_devices
+from services.access.model import Scope
 from services.analytics.api import AnalyticsApi
-from services.assets.access import Scope
-from services.assets.credentials import register_devices
 from services.control.api import ControlApi
 from services.control.service import Control
 from services.control.store import CommandStore
@@ -57,6 +58,9 @@ CLEAR = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.N
          grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 # A field that is itself a secret: anything but a valid one is a failed authentication.
 SECRETS = {("ClaimDevice", "claim_code")}
+# Requests that carry their own credential (a password, a one-time code, client credentials): with
+# the base request's unknown account, code or client, any field ends UNAUTHENTICATED.
+SECRET_REQUESTS = {"Login", "AcceptInvitation", "ResetPassword", "IssueClientToken"}
 ATTACKS = (*HOSTILE_STRINGS, "x" * (1 << 20))     # 1 MiB: under the receive limit, so the service sees it
 HUGE = "y" * (10 << 20)                             # 10 MiB: over it
 INVALID_UTF8 = (b"\xff\xfe", b"a.b\xc0\xaf", b"\xed\xa0\x80")   # junk, overlong '/', a UTF-16 surrogate
@@ -64,8 +68,8 @@ PLACEHOLDER = "__hostile_placeholder__"
 TABLES = ("customers", "installations", "devices", "hierarchy_groups", "programs", "group_memberships",
           "enrollment_audit", "api_principals", "telemetry_samples", "control_commands", "weather_alerts",
           "vpp_events", "vpp_program_terms")
-MODULES = {"assets": assets_pb2, "weather": weather_pb2, "control": control_pb2, "vpp": vpp_pb2,
-           "telemetry": telemetry_service_pb2, "analytics": analytics_pb2}
+MODULES = {"assets": assets_pb2, "access": access_pb2, "weather": weather_pb2, "control": control_pb2,
+           "vpp": vpp_pb2, "telemetry": telemetry_service_pb2, "analytics": analytics_pb2}
 
 
 # ------------------------------------------------------------------ string fields from the descriptors
@@ -233,6 +237,26 @@ def base_requests() -> dict[str, Message]:
     }
 
 
+def access_base_requests() -> dict[str, Message]:
+    """As base_requests, for AccessService (whose method names CreateToken and RevokeToken
+    AssetService has too: a base is used only for its own request type)."""
+    ac, password = access_pb2, "correct horse battery staple"
+    return {
+        "Login": ac.LoginRequest(username="nobody", password=password),
+        "CreateUser": ac.CreateUserRequest(username="new-user", password=password, kind=ac.Principal.OPERATOR,
+                                           role="viewer", allowed_paths=["utility.pge"]),
+        "InviteHomeowner": ac.InviteHomeownerRequest(installation_id="site-1", email="a@example.com"),
+        "AcceptInvitation": ac.AcceptInvitationRequest(code="ABCD-EFGH", username="new-owner", password=password),
+        "CreatePasswordReset": ac.CreatePasswordResetRequest(username="nobody"),
+        "ResetPassword": ac.ResetPasswordRequest(code="ABCD-EFGH", new_password=password),
+        "CreateToken": ac.CreateTokenRequest(name="t", scopes=["read"], allowed_paths=["utility"], standalone=True),
+        "RevokeToken": ac.RevokeTokenRequest(token_id="no-such-token"),
+        "CreateClient": ac.CreateClientRequest(name="c", scopes=["read"], allowed_paths=["utility"]),
+        "IssueClientToken": ac.IssueClientTokenRequest(client_id="no-such-client", client_secret="s"),
+        "DisableUser": ac.DisableUserRequest(user_id="no-such-user"),
+    }
+
+
 @dataclass
 class World:
     channels: dict[str, grpc.aio.Channel]
@@ -254,6 +278,7 @@ async def world(assets, assets_api, assets_engine, platform, pool, twins: Twins)
     async with contextlib.AsyncExitStack() as stack:
         servers = {
             "assets": assets_api,
+            "access": assets_api,     # the assets process serves AccessService beside AssetService
             "control": await stack.enter_async_context(
                 ControlApi(control, Control(CommandStore(pool)), assets_engine)),
             "weather": await stack.enter_async_context(
@@ -312,7 +337,9 @@ async def _ended_at_first_message() -> AsyncIterator[None]:
 
 
 def request_bytes(target: Target, value: str | bytes) -> bytes:
-    request = base_requests().get(target.method.name) or target.method.input_type._concrete_class()
+    bases = (base_requests().get(target.method.name), access_base_requests().get(target.method.name))
+    request = next((b for b in bases if b is not None and b.DESCRIPTOR.full_name == target.method.input_type.full_name),
+                   None) or target.method.input_type._concrete_class()
     request = type(request).FromString(request.SerializeToString())
     if isinstance(value, bytes):
         set_path(request, target.path, PLACEHOLDER)
@@ -332,7 +359,7 @@ async def test_hostile_strings_through_every_text_field(world: World) -> None:
     for target, value in itertools.product(targets(), (*ATTACKS, *INVALID_UTF8)):
         code = await call(world, target, request_bytes(target, value))
         tried += 1
-        secret = (target.method.name, target.path) in SECRETS
+        secret = (target.method.name, target.path) in SECRETS or target.method.name in SECRET_REQUESTS
         if code not in CLEAR and not (secret and code is grpc.StatusCode.UNAUTHENTICATED):
             unclear.append((target.method.name, target.path, repr(value)[:40], code.name))
     assert not unclear, f"{len(unclear)} of {tried} calls unclear, e.g. {sorted(set(unclear), key=lambda u: u[3])[:40]}"

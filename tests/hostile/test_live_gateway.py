@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from actors.handoff import NoTwins
 from gridtwin.api.device.v1 import device_pb2 as pb
-from services.assets.credentials import CredentialDirectory, register_devices
+from services.access.credentials import CredentialDirectory, register_devices
 from services.telemetry.close_codes import CloseCode
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer

@@ -1,4 +1,4 @@
-"""Credentials for tests that call the guarded gRPC services (services/assets/guard.py): tokens
+"""Credentials for tests that call the guarded gRPC services (services/access/guard.py): tokens
 minted straight into the database, and a channel whose calls carry a root token.
 
 Many tests empty `api_principals` (the `clean_db` fixture) between calls, so the root token's row
@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import grpc
 
-from services.assets.access import Scope
-from services.assets.api import Authenticator
-from services.assets.repository import AssetRepository
+from services.access.authentication import Authenticator
+from services.access.model import Scope
+from services.assets.database import asyncpg_dsn
 
 ROOT_TOKEN = "gta_test_root_token_of_the_integration_tests"
 _INSERT = ("INSERT INTO api_principals (principal_id, name, token_sha256, scopes, allowed_paths, created_by, "
@@ -25,8 +25,9 @@ _INSERT = ("INSERT INTO api_principals (principal_id, name, token_sha256, scopes
 
 
 def authenticator(engine: Any) -> Authenticator:
-    """The AssetService's authenticator on the test database; no cache, so revocations act at once."""
-    return Authenticator(AssetRepository(engine), cache_s=0.0)
+    """The access context's authenticator on the test database (a small asyncpg pool of its own);
+    no cache, so revocations act at once."""
+    return Authenticator(asyncpg_dsn(engine), cache_s=0.0)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

@@ -12,8 +12,9 @@ import grpc
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
-from services.assets.access import Scope
-from services.assets.api import AssetApi, issue_token
+from services.access.model import Scope
+from services.access.service_tokens import issue_token
+from services.assets.api import AssetApi
 from services.assets.model import GroupPath
 from services.assets.repository import AssetRepository
 

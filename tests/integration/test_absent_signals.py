@@ -24,9 +24,9 @@ from actors.twin.model import AlertEvent, InstallationFacts, Sample
 from actors.twin.twin import TwinState
 from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
+from services.access.credentials import CredentialDirectory, DeviceRegistration, register_devices
 from services.analytics.reader import AnalyticsReader, Site
 from services.analytics.service import Analytics, Instants
-from services.assets.credentials import CredentialDirectory, DeviceRegistration, register_devices
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
 from services.telemetry.store import TelemetryStore

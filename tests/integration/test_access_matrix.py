@@ -3,7 +3,7 @@ the real servers, each started by its real entry point (`gridtwin.app.wiring`) o
 Postgres, broker and Ray.
 
 The methods come from the generated descriptors (every `gridtwin.api` module), so a new RPC fails
-here until it has a rule (services/assets/access.py ACCESS) and a sample request (SAMPLES). The
+here until it has a rule (services/access/rules.py ACCESS) and a sample request (SAMPLES). The
 expected status of each call is derived from the rule alone:
 
 - no token, an expired token                          → UNAUTHENTICATED
@@ -15,6 +15,11 @@ expected status of each call is derived from the rule alone:
   must then hold nothing of group "mx" (and, in group, must show it)
 - the device of the world's installation               → the permitted outcome where the rule lets
                                                          devices call, else PERMISSION_DENIED
+- a homeowner of the world's installation ("homeowner") and of the other one ("homeowner-away"),
+  an installer of each likewise, each with a personal access token of their own
+                                                       → PERMISSION_DENIED where the rule does not let
+  homeowners (installers) call; else the permitted outcome, except PERMISSION_DENIED for the away
+  one when the target is an installation; lists must show group "mx" to the world's homeowner only
 
 The permitted outcome is the sample's (OK, or a domain status such as NOT_FOUND for a twin that
 never reported). `pytest -s` prints the matrix; a failure shows it too.
@@ -41,6 +46,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 import gridtwin.api
+from gridtwin.api.access.v1 import access_pb2 as ac
 from gridtwin.api.analytics.v1 import analytics_pb2 as an
 from gridtwin.api.assets.v1 import assets_pb2 as a
 from gridtwin.api.control.v1 import control_pb2 as c
@@ -51,7 +57,8 @@ from gridtwin.api.twins.v1 import twin_service_pb2 as tw
 from gridtwin.api.weather.v1 import weather_pb2 as w
 from gridtwin.app import wiring as services
 from gridtwin.settings import Settings
-from services.assets.access import ACCESS, Rule, Scope, Target
+from services.access.model import Scope
+from services.access.rules import ACCESS, Rule, Target
 from services.weather import nws
 from services.weather.store import AlertStore
 from tests import weather_data as wd
@@ -66,7 +73,12 @@ IN, OUT = "mx", "mxo"                          # the world's group, and another 
 HOME, AWAY = "mx-home", "mxo-home"             # an installation in each
 IN_MARKERS = (b"mx-home", b"mx.")              # what only group "mx" holds, as it shows in answers
 STREAM_WAIT_S = 0.5                            # a stream that sends nothing so long was accepted
-PRINCIPALS = ("none", "expired", "read", "command", "admin", "in-group", "out-of-group", "device")
+PRINCIPALS = ("none", "expired", "read", "command", "admin", "in-group", "out-of-group", "device",
+              "homeowner", "homeowner-away", "installer", "installer-away")
+# people: (the rule's flag that lets their kind call, whether bound to the world's installation)
+PEOPLE = {"homeowner": ("homeowners", True), "homeowner-away": ("homeowners", False),
+          "installer": ("installers", True), "installer-away": ("installers", False)}
+PASSWORD = "correct horse battery staple"
 RANK = {Scope.READ: 1, Scope.COMMAND: 2, Scope.ADMIN: 3}
 
 
@@ -101,14 +113,16 @@ class World:
     pool: asyncpg.Pool
     ids: dict[str, str] = field(default_factory=dict)
 
-    async def call(self, service: str, method: str, request: Message) -> Any:
-        """A call as the root token (to build what a sample needs); the response message."""
+    async def call(self, service: str, method: str, request: Message,
+                   metadata: tuple[tuple[str, str], ...] | None = None) -> Any:
+        """A call as the root token, or with `metadata` (to build what a sample needs); the
+        response message."""
         channel = self.channels[service]
         response_type = next(m for s in gridtwin_services() if s.full_name == service
                              for m in s.methods if m.name == method).output_type._concrete_class
         return await channel.unary_unary(f"/{service}/{method}", request_serializer=_serialize,
                                          response_deserializer=response_type.FromString)(
-            request, metadata=self.root, timeout=30)
+            request, metadata=self.root if metadata is None else metadata, timeout=30)
 
 
 Build = Callable[[World, str], Awaitable[Message]]   # (world, the caller's name) → request
@@ -153,6 +167,7 @@ def _plan() -> c.CommandSpec:
 ASSETS, TELEMETRY, TWINS = "gridtwin.assets.v1.AssetService", "gridtwin.telemetry.v1.TelemetryService", \
     "gridtwin.twins.v1.TwinService"
 ANALYTICS, WEATHER = "gridtwin.analytics.v1.AnalyticsService", "gridtwin.weather.v1.WeatherService"
+ACCESS_SVC = "gridtwin.access.v1.AccessService"
 CONTROL, VPP = "gridtwin.control.v1.ControlService", "gridtwin.control.v1.VppService"
 
 
@@ -255,10 +270,86 @@ async def _update_event(world: World, principal: str = "") -> Message:
     return v.UpdateEventRequest(event_id=world.ids["event"], spec=_event_spec())
 
 
+def _own_paths(principal: str) -> list[str]:
+    return [OUT] if principal == "out-of-group" else [IN]
+
+
+@built()
+async def _create_own_token(_: World, principal: str = "") -> Message:
+    """People make tokens of their own (their reach); tokens standalone ones within their paths."""
+    if principal in PEOPLE:
+        return ac.CreateTokenRequest(name="mine", scopes=["read"])
+    return ac.CreateTokenRequest(name="minted", scopes=["read"], allowed_paths=_own_paths(principal), standalone=True)
+
+
+@built()
+async def _revoke_own_token(world: World, principal: str = "") -> Message:
+    """A token the caller made itself (root makes one for callers that cannot)."""
+    metadata = None
+    if principal in PEOPLE or principal in ("read", "command", "admin", "in-group", "out-of-group"):
+        metadata = caller_metadata(world, principal, ACCESS[f"/{ACCESS_SVC}/RevokeToken"])
+    created = await world.call(ACCESS_SVC, "CreateToken", await _create_own_token.build(world, principal), metadata)
+    return ac.RevokeTokenRequest(token_id=created.info.token_id)
+
+
+def _operator(path: str = f"{IN}.site") -> ac.CreateUserRequest:
+    return ac.CreateUserRequest(username=_fresh("op-"), password=PASSWORD, kind=ac.Principal.OPERATOR, role="viewer",
+                                allowed_paths=[path])
+
+
+@built()
+async def _disable_user(world: World, principal: str = "") -> Message:
+    user = await world.call(ACCESS_SVC, "CreateUser", _operator())
+    return ac.DisableUserRequest(user_id=user.user_id)
+
+
+@built()
+async def _create_reset(world: World, principal: str = "") -> Message:
+    user = await world.call(ACCESS_SVC, "CreateUser", _operator())
+    return ac.CreatePasswordResetRequest(username=user.username)
+
+
+@built()
+async def _reset_password(world: World, principal: str = "") -> Message:
+    reset = await world.call(ACCESS_SVC, "CreatePasswordReset", ac.CreatePasswordResetRequest(username="mx-reset"))
+    return ac.ResetPasswordRequest(code=reset.code, new_password=PASSWORD)
+
+
+@built()
+async def _accept_invitation(world: World, principal: str = "") -> Message:
+    invitation = await world.call(ACCESS_SVC, "InviteHomeowner", ac.InviteHomeownerRequest(installation_id=HOME))
+    return ac.AcceptInvitationRequest(code=invitation.code, username=_fresh("invited-"), password=PASSWORD)
+
+
+@built()
+async def _issue_client_token(world: World, principal: str = "") -> Message:
+    client = await world.call(ACCESS_SVC, "CreateClient", ac.CreateClientRequest(
+        name="ven", scopes=["read"], allowed_paths=[IN]))
+    return ac.IssueClientTokenRequest(client_id=client.client_id, client_secret=client.client_secret)
+
+
 DAYS = an.TimeRange(dates=an.LocalDateRange(first_date="2024-06-01", end_date="2024-06-02"))
 NOW_MS = int(time.time() * 1_000)
 
 SAMPLES: dict[str, Sample] = {f"/{service}/{method}": sample for service, samples in {
+    ACCESS_SVC: {
+        "Login": fixed(ac.LoginRequest(username="mx-login", password=PASSWORD)),
+        "Logout": fixed(ac.LogoutRequest(), Code.FAILED_PRECONDITION),   # the callers hold tokens, not sessions
+        "WhoAmI": fixed(ac.WhoAmIRequest()),
+        "CreateUser": Sample(lambda _, __: _async(_operator())),
+        "ListUsers": fixed(ac.ListUsersRequest(page_size=1_000)),
+        "DisableUser": _disable_user,
+        "InviteHomeowner": fixed(ac.InviteHomeownerRequest(installation_id=HOME)),
+        "AcceptInvitation": _accept_invitation,
+        "CreatePasswordReset": _create_reset,
+        "ResetPassword": _reset_password,
+        "CreateToken": _create_own_token,
+        "ListTokens": fixed(ac.ListTokensRequest()),
+        "RevokeToken": _revoke_own_token,
+        "CreateClient": fixed(ac.CreateClientRequest(name="ven", scopes=["read"], allowed_paths=[IN])),
+        "IssueClientToken": _issue_client_token,
+        "ListAuditLog": fixed(ac.ListAuditLogRequest(page_size=1_000)),
+    },
     ASSETS: {
         "CreateCustomer": fixed(a.CreateCustomerRequest(name="Ana")),
         "GetCustomer": fixed(a.GetCustomerRequest(customer_id="mx-cust")),
@@ -360,6 +451,11 @@ def expected(rule: Rule, principal: str, permitted: Code) -> Code:
         return UNAUTHENTICATED
     if principal == "device":
         return permitted if rule.devices else DENIED
+    if principal in PEOPLE:
+        flag, home = PEOPLE[principal]
+        if not getattr(rule, flag):
+            return DENIED
+        return DENIED if not home and rule.target is Target.INSTALLATION else permitted
     if principal in ("read", "command", "admin"):
         return permitted if RANK[Scope(principal)] >= RANK[rule.scope] else DENIED
     if principal == "out-of-group" and rule.target in (Target.INSTALLATION, Target.GROUP):
@@ -398,7 +494,9 @@ async def world(ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Worl
     settings = _matrix_settings(ray_cluster)
     await pool.execute("TRUNCATE installations, customers, devices, hierarchy_groups, programs, group_memberships, "
                        "enrollment_audit, api_principals, twin_alerts, vpp_events, vpp_program_terms, "
-                       "control_commands, control_fanouts, weather_alerts, weather_alert_changes CASCADE")
+                       "control_commands, control_fanouts, weather_alerts, weather_alert_changes, access_users, "
+                       "access_sessions, access_codes, access_clients, access_client_tokens, access_audit, "
+                       "access_login_failures CASCADE")
     # The assets the entry points' Authenticator reads are the AssetService's, in the same database.
     entry_points: dict[str, Callable[[Settings], contextlib.AbstractAsyncContextManager[Any]]] = {
         ASSETS: services.assets, TELEMETRY: services.api, TWINS: services.twins, ANALYTICS: services.analytics,
@@ -408,6 +506,7 @@ async def world(ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Worl
         for name, entry_point in entry_points.items():
             server = await stack.enter_async_context(entry_point(settings))
             channels[name] = await stack.enter_async_context(grpc.aio.insecure_channel(f"127.0.0.1:{server.port}"))
+        channels[ACCESS_SVC] = channels[ASSETS]   # the assets process serves access beside assets
         root = bearer(await mint(pool, Scope.ADMIN, name="matrix-root"))
         world = World(channels, {}, {}, root, pool)
         await _populate(world)
@@ -419,6 +518,7 @@ async def world(ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[Worl
         }
         world.scoped = {**{("in-group", s): bearer(await mint(pool, s, paths=(IN,))) for s in Scope},
                         **{("out-of-group", s): bearer(await mint(pool, s, paths=(OUT,))) for s in Scope}}
+        world.metadata.update(await _people(world))
         yield world
     kill_namespace(settings.twins.namespace)
 
@@ -454,6 +554,26 @@ async def _populate(world: World) -> None:
     now = dt.datetime.now(dt.UTC)
     storm = wd.alert_feature("mx-storm", "Alert", shapely.box(-122, 38, -121, 39), now)
     await AlertStore(world.pool).ingest(nws.parse_feed(wd.feed_doc(storm), now=now).alerts, now)
+
+
+async def _people(world: World) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The homeowners and installers of each installation, each holding a personal access token
+    made through their own login; and the accounts the Login and ResetPassword samples use."""
+    for name in ("mx-login", "mx-reset"):
+        await world.call(ACCESS_SVC, "CreateUser", ac.CreateUserRequest(
+            username=name, password=PASSWORD, kind=ac.Principal.OPERATOR, role="viewer", allowed_paths=[IN]))
+    found = {}
+    for principal, (flag, home) in PEOPLE.items():
+        kind = ac.Principal.HOMEOWNER if flag == "homeowners" else ac.Principal.INSTALLER
+        username = principal.replace("-away", "-elsewhere") + "-user"   # never "mx-home" nor "mx."
+        await world.call(ACCESS_SVC, "CreateUser", ac.CreateUserRequest(
+            username=username, password=PASSWORD, kind=kind, installation_ids=[HOME if home else AWAY]))
+        session = await world.call(ACCESS_SVC, "Login", ac.LoginRequest(username=username, password=PASSWORD))
+        scopes = ["read", "command", "admin"] if kind == ac.Principal.INSTALLER else ["read", "command"]
+        created = await world.call(ACCESS_SVC, "CreateToken", ac.CreateTokenRequest(name="matrix", scopes=scopes),
+                                   bearer(session.token))
+        found[principal] = bearer(created.token)
+    return found
 
 
 async def outcome(world: World, method: MethodDescriptor, request: Message,
@@ -498,8 +618,9 @@ def render(rows: dict[str, dict[str, str]]) -> str:
 
 def test_every_method_of_every_service_has_a_rule_and_a_sample() -> None:
     names = {full_name(m) for m in METHODS}
-    assert {s.full_name for s in gridtwin_services()} >= {ASSETS, TELEMETRY, TWINS, ANALYTICS, WEATHER, CONTROL, VPP}
-    assert sorted(names - set(ACCESS)) == [], "methods without an access rule (services/assets/access.py ACCESS)"
+    assert {s.full_name for s in gridtwin_services()} >= {ASSETS, ACCESS_SVC, TELEMETRY, TWINS, ANALYTICS, WEATHER,
+                                                          CONTROL, VPP}
+    assert sorted(names - set(ACCESS)) == [], "methods without an access rule (services/access/rules.py ACCESS)"
     assert sorted(set(ACCESS) - names) == [], "rules for methods that do not exist"
     assert sorted(names - set(SAMPLES)) == [], "methods without a sample request (SAMPLES here)"
 
@@ -518,9 +639,10 @@ async def test_access_matrix(world: World, service: str) -> None:
             cells[principal] = code.name if code is want else f"{code.name}≠{want.name}"
             if code is not want:
                 wrong.append(f"{method.name} as {principal}: {code.name}, expected {want.name} ({body[:120]!r})")
-            if rule.target is Target.FILTERED and code is OK and principal in ("in-group", "out-of-group"):
+            if rule.target is Target.FILTERED and code is OK and principal in (
+                    "in-group", "out-of-group", "homeowner", "homeowner-away"):
                 shows = any(marker in body for marker in IN_MARKERS)
-                if shows != (principal == "in-group"):
+                if shows != (principal in ("in-group", "homeowner")):
                     cells[principal] += " (leak)" if shows else " (hides)"
                     wrong.append(f"{method.name} as {principal}: the answer {'shows' if shows else 'hides'} "
                                  f"group {IN!r}")

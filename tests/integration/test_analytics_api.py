@@ -14,8 +14,8 @@ from gridtwin.api.analytics.v1 import analytics_pb2_grpc as pb_grpc
 from gridtwin.api.assets.v1 import assets_pb2
 from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
+from services.access.model import Scope
 from services.analytics.api import AnalyticsApi
-from services.assets.access import Scope
 from services.telemetry.store import TelemetryStore
 from tests.integration.assets_client import bearer, device_auth
 

@@ -8,6 +8,7 @@ The CSV's timestamps are Sydney wall-clock time with daylight saving: on 2011-10
 that 25-hour day has a 90-minute hole, longer than the store's 60-minute gap limit."""
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -173,14 +174,17 @@ async def test_the_year_in_figures(loaded):
     assert cost is not None and cost.solar_savings > 0
 
 
-def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, tmp_path):
+async def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, pool, tmp_path):
     """`gridtwin analytics report | series | capacity` on the household year: tables, PNG charts,
-    CSV and Parquet files that hold the same days as the analytics."""
-    import json
+    CSV and Parquet files that hold the same days as the analytics, through the AnalyticsService."""
+    import asyncio
 
     from typer.testing import CliRunner
 
+    from gridtwin.app import wiring
     from gridtwin.app.cli import app
+    from services.access.model import Scope
+    from tests.integration.access_support import mint
 
     tariff = tmp_path / "tariff.json"
     tariff.write_text(json.dumps({"currency": "AUD", "import_price_per_kwh": 0.12, "export_price_per_kwh": 0.08,
@@ -188,7 +192,16 @@ def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, tmp_p
                                                "import_price_per_kwh": 0.50, "weekdays": [1, 2, 3, 4, 5]},
                                               {"name": "shoulder", "start": "07:00", "end": "22:00",
                                                "import_price_per_kwh": 0.25}]}))
-    runner = CliRunner(env={"GRIDTWIN_POSTGRES__URL": platform.postgres.url, "COLUMNS": "200"})
+    settings = platform.model_copy(update={"analytics": platform.analytics.model_copy(update={"port": 0,
+                                                                                              "metrics_port": 0})})
+    async with wiring.analytics(settings) as server:
+        runner = CliRunner(env={"GRIDTWIN_ANALYTICS__PORT": str(server.port), "COLUMNS": "200",  # type: ignore[attr-defined]
+                                "GRIDTWIN_TOKEN": await mint(pool, Scope.READ),
+                                "GRIDTWIN_CONFIG": str(tmp_path / "no-config.toml")})
+        await asyncio.to_thread(_cli_checks, runner, app, tmp_path, tariff)
+
+
+def _cli_checks(runner, app, tmp_path, tariff):
     out = {name: tmp_path / name for name in ("days.csv", "days.parquet", "days.png", "series.csv", "series.png",
                                               "capacity.png")}
     result = runner.invoke(app, ["analytics", "report", SITE.installation_id, "--from", "2011-07-01",
@@ -196,6 +209,10 @@ def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, tmp_p
                                  "--parquet", str(out["days.parquet"]), "--chart", str(out["days.png"])])
     assert result.exit_code == 0, result.output
     assert "2012-04-01" in result.output and "total" in result.output and "battery saved" in result.output
+    assert "read from 1 h rollups" in result.output and "(3600,)" not in result.output
+    days = json.loads(runner.invoke(app, ["analytics", "report", SITE.installation_id, "--from", "2012-04-01",
+                                          "--to", "2012-04-03", "-o", "json"]).stdout)
+    assert [d["date"] for d in days] == ["2012-04-01", "2012-04-02"] and days[0]["hours"] == 25
     csv, parquet = pd.read_csv(out["days.csv"]), pd.read_parquet(out["days.parquet"])
     assert len(csv) == len(parquet) == 366
     np.testing.assert_allclose(csv["load_wh"], parquet["load_wh"])
@@ -220,4 +237,4 @@ def test_cli_prints_tables_and_writes_charts_and_exports(loaded, platform, tmp_p
     for name in ("days.png", "series.png", "capacity.png"):
         assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     refused = runner.invoke(app, ["analytics", "report", "nowhere", "--from", "2011-07-01", "--to", "2011-07-02"])
-    assert refused.exit_code == 1 and "does not exist" in refused.output
+    assert refused.exit_code == 3 and refused.output.startswith("error: not found"), refused.output

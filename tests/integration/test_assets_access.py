@@ -13,7 +13,8 @@ import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.unixtime import now_ms
-from services.assets.access import ACCESS, Scope
+from services.access.model import Scope
+from services.access.rules import ACCESS
 from tests.integration.assets_client import AssetsClient, bearer, device_auth
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.app.cli import _provision
+from services.access.credentials import CredentialDirectory, DeviceRegistration, fleet_credential, register_devices
 from services.assets import bulk
-from services.assets.credentials import CredentialDirectory, DeviceRegistration, fleet_credential, register_devices
 from services.assets.seed import FleetPlan, demo_fleet
 from services.telemetry.session import DeviceIdentity
 from tests.integration.assets_client import device_auth

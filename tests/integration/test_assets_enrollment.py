@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
-from services.assets.access import Scope
+from services.access.model import Scope
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 import shapely
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
+from services.access.model import Scope, Visibility
 from services.assets import bulk
-from services.assets.access import Scope, Visibility
 from services.assets.model import GeoPoint, Installation, InstallationId, InstallationSettings
 from services.assets.validation import parse_box
 

@@ -9,8 +9,8 @@ from gridtwin.api.control.v1 import control_pb2 as pb
 from gridtwin.api.control.v1 import control_pb2_grpc as pb_grpc
 from gridtwin.api.device.v1 import device_pb2 as dpb
 from gridtwin.unixtime import now_ms
-from services.assets.access import Scope
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
+from services.access.model import Scope
 from services.control.api import ControlApi
 from services.control.service import Control
 from services.control.store import CommandStore

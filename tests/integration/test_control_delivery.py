@@ -8,7 +8,7 @@ import pytest
 
 from actors.handoff import NoTwins
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import CredentialDirectory, register_devices
+from services.access.credentials import CredentialDirectory, register_devices
 from services.control.dispatcher import AckConsumer, Dispatcher, DispatcherOptions
 from services.control.lifecycle import RetryPolicy
 from services.control.model import (

@@ -22,7 +22,7 @@ from edge.agent import Agent
 from edge.config import parse
 from gridtwin.api.assets.v1 import assets_pb2, assets_pb2_grpc
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import DeviceRegistration, register_devices
+from services.access.credentials import DeviceRegistration, register_devices
 from services.control.model import (
     CommandState,
     ControlPlan,
@@ -185,7 +185,7 @@ async def test_commands_change_the_devices_and_their_acknowledgements_are_stored
 
 async def test_an_agent_claims_its_credential_once_with_the_code_an_operator_created(isolated, clean_db, assets_api,
                                                                                       tmp_path):
-    from services.assets.access import Scope
+    from services.access.model import Scope
     from tests.integration.access_support import bearer, mint
 
     fronius = FakeFronius()

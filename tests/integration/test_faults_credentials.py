@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from services.assets.credentials import CredentialDirectory, register_devices
+from services.access.credentials import CredentialDirectory, register_devices
 from services.telemetry.session import DeviceIdentity
 from simulator.fleet import FleetOptions, registrations
 

@@ -19,8 +19,8 @@ from gridtwin import unixtime
 from gridtwin.api.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from gridtwin.api.assets.v1 import assets_pb2, assets_pb2_grpc
 from gridtwin.api.control.v1 import control_pb2, control_pb2_grpc, vpp_pb2, vpp_pb2_grpc
+from services.access.model import Scope
 from services.analytics.api import AnalyticsApi
-from services.assets.access import Scope
 from services.assets.api import AssetApi
 from services.control.api import ControlApi
 from services.control.service import Control

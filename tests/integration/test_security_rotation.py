@@ -17,7 +17,7 @@ from actors.handoff import NoTwins
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.device.v1 import device_pb2 as device_pb
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import CredentialDirectory, register_devices
+from services.access.credentials import CredentialDirectory, register_devices
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
 from services.telemetry.store import TelemetryStore
@@ -194,18 +194,19 @@ async def test_rotation_refusals(assets, clean_db):
     assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_rotate_from_the_command_line(assets, monkeypatch):
+async def test_rotate_from_the_command_line(assets, monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    from services.assets.cli import app
+    from gridtwin.app.cli import app
 
     await assets.installation("site-c", -120, 37)
     old = await assets.device("site-c", "rot-cli")
     monkeypatch.setenv("GRIDTWIN_ASSETS__PORT", str(assets.api.port))
-    result = await asyncio.to_thread(CliRunner().invoke, app, ["device", "rotate", "rot-cli", "--token", assets.root,
-                                                               "--grace-s", "0"])
+    monkeypatch.setenv("GRIDTWIN_CONFIG", str(tmp_path / "no-config.toml"))
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["--token", assets.root, "assets", "device", "rotate",
+                                                               "rot-cli", "--grace-s", "0"])
     assert result.exit_code == 0, result.output
-    new = result.output.strip().splitlines()[-1]
+    new = result.stdout.strip().splitlines()[-1]
     codes = {}
     for name, credential in (("old", old.credential), ("new", new)):
         codes[name], _ = await assets.outcome("GetDevice", pb.GetDeviceRequest(device_id="rot-cli"),

@@ -23,8 +23,8 @@ from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcServer
 from gridtwin.settings import TlsSettings
 from gridtwin.tls import aio_channel, client_ssl_context
+from services.access.credentials import CredentialDirectory, register_devices
 from services.assets.api import AssetApi
-from services.assets.credentials import CredentialDirectory, register_devices
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
 from services.telemetry.store import TelemetryStore

@@ -83,3 +83,16 @@ async def test_min_max_and_means_per_bucket(clean_db):
     for row, chunk in zip(rows, (loads[:60], loads[60:]), strict=True):
         assert (row["load_power_w_min"], row["load_power_w_max"]) == (min(chunk), max(chunk))
         assert row["load_power_w_sum"] == pytest.approx(sum(chunk))
+
+
+async def test_a_resent_sample_with_other_values_is_counted_and_the_stored_one_stays(clean_db):
+    """Issue 15: a re-send with different values is never merged silently: it is counted."""
+    store = TelemetryStore(clean_db, max_gap_s=300)
+    await store.write([record("d1", "s1", [T0, T0 + 1_000, T0 + 2_000])])
+    same = await store.write([record("d1", "s1", [T0, T0 + 1_000])])                 # a plain replay
+    assert (same.stored, same.duplicates, same.conflicts) == (0, 2, 0)
+    other = await store.write([record("d1", "s1", [T0 + 1_000, T0 + 2_000, T0 + 3_000], load_w=5.0)])
+    assert (other.stored, other.duplicates, other.conflicts) == (1, 2, 2)
+    assert other.conflicting == (("d1", (T0 + 1_000) * 1_000), ("d1", (T0 + 2_000) * 1_000))
+    stored = await clean_db.fetch("SELECT ts, load_power_w FROM telemetry_samples ORDER BY ts")
+    assert [r["load_power_w"] for r in stored] == [1_000.0, 1_000.0, 1_000.0, 5.0]

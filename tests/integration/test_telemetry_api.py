@@ -271,3 +271,70 @@ async def test_a_subscriber_that_falls_behind_is_ended(api, stub):
     assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert api.hub.subscribers(home) == 0
     assert REGISTRY.get_sample_value("gridtwin_api_live_subscribers_dropped_total") == dropped + 1
+
+
+# ------------------------------------------------------------ pages and local days (issue 15)
+
+async def test_a_range_larger_than_a_page_is_paged_without_loss_or_repeat(clean_db, stub):
+    # two devices of one installation share every other timestamp: the cursor tells them apart
+    await store(clean_db, record("d1", "home", [T0 + i * 1_000 for i in range(150)]),
+                record("d2", "home", [T0 + i * 2_000 for i in range(75)]))
+    request = query(T0, T0 + 300_000, 100, pb.RESOLUTION_RAW)
+    pages, token = [], ""
+    while True:
+        request.page_token = token
+        answer = await stub.QueryRange(request)
+        assert answer.resolution == pb.RESOLUTION_RAW and len(answer.points) <= 100
+        pages.append(answer.points)
+        token = answer.next_page_token
+        if not token:
+            break
+    assert [len(p) for p in pages] == [100, 100, 25]
+    got = sorted(p.timestamp_unix_ms for page in pages for p in page)
+    assert got == sorted([T0 + i * 1_000 for i in range(150)] + [T0 + i * 2_000 for i in range(75)])
+
+    # AUTO keeps the resolution the first page chose
+    first = await stub.QueryRange(query(T0, T0 + 300_000, 10, pb.RESOLUTION_ONE_MINUTE))
+    assert len(first.points) == 3 and not first.next_page_token
+    first = await stub.QueryRange(query(T0, T0 + 150_000, 100))
+    assert first.resolution == pb.RESOLUTION_ONE_MINUTE and not first.next_page_token
+
+    # a token belongs to its query; a forged one is refused
+    page = await stub.QueryRange(query(T0, T0 + 300_000, 100, pb.RESOLUTION_RAW))
+    other = query(T0, T0 + 300_001, 100, pb.RESOLUTION_RAW)
+    other.page_token = page.next_page_token
+    assert await refused(stub.QueryRange(other)) == grpc.StatusCode.INVALID_ARGUMENT
+    other = query(T0, T0 + 300_000, 100, pb.RESOLUTION_RAW)
+    other.page_token = "not-a-token"
+    assert await refused(stub.QueryRange(other)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_day_points_are_the_installations_local_days_unless_utc_is_asked(clean_db, stub):
+    from services.access.credentials import DeviceRegistration, register_devices
+
+    await register_devices(clean_db, [DeviceRegistration("berlin-dev", "berlin", "secret-berlin")])
+    await clean_db.execute("UPDATE installations SET time_zone = 'Europe/Berlin' WHERE installation_id = 'berlin'")
+    times = [T0 - DAY_MS + i * 240_000 for i in range(4 * 360)]      # every 4 min from T0 − 1 d to T0 + 3 d
+    await store(clean_db, record("berlin-dev", "berlin", times))
+    local_midnight = T0 - 2 * 3_600_000                                # CEST in June: UTC+2
+    answer = await stub.QueryRange(query(T0, T0 + 2 * DAY_MS, 10, pb.RESOLUTION_ONE_DAY, installation="berlin"))
+    assert answer.time_zone == "Europe/Berlin"
+    days = [local_midnight + k * DAY_MS for k in range(3)]             # the local days overlapping the range
+    assert [p.timestamp_unix_ms for p in answer.points] == days
+    assert [p.sample_count for p in answer.points] == [sum(d <= t < d + DAY_MS for t in times) for d in days]
+    assert answer.points[0].load_power_w == pytest.approx(1_000)
+    assert answer.points[0].energy.load_wh == pytest.approx(24_000)
+
+    request = query(T0, T0 + 2 * DAY_MS, 10, pb.RESOLUTION_ONE_DAY, installation="berlin")
+    request.day_boundaries = pb.DAY_BOUNDARIES_UTC
+    answer = await stub.QueryRange(request)
+    assert answer.time_zone == "UTC"
+    assert [(p.timestamp_unix_ms, p.sample_count) for p in answer.points] == [(T0, 360), (T0 + DAY_MS, 360)]
+
+    paged = query(T0 - DAY_MS, T0 + 2 * DAY_MS, 2, pb.RESOLUTION_ONE_DAY, installation="berlin")
+    first = await stub.QueryRange(paged)
+    paged.page_token = first.next_page_token
+    second = await stub.QueryRange(paged)
+    assert [p.timestamp_unix_ms for p in [*first.points, *second.points]] == [
+        local_midnight + k * DAY_MS for k in range(-1, 3)]
+    assert not second.next_page_token

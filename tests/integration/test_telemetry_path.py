@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect
 from actors.handoff import NoTwins
 from gridtwin.api.device.v1 import device_pb2 as pb
 from gridtwin.unixtime import now_ms
-from services.assets.credentials import CredentialDirectory, register_devices
+from services.access.credentials import CredentialDirectory, register_devices
 from services.telemetry.gateway import Gateway
 from services.telemetry.ingest import IngestConsumer
 from services.telemetry.store import TelemetryStore
@@ -164,3 +164,37 @@ async def test_a_second_session_of_a_device_replaces_the_first_with_4004(running
         sample = pb.Sample(timestamp_unix_ms=now_ms(), state_of_charge_pct=50)
         await second.send(pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=1, samples=[sample])).SerializeToString())
         assert (await recv_cloud(second)).ack.accepted_samples == 1
+
+
+async def test_sequence_numbers_are_checked_across_reconnects(running, clean_db):
+    """device.proto: a device's numbers go on across reconnects. The next session is told the last
+    acknowledged number and refuses numbers up to it; the samples sent again under a new number
+    are stored once."""
+    gateway, _ = running
+    [reg] = registrations(FleetOptions(devices=1, fleet_secret="seq", id_prefix="seq"))
+    await register_devices(clean_db, [reg])
+    url = f"ws://127.0.0.1:{gateway.port}"
+    sample = pb.Sample(timestamp_unix_ms=now_ms() - 1_000, state_of_charge_pct=50)
+
+    def telemetry(sequence: int) -> bytes:
+        return pb.DeviceFrame(telemetry=pb.TelemetryBatch(sequence=sequence, samples=[sample])).SerializeToString()
+
+    async with connect(url) as ws:
+        await hello(ws, reg.device_id, reg.credential)
+        assert (await recv_cloud(ws)).hello_reply.last_acknowledged_sequence == 0
+        await ws.send(telemetry(5))
+        assert (await recv_cloud(ws)).ack.sequence == 5
+    async with connect(url) as ws:
+        await hello(ws, reg.device_id, reg.credential)
+        reply = (await recv_cloud(ws)).hello_reply
+        assert reply.last_acknowledged_sequence == 5
+        assert (reply.max_clock_skew_s, reply.max_sample_age_s) == (300, 30 * 86_400)
+        assert reply.max_frame_bytes == gateway._settings.max_frame_bytes
+        await ws.send(telemetry(5))
+        refused = (await recv_cloud(ws)).batch_rejected
+        assert (refused.sequence, refused.reason) == (5, pb.REJECT_REASON_SEQUENCE_NOT_INCREASING)
+        await ws.send(telemetry(6))
+        assert (await recv_cloud(ws)).ack.accepted_samples == 1
+    await wait_stored(clean_db, 1)
+    await asyncio.sleep(1)
+    assert await clean_db.fetchval("SELECT count(*) FROM telemetry_samples") == 1

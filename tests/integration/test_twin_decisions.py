@@ -33,7 +33,7 @@ from bench.fault_audit import (
 from gridtwin import unixtime
 from gridtwin.api.device.v1 import device_pb2 as pb
 from gridtwin.settings import Settings
-from services.assets.credentials import CredentialDirectory, DeviceRegistration, register_devices
+from services.access.credentials import CredentialDirectory, DeviceRegistration, register_devices
 from services.control.model import OperationMode
 from services.control.vpp.intents import IntentRelay
 from services.telemetry.device_state import StateReportConsumer

@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 
 from actors.twin import stormwatch as sw
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
 from services.control.model import CommandState
 from services.control.vpp.dispatch import UnknownTarget, VppDispatcher
 from services.control.vpp.intents import IntentRelay

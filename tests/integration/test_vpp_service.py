@@ -28,8 +28,8 @@ from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 from gridtwin.app import wiring as services
 from gridtwin.settings import Settings
-from services.assets.access import Scope
-from services.assets.credentials import register_devices
+from services.access.credentials import register_devices
+from services.access.model import Scope
 from simulator.fleet import FleetOptions, registrations
 from tests.data import SHARED_DATA
 from tests.integration.assets_client import bearer

@@ -20,7 +20,7 @@ from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.app import wiring as services
 from gridtwin.paging import page_token
-from services.assets.access import Scope
+from services.access.model import Scope
 from services.weather import nws
 from services.weather.api import SERVICE_NAME, WeatherApi
 from services.weather.convert import alert_pb

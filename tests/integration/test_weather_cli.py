@@ -15,7 +15,7 @@ from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
 from gridtwin.app import wiring as services
 from gridtwin.app.cli import app
-from services.assets.access import Scope
+from services.access.model import Scope
 from services.weather.api import WeatherApi
 from services.weather.store import AlertStore
 from tests import weather_data as wd
@@ -46,8 +46,6 @@ async def test_cli_and_service(clean_db, platform, monkeypatch, tmp_path):
     assert "48 already over: stored as expired" in printed
     states = await clean_db.fetch("SELECT state, count(*) FROM weather_alerts GROUP BY state")
     assert {r["state"]: r["count"] for r in states} == {"expired": 48}
-    result = await asyncio.to_thread(runner.invoke, app, ["weather", "active"])
-    assert result.exit_code == 0 and "0 active alerts" in result.output
 
     # The service's own feed loop reads the same folder (the 2024 feed again: duplicates) and a live alert.
     live = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -64,6 +62,12 @@ async def test_cli_and_service(clean_db, platform, monkeypatch, tmp_path):
                 break
             await asyncio.sleep(0.05)
         assert [(c.kind, c.alert.alert_id) for c in logged.changes] == [(pb.AlertChange.KIND_ACTIVATED, "cli-live")]
+        # `weather active` asks the WeatherService: the live alert, none of the expired ones.
+        env = {"GRIDTWIN_WEATHER__PORT": str(server.port), "GRIDTWIN_TOKEN": await mint(clean_db, Scope.READ),  # type: ignore[attr-defined]
+               "GRIDTWIN_CONFIG": str(tmp_path / "no-config.toml")}
+        result = await asyncio.to_thread(CliRunner(env=env).invoke, app, ["weather", "active", "-o", "json"])
+        assert result.exit_code == 0, result.output
+        assert [a["alert_id"] for a in json.loads(result.stdout)] == ["cli-live"]
 
 
 async def test_zone_only_alerts_wait_for_their_zones_then_affect_installations(clean_db, platform, monkeypatch,
@@ -81,8 +85,11 @@ async def test_zone_only_alerts_wait_for_their_zones_then_affect_installations(c
     printed = " ".join(result.output.split())
     assert result.exit_code == 0 and "iowa.json: 48 alerts" in printed, result.output
     assert "14 with unknown area: stored, matched to no installation" in printed and "already over" not in printed
-    result = await asyncio.to_thread(runner.invoke, app, ["weather", "active"])
-    assert result.exit_code == 0 and "48 active alerts" in result.output and "unknown" in result.output
+    async with WeatherApi("127.0.0.1", 0, AlertStore(clean_db), authenticator=authenticator(assets_engine)) as api:
+        env = {"GRIDTWIN_WEATHER__PORT": str(api.port), "GRIDTWIN_TOKEN": await mint(clean_db, Scope.READ),
+               "GRIDTWIN_CONFIG": str(tmp_path / "no-config.toml")}
+        result = await asyncio.to_thread(CliRunner(env=env).invoke, app, ["weather", "active"])
+        assert result.exit_code == 0 and "48 active alerts" in result.output and "unknown" in result.output
     zone_only = [f["properties"]["id"] for f in wd.load(wd.IOWA)["features"] if f["geometry"] is None]
     unknown = await clean_db.fetch("SELECT alert_id FROM weather_alerts WHERE area IS NULL AND state = 'active'")
     assert sorted(r[0] for r in unknown) == sorted(zone_only) and len(zone_only) == 14
@@ -107,6 +114,7 @@ async def test_zone_only_alerts_wait_for_their_zones_then_affect_installations(c
     async with WeatherApi("127.0.0.1", 0, store, authenticator=authenticator(assets_engine)) as api:
         monkeypatch.setenv("GRIDTWIN_WEATHER__PORT", str(api.port))
         monkeypatch.setenv("GRIDTWIN_TOKEN", await mint(clean_db, Scope.READ))
+        monkeypatch.setenv("GRIDTWIN_CONFIG", str(tmp_path / "no-config.toml"))
         result = await asyncio.to_thread(runner.invoke, app, ["weather", "affected", alert.alert_id,
                                                               "--page-size", "2", "--all"])
         assert result.exit_code == 0, result.output
@@ -114,7 +122,7 @@ async def test_zone_only_alerts_wait_for_their_zones_then_affect_installations(c
         assert "3 installations affected (not_watching 2, disabled 1)" in printed
         assert all(f"cli-{k}" in printed for k in range(3)) and "cli-far" not in printed
         result = await asyncio.to_thread(runner.invoke, app, ["weather", "affected", "no-such-alert"])
-        assert result.exit_code == 1 and "NOT_FOUND" in result.output
+        assert result.exit_code == 3 and result.output.startswith("error: not found")
 
 
 async def test_zones_load_from_nws_awips_shapefiles(clean_db, platform, monkeypatch, tmp_path):

@@ -3,18 +3,13 @@
 import pytest
 
 from gridtwin.api.assets.v1 import assets_pb2 as pb
-from services.assets.access import (
+from services.access.model import ApiPrincipal, Denied, DevicePrincipal, Scope, Visibility, effective_scopes
+from services.access.rules import (
     DEVICE_METHODS,
     REQUIRED_SCOPE,
-    ApiPrincipal,
-    Denied,
-    DevicePrincipal,
-    Scope,
-    Visibility,
     authorize,
     check_grant,
     check_path,
-    effective_scopes,
     is_expired,
     visibility,
 )
@@ -64,7 +59,7 @@ def test_visibility():
     assert visibility(token(Scope.READ, paths=("",))) == Visibility(everything=True)
     assert visibility(token(Scope.READ, paths=("utility.pge", "program.vpp"))) == Visibility(
         paths=(GroupPath("utility.pge"), GroupPath("program.vpp")))
-    assert visibility(DEVICE) == Visibility(installation_id=InstallationId("site-1"))
+    assert visibility(DEVICE) == Visibility(installation_ids=(InstallationId("site-1"),))
 
 
 def test_paths():

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.telemetry.energy import (
     ENERGY_FIELDS,
@@ -123,3 +125,26 @@ def test_deltas_in_any_arrival_order_equal_one_pass():
         assert count == want[0], key
         np.testing.assert_allclose(sums, want[1], atol=1e-6)
         np.testing.assert_allclose(energy, want[2], atol=1e-6)
+
+
+# ------------------------------------------------------------ the scatter kernels (issue 21)
+
+@given(st.integers(0, 40), st.integers(1, 12), st.integers(1, 6), st.integers(0, 2**32 - 1))
+@settings(max_examples=200, deadline=None)
+def test_scatter_kernels_equal_the_unbuffered_ufunc_at_they_replace(rows, groups, columns, seed):
+    """scatter_sum / scatter_min_max are the bincount and sort+reduceat forms of np.add.at,
+    np.minimum.at and np.maximum.at: the same numbers, including empty groups and no rows."""
+    from services.telemetry.energy import scatter_min_max, scatter_sum
+
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, groups, rows)
+    values = rng.normal(0, 1_000, (rows, columns))
+    values[rng.random((rows, columns)) < 0.2] = 0.0
+    expected_sum = np.zeros((groups, columns))
+    np.add.at(expected_sum, index, values)
+    expected_min, expected_max = np.full((groups, columns), np.inf), np.full((groups, columns), -np.inf)
+    np.minimum.at(expected_min, index, values)
+    np.maximum.at(expected_max, index, values)
+    assert np.allclose(scatter_sum(index, values, groups), expected_sum, rtol=1e-12, atol=1e-9)
+    mins, maxs = scatter_min_max(index, values, values, groups)
+    assert np.array_equal(mins, expected_min) and np.array_equal(maxs, expected_max)

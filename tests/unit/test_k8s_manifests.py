@@ -42,6 +42,7 @@ SERVICES = {
     "weather": (["weather", "serve"], "weather"),
     "control": (["control", "serve"], "control"),
     "vpp": (["vpp", "serve"], "vpp"),
+    "http": (["http", "serve"], "http"),
 }
 LAG_METRIC = "gridtwin_ingest_consumer_lag"
 
@@ -263,15 +264,17 @@ def test_ingest_never_scales_beyond_the_telemetry_partitions(target: str) -> Non
     docs = render(target)
     partitions = telemetry_partitions(docs)
     bounds = [int(one(docs, "Deployment", "ingest")["spec"].get("replicas", 1))]
-    for scaled in by_kind(docs, "ScaledObject"):
+    ingest_scalers = [d for d in by_kind(docs, "ScaledObject") + by_kind(docs, "HorizontalPodAutoscaler")
+                      if d["spec"]["scaleTargetRef"]["name"] == "ingest"]   # (the HTTP API scales on CPU)
+    for scaled in (d for d in ingest_scalers if d["kind"] == "ScaledObject"):
         bounds.append(int(scaled["spec"]["maxReplicaCount"]))
         assert 1 <= int(scaled["spec"]["minReplicaCount"]) <= int(scaled["spec"]["maxReplicaCount"])
-    for hpa in by_kind(docs, "HorizontalPodAutoscaler"):
+    for hpa in (d for d in ingest_scalers if d["kind"] == "HorizontalPodAutoscaler"):
         bounds.append(int(hpa["spec"]["maxReplicas"]))
         assert 1 <= int(hpa["spec"]["minReplicas"]) <= int(hpa["spec"]["maxReplicas"])
     assert max(bounds) <= partitions, f"{target}: up to {max(bounds)} ingest members for {partitions} partitions"
     if target in OVERLAYS:
-        autoscalers = by_kind(docs, "ScaledObject") + by_kind(docs, "HorizontalPodAutoscaler")
+        autoscalers = ingest_scalers
         assert len(autoscalers) == 1          # one owner of the replica count
         assert "replicas" not in one(docs, "Deployment", "ingest")["spec"]
 
@@ -486,6 +489,6 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     for path in (".venv/bin/python", "var/log/gateway.log", ".git/config", "tests/conftest.py", "bench/twins.py",
                  "gridtwin/__pycache__/cli.cpython-311.pyc", "gridtwin.egg-info/PKG-INFO"):
         assert ignored(path), path
-    for path in ("pyproject.toml", "README.md", "gridtwin/app/cli.py", "gridtwin/migrations/env.py",
+    for path in ("pyproject.toml", "README.md", "gridtwin/app/cli/__init__.py", "gridtwin/migrations/env.py",
                  "services/telemetry/ingest.py", "actors/runtime/actor.py", "simulator/fleet.py"):
         assert not ignored(path), path

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.assets.access import ApiPrincipal, Scope
-from services.assets.api import Authenticator
-from services.assets.credentials import CredentialMatch, StoredCredentials, check_credential, hash_credential
+from services.access.authentication import Authenticator
+from services.access.credentials import CredentialMatch, StoredCredentials, check_credential, hash_credential
+from services.access.model import ApiPrincipal, Scope
 from services.assets.errors import Unauthenticated
 from services.assets.model import GroupPath, InstallationId, PrincipalId
 from services.telemetry.close_codes import CloseCode

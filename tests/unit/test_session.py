@@ -273,3 +273,31 @@ def test_reported_values_are_checked_and_a_sample_without_any_signal_is_refused(
     assert next(d for d in decisions if isinstance(d, ProduceBatch)).sample_count == 1
     rejections = cloud(session.produced(1)[0]).ack.rejections
     assert rejections[1].reason == pb.REJECT_REASON_NO_SIGNAL and "no signal" in rejections[1].detail
+
+
+def test_hello_reply_states_the_limits_in_force():
+    session = DeviceSession(SessionConfig("gw-test", max_samples_per_batch=100, max_in_flight_batches=4,
+                                          rate_limit_batches_per_s=10, rate_limit_burst_batches=3,
+                                          limits=Limits(max_clock_skew_s=300, max_sample_age_s=30 * 86_400),
+                                          max_frame_bytes=2**20), "s-1")
+    session.receive(hello(), NOW)
+    [reply] = session.authenticated(DeviceIdentity("dev-1", "site-1"), NOW)
+    r = cloud(reply).hello_reply
+    assert (r.max_clock_skew_s, r.max_sample_age_s, r.rate_limit_batches_per_s, r.rate_limit_burst_batches,
+            r.max_frame_bytes, r.max_samples_per_batch, r.max_in_flight_batches) == (
+        300, 2_592_000, 10.0, 3, 1_048_576, 100, 4)
+    assert r.last_acknowledged_sequence == 0
+
+
+def test_sequence_numbers_are_checked_across_sessions():
+    """device.proto: numbers are kept across reconnects. A new session refuses what the gateway
+    acknowledged before, and takes unacknowledged batches replayed with their original numbers."""
+    session = DeviceSession(CONFIG, "s-2")
+    session.receive(hello(), NOW)
+    [reply] = session.authenticated(DeviceIdentity("dev-1", "site-1"), NOW, last_acknowledged_sequence=7)
+    assert cloud(reply).hello_reply.last_acknowledged_sequence == 7
+    rejected, sent = session.receive(batch(7, NOW - 500), NOW)       # its ack was lost with the connection
+    assert rejected == Rejected("sequence_not_increasing", 1)
+    assert cloud(sent).batch_rejected.reason == pb.REJECT_REASON_SEQUENCE_NOT_INCREASING
+    [produce] = session.receive(batch(8, NOW - 400), NOW)            # received before, never acknowledged
+    assert isinstance(produce, ProduceBatch) and produce.sequence == 8

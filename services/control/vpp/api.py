@@ -2,7 +2,7 @@
 opt-outs, delivery progress, the live contribution stream and the event report.
 
 Access is the AssetService's tokens, as for the ControlService, admitted by the access guard
-(services/assets/guard.py, rules in services/assets/access.py ACCESS): changing events and opting
+(services/access/guard.py, rules in services/access/rules.py ACCESS): changing events and opting
 out need the command scope, reading the read scope; devices are refused. An event is visible to a
 token when its target group (or, for a whole-program event, its program) lies within the
 token's groups; an installation when it is a member of one of them. Order of checks:
@@ -20,36 +20,27 @@ from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings, VppSettings
-from services.assets import access
-from services.assets.access import Principal
-from services.assets.api import Authenticator
-from services.assets.errors import PermissionDenied
-from services.assets.guard import AccessGuard, caller, check_installation
+from services.access import rules
+from services.access.authentication import Authenticator
+from services.access.guard import AccessGuard, caller, check_installation
+from services.access.model import BOUND, Principal
 from services.assets.model import GroupPath
-from services.assets.repository import AssetRepository
 from services.control.convert import progress_to_pb
 from services.control.vpp.contribution import ContributionTracker
 from services.control.vpp.convert import contribution_to_pb, event_to_pb, participant_to_pb, report_to_pb, spec_from_pb
-from services.control.vpp.dispatch import GridEvent, UnknownTarget, VppDispatcher
-from services.control.vpp.model import LTREE, InvalidEvent
+from services.control.vpp.dispatch import GridEvent, VppDispatcher
+from services.control.vpp.model import LTREE
 
 SERVICE = pb.DESCRIPTOR.services_by_name["VppService"]
 SERVICE_NAME = SERVICE.full_name
 RPCS = Counter("gridtwin_vpp_rpcs_total", "VPP RPCs finished, by method and status code", ["method", "code"])
 LATENCY = Histogram("gridtwin_vpp_rpc_latency_seconds", "VPP RPC latency", ["method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-# Domain refusals raised inside handlers (authentication and scope are the access guard's).
-_STATUS = {InvalidEvent: grpc.StatusCode.INVALID_ARGUMENT, UnknownTarget: grpc.StatusCode.NOT_FOUND,
-           PermissionDenied: grpc.StatusCode.PERMISSION_DENIED}
 MAX_PAGE = 1_000
 MIN_INTERVAL_MS = 100
 
 observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnectionError),
                      unavailable_detail="VPP storage unavailable")
-
-
-def _refused(error: Exception) -> Refused:
-    return Refused(_STATUS.get(type(error), grpc.StatusCode.INVALID_ARGUMENT), str(error))
 
 
 def _event_id(value: str) -> str:
@@ -71,7 +62,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
 
     @staticmethod
     def _check_path(principal: Principal, path: str) -> None:
-        denied = access.check_path(principal, GroupPath(path))
+        denied = rules.check_path(principal, GroupPath(path))
         if denied is not None:
             raise Refused(grpc.StatusCode.PERMISSION_DENIED, denied.reason)
 
@@ -80,47 +71,32 @@ class VppServicer(pb_grpc.VppServiceServicer):
         return event
 
     async def _event(self, principal: Principal, event_id: str) -> GridEvent:
-        try:
-            return self._check_event(principal, await self.vpp.get(_event_id(event_id)))
-        except UnknownTarget as error:
-            raise _refused(error) from error
+        return self._check_event(principal, await self.vpp.get(_event_id(event_id)))
 
     async def _check_installation(self, principal: Principal, installation_id: str) -> None:
-        try:
-            await check_installation(self._pool, principal, installation_id)
-        except PermissionDenied as error:
-            raise _refused(error) from error
+        await check_installation(self._pool, principal, installation_id)
 
     # ------------------------------------------------------------ events
 
     @observed("CreateEvent")
     async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
         principal = caller()
-        try:
-            spec = spec_from_pb(request.spec)
-            if LTREE.fullmatch(spec.program) and (not spec.target_group or LTREE.fullmatch(spec.target_group)):
-                self._check_path(principal, spec.target_group or spec.program)
-            return event_to_pb(await self.vpp.create(spec))
-        except (InvalidEvent, UnknownTarget) as error:
-            raise _refused(error) from error
+        spec = spec_from_pb(request.spec)
+        if LTREE.fullmatch(spec.program) and (not spec.target_group or LTREE.fullmatch(spec.target_group)):
+            self._check_path(principal, spec.target_group or spec.program)
+        return event_to_pb(await self.vpp.create(spec))
 
     @observed("UpdateEvent")
     async def UpdateEvent(self, request: pb.UpdateEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
         principal = caller()
         await self._event(principal, request.event_id)
-        try:
-            return event_to_pb(await self.vpp.update(request.event_id, spec_from_pb(request.spec)))
-        except (InvalidEvent, UnknownTarget) as error:
-            raise _refused(error) from error
+        return event_to_pb(await self.vpp.update(request.event_id, spec_from_pb(request.spec)))
 
     @observed("CancelEvent")
     async def CancelEvent(self, request: pb.CancelEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
         principal = caller()
         await self._event(principal, request.event_id)
-        try:
-            return event_to_pb(await self.vpp.cancel(request.event_id))
-        except (InvalidEvent, UnknownTarget) as error:
-            raise _refused(error) from error
+        return event_to_pb(await self.vpp.cancel(request.event_id))
 
     @observed("GetEvent")
     async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext) -> pb.GridEvent:
@@ -135,7 +111,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
         events = await self.vpp.list_events(include_ended=request.include_ended, limit=request.page_size or 100)
         visible = [e for e in events
-                   if access.check_path(principal, GroupPath(e.spec.target_group or e.spec.program)) is None]
+                   if rules.check_path(principal, GroupPath(e.spec.target_group or e.spec.program)) is None]
         return pb.ListEventsResponse(events=[event_to_pb(e) for e in visible])
 
     @observed("ListParticipants")
@@ -151,12 +127,12 @@ class VppServicer(pb_grpc.VppServiceServicer):
         principal = caller()
         if not 0 < len(request.installation_id) <= 128:
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "installation_id must be 1-128 characters")
-        event = await self._event(principal, request.event_id)
         await self._check_installation(principal, request.installation_id)
-        try:
-            await self.vpp.opt_out(event.event_id, request.installation_id)
-        except UnknownTarget as error:
-            raise _refused(error) from error
+        if principal.kind in BOUND:   # a homeowner sees their own participation, not the event's group
+            event = await self.vpp.get(_event_id(request.event_id))
+        else:
+            event = await self._event(principal, request.event_id)
+        await self.vpp.opt_out(event.event_id, request.installation_id)
         rows = {r["installation_id"]: r for r in await self.vpp.participants(event.event_id)}
         return participant_to_pb(rows[request.installation_id])
 
@@ -202,9 +178,10 @@ class VppApi(GrpcApi):
     `port` is the bound port (settings port 0 = ephemeral)."""
 
     def __init__(self, settings: VppSettings, vpp: VppDispatcher, contribution: ContributionTracker,
-                 pool: asyncpg.Pool, engine: AsyncEngine, authenticator: Authenticator | None = None, *,
+                 pool: asyncpg.Pool, engine: AsyncEngine | None = None, authenticator: Authenticator | None = None, *,
                  tls: TlsSettings | None = None) -> None:
-        self.authenticator = authenticator or Authenticator(AssetRepository(engine), cache_s=settings.auth_cache_s)
+        # The process's authenticator, else one on this pool.
+        self.authenticator = authenticator or Authenticator(pool, cache_s=settings.auth_cache_s)
         servicer = VppServicer(vpp, contribution, pool,
                                stream_interval_s=settings.stream_interval_s, max_gap_s=settings.max_gap_s)
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],

@@ -25,6 +25,7 @@ from prometheus_client import Histogram
 from actors.runtime.router import TwinRouter
 from actors.twin import vpp as twin_vpp
 from actors.twin.commands import RunPlan, TwinCommand, command_id
+from gridtwin.errors import NotFound
 from gridtwin.unixtime import from_ms, now_ms, to_ms
 from services.control.model import CommandKind, FanOutId, FanOutProgress
 from services.control.store import CommandStore
@@ -37,7 +38,7 @@ STAGE = Histogram("gridtwin_vpp_dispatch_stage_seconds", "One chunk of an event'
                   ["stage"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 
-class UnknownTarget(LookupError):
+class UnknownTarget(NotFound, LookupError):
     """The program, group or event does not exist."""
 
 

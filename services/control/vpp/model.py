@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gridtwin.errors import InvalidArgument
+
 MAX_EVENT_S = 24 * 3600.0
 MAX_TARGET_POWER_W = 10e9        # 10 GW: more than any fleet; beyond it the request is a unit mistake
 MAX_PRECHARGE_S = 12 * 3600.0
@@ -22,8 +24,11 @@ DEFAULT_PRECHARGE_S = 4 * 3600.0
 LTREE = re.compile(r"[A-Za-z0-9_]{1,256}(\.[A-Za-z0-9_]{1,256}){0,63}")
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(InvalidArgument, ValueError):
     """The event cannot be accepted; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
 
 
 class EventState(StrEnum):

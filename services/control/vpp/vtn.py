@@ -24,10 +24,10 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from services.assets import access
-from services.assets.access import DevicePrincipal, Principal, Scope
-from services.assets.api import Authenticator
-from services.assets.errors import PermissionDenied, Unauthenticated
+from gridtwin.errors import GridtwinError, PermissionDenied, Unauthenticated
+from services.access import rules
+from services.access.authentication import Authenticator
+from services.access.model import BOUND, DevicePrincipal, Principal, Scope
 from services.assets.model import GroupPath
 from services.control.vpp.dispatch import GridEvent, UnknownTarget, VppDispatcher
 from services.control.vpp.model import LTREE, GridEventSpec, InvalidEvent, Source
@@ -43,7 +43,7 @@ def _denied(spec_target: str) -> str | None:
     principal = _CALLER.get()
     if principal is None:     # no authorizer configured (a VTN without access control)
         return None
-    denied = access.check_path(principal, GroupPath(spec_target))
+    denied = rules.check_path(principal, GroupPath(spec_target))
     return None if denied is None else denied.reason
 
 
@@ -137,10 +137,12 @@ def token_authorizer(authenticator: Authenticator) -> Authorize:
             raise NotAuthorized(str(error)) from error
         except PermissionDenied as error:
             raise NotAuthorized(str(error), status=403) from error
-        if isinstance(principal, DevicePrincipal):
-            raise NotAuthorized("devices cannot manage events", status=403)
+        except GridtwinError as error:   # credential storage unavailable
+            raise NotAuthorized(str(error), status=error.http_status) from error
+        if isinstance(principal, DevicePrincipal) or principal.kind in BOUND:
+            raise NotAuthorized(f"{principal.kind.value}s cannot manage events", status=403)
         needed = Scope.READ if request.method in ("GET", "HEAD") else Scope.COMMAND
-        if needed not in access.effective_scopes(principal.scopes):
+        if needed not in rules.effective_scopes(principal.scopes):
             raise NotAuthorized(f"this needs the {needed.value} scope", status=403)
         _CALLER.set(principal)
 

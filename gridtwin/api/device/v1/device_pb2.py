@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgridtwin/device/v1/device.proto\x12\x12gridtwin.device.v1\"\xae\x03\n\x06Sample\x12\x19\n\x11timestamp_unix_ms\x18\x01 \x01(\x03\x12\x19\n\x0csite_power_w\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0f\x62\x61ttery_power_w\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rsolar_power_w\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0cload_power_w\x18\x05 \x01(\x01H\x03\x88\x01\x01\x12 \n\x13state_of_charge_pct\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x33\n\x0bgrid_status\x18\x07 \x01(\x0e\x32\x1e.gridtwin.device.v1.GridStatus\x12\x34\n\x05\x65xtra\x18\x08 \x03(\x0b\x32%.gridtwin.device.v1.Sample.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x0f\n\r_site_power_wB\x12\n\x10_battery_power_wB\x10\n\x0e_solar_power_wB\x0f\n\r_load_power_wB\x16\n\x14_state_of_charge_pct\"b\n\x05Hello\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\x12\x18\n\x10\x66irmware_version\x18\x03 \x01(\t\x12\x18\n\x10protocol_version\x18\x04 \x01(\r\"O\n\x0eTelemetryBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12+\n\x07samples\x18\x02 \x03(\x0b\x32\x1a.gridtwin.device.v1.Sample\"e\n\nCommandAck\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".gridtwin.device.v1.CommandOutcome\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xd3\x02\n\x0bStateReport\x12\x19\n\x11timestamp_unix_ms\x18\x01 \x01(\x03\x12/\n\x04mode\x18\x02 \x01(\x0e\x32!.gridtwin.device.v1.OperationMode\x12\x1a\n\x12\x62\x61\x63kup_reserve_pct\x18\x03 \x01(\x01\x12\x18\n\x10\x66irmware_version\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x63tive_plan_id\x18\x05 \x01(\t\x12!\n\x19\x62\x61ttery_nominal_energy_wh\x18\x06 \x01(\x01\x12\x1b\n\x13\x62\x61ttery_max_power_w\x18\x07 \x01(\x01\x12;\n\x06\x63onfig\x18\x08 \x03(\x0b\x32+.gridtwin.device.v1.StateReport.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xea\x01\n\x0b\x44\x65viceFrame\x12*\n\x05hello\x18\x01 \x01(\x0b\x32\x19.gridtwin.device.v1.HelloH\x00\x12\x37\n\ttelemetry\x18\x02 \x01(\x0b\x32\".gridtwin.device.v1.TelemetryBatchH\x00\x12\x35\n\x0b\x63ommand_ack\x18\x03 \x01(\x0b\x32\x1e.gridtwin.device.v1.CommandAckH\x00\x12\x37\n\x0cstate_report\x18\x04 \x01(\x0b\x32\x1f.gridtwin.device.v1.StateReportH\x00\x42\x06\n\x04\x62ody\"\x94\x01\n\nHelloReply\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\x12\x1b\n\x13server_time_unix_ms\x18\x03 \x01(\x03\x12\x1d\n\x15max_samples_per_batch\x18\x04 \x01(\r\x12\x1d\n\x15max_in_flight_batches\x18\x05 \x01(\r\"b\n\x0fSampleRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\x30\n\x06reason\x18\x02 \x01(\x0e\x32 .gridtwin.device.v1.RejectReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"j\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x18\n\x10\x61\x63\x63\x65pted_samples\x18\x02 \x01(\r\x12\x37\n\nrejections\x18\x03 \x03(\x0b\x32#.gridtwin.device.v1.SampleRejection\"c\n\rBatchRejected\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x06reason\x18\x02 \x01(\x0e\x32 .gridtwin.device.v1.RejectReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"C\n\x08\x43hargeTo\x12\"\n\x1atarget_state_of_charge_pct\x18\x01 \x01(\x01\x12\x13\n\x0bmax_power_w\x18\x02 \x01(\x01\"?\n\tDischarge\x12\x0f\n\x07power_w\x18\x01 \x01(\x01\x12!\n\x19\x66loor_state_of_charge_pct\x18\x02 \x01(\x01\"\x06\n\x04Hold\"\xd1\x01\n\x08PlanStep\x12\x15\n\rstart_unix_ms\x18\x01 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x02 \x01(\x03\x12\x31\n\tcharge_to\x18\x03 \x01(\x0b\x32\x1c.gridtwin.device.v1.ChargeToH\x00\x12\x32\n\tdischarge\x18\x04 \x01(\x0b\x32\x1d.gridtwin.device.v1.DischargeH\x00\x12(\n\x04hold\x18\x05 \x01(\x0b\x32\x18.gridtwin.device.v1.HoldH\x00\x42\x08\n\x06\x61\x63tion\"K\n\x0b\x43ontrolPlan\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12+\n\x05steps\x18\x02 \x03(\x0b\x32\x1c.gridtwin.device.v1.PlanStep\":\n\x07SetMode\x12/\n\x04mode\x18\x01 \x01(\x0e\x32!.gridtwin.device.v1.OperationMode\".\n\x10SetBackupReserve\x12\x1a\n\x12\x62\x61\x63kup_reserve_pct\x18\x01 \x01(\x01\"\x89\x01\n\x13\x43hangeConfiguration\x12\x43\n\x06\x63onfig\x18\x01 \x03(\x0b\x32\x33.gridtwin.device.v1.ChangeConfiguration.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\x0eUpdateFirmware\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x8c\x03\n\x07\x43ommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65xpires_unix_ms\x18\x02 \x01(\x03\x12\x37\n\x0c\x63ontrol_plan\x18\x03 \x01(\x0b\x32\x1f.gridtwin.device.v1.ControlPlanH\x00\x12/\n\x08set_mode\x18\x04 \x01(\x0b\x32\x1b.gridtwin.device.v1.SetModeH\x00\x12\x42\n\x12set_backup_reserve\x18\x05 \x01(\x0b\x32$.gridtwin.device.v1.SetBackupReserveH\x00\x12G\n\x14\x63hange_configuration\x18\x06 \x01(\x0b\x32\'.gridtwin.device.v1.ChangeConfigurationH\x00\x12=\n\x0fupdate_firmware\x18\x07 \x01(\x0b\x32\".gridtwin.device.v1.UpdateFirmwareH\x00\x12\x16\n\x0eissued_unix_ms\x18\x08 \x01(\x03\x42\x06\n\x04kind\"\xe0\x01\n\nCloudFrame\x12\x35\n\x0bhello_reply\x18\x01 \x01(\x0b\x32\x1e.gridtwin.device.v1.HelloReplyH\x00\x12&\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x17.gridtwin.device.v1.AckH\x00\x12;\n\x0e\x62\x61tch_rejected\x18\x03 \x01(\x0b\x32!.gridtwin.device.v1.BatchRejectedH\x00\x12.\n\x07\x63ommand\x18\x04 \x01(\x0b\x32\x1b.gridtwin.device.v1.CommandH\x00\x42\x06\n\x04\x62ody*}\n\nGridStatus\x12\x1b\n\x17GRID_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15GRID_STATUS_CONNECTED\x10\x01\x12\x18\n\x14GRID_STATUS_ISLANDED\x10\x02\x12\x1d\n\x19GRID_STATUS_TRANSITIONING\x10\x03*\x8e\x01\n\rOperationMode\x12\x1e\n\x1aOPERATION_MODE_UNSPECIFIED\x10\x00\x12#\n\x1fOPERATION_MODE_SELF_CONSUMPTION\x10\x01\x12\x19\n\x15OPERATION_MODE_BACKUP\x10\x02\x12\x1d\n\x19OPERATION_MODE_AUTONOMOUS\x10\x03*\xa9\x01\n\x0e\x43ommandOutcome\x12\x1f\n\x1b\x43OMMAND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43OMMAND_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19\x43OMMAND_OUTCOME_COMPLETED\x10\x02\x12\x1c\n\x18\x43OMMAND_OUTCOME_REJECTED\x10\x03\x12\x1b\n\x17\x43OMMAND_OUTCOME_EXPIRED\x10\x04*\x88\x03\n\x0cRejectReason\x12\x1d\n\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18REJECT_REASON_NOT_FINITE\x10\x01\x12%\n!REJECT_REASON_TIMESTAMP_IN_FUTURE\x10\x02\x12#\n\x1fREJECT_REASON_TIMESTAMP_TOO_OLD\x10\x03\x12\x1e\n\x1aREJECT_REASON_OUT_OF_RANGE\x10\x04\x12)\n%REJECT_REASON_SEQUENCE_NOT_INCREASING\x10\x05\x12!\n\x1dREJECT_REASON_BATCH_TOO_LARGE\x10\x06\x12\x1d\n\x19REJECT_REASON_EMPTY_BATCH\x10\x07\x12\x1e\n\x1aREJECT_REASON_RATE_LIMITED\x10\x08\x12%\n!REJECT_REASON_DUPLICATE_TIMESTAMP\x10\t\x12\x1b\n\x17REJECT_REASON_NO_SIGNAL\x10\nb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgridtwin/device/v1/device.proto\x12\x12gridtwin.device.v1\"\xae\x03\n\x06Sample\x12\x19\n\x11timestamp_unix_ms\x18\x01 \x01(\x03\x12\x19\n\x0csite_power_w\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0f\x62\x61ttery_power_w\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rsolar_power_w\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0cload_power_w\x18\x05 \x01(\x01H\x03\x88\x01\x01\x12 \n\x13state_of_charge_pct\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x33\n\x0bgrid_status\x18\x07 \x01(\x0e\x32\x1e.gridtwin.device.v1.GridStatus\x12\x34\n\x05\x65xtra\x18\x08 \x03(\x0b\x32%.gridtwin.device.v1.Sample.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x0f\n\r_site_power_wB\x12\n\x10_battery_power_wB\x10\n\x0e_solar_power_wB\x0f\n\r_load_power_wB\x16\n\x14_state_of_charge_pct\"b\n\x05Hello\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\x12\x18\n\x10\x66irmware_version\x18\x03 \x01(\t\x12\x18\n\x10protocol_version\x18\x04 \x01(\r\"O\n\x0eTelemetryBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12+\n\x07samples\x18\x02 \x03(\x0b\x32\x1a.gridtwin.device.v1.Sample\"e\n\nCommandAck\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".gridtwin.device.v1.CommandOutcome\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xd3\x02\n\x0bStateReport\x12\x19\n\x11timestamp_unix_ms\x18\x01 \x01(\x03\x12/\n\x04mode\x18\x02 \x01(\x0e\x32!.gridtwin.device.v1.OperationMode\x12\x1a\n\x12\x62\x61\x63kup_reserve_pct\x18\x03 \x01(\x01\x12\x18\n\x10\x66irmware_version\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x63tive_plan_id\x18\x05 \x01(\t\x12!\n\x19\x62\x61ttery_nominal_energy_wh\x18\x06 \x01(\x01\x12\x1b\n\x13\x62\x61ttery_max_power_w\x18\x07 \x01(\x01\x12;\n\x06\x63onfig\x18\x08 \x03(\x0b\x32+.gridtwin.device.v1.StateReport.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xea\x01\n\x0b\x44\x65viceFrame\x12*\n\x05hello\x18\x01 \x01(\x0b\x32\x19.gridtwin.device.v1.HelloH\x00\x12\x37\n\ttelemetry\x18\x02 \x01(\x0b\x32\".gridtwin.device.v1.TelemetryBatchH\x00\x12\x35\n\x0b\x63ommand_ack\x18\x03 \x01(\x0b\x32\x1e.gridtwin.device.v1.CommandAckH\x00\x12\x37\n\x0cstate_report\x18\x04 \x01(\x0b\x32\x1f.gridtwin.device.v1.StateReportH\x00\x42\x06\n\x04\x62ody\"\xc9\x02\n\nHelloReply\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\x12\x1b\n\x13server_time_unix_ms\x18\x03 \x01(\x03\x12\x1d\n\x15max_samples_per_batch\x18\x04 \x01(\r\x12\x1d\n\x15max_in_flight_batches\x18\x05 \x01(\r\x12\x18\n\x10max_clock_skew_s\x18\x06 \x01(\r\x12\x18\n\x10max_sample_age_s\x18\x07 \x01(\r\x12 \n\x18rate_limit_batches_per_s\x18\x08 \x01(\x01\x12 \n\x18rate_limit_burst_batches\x18\t \x01(\r\x12\x17\n\x0fmax_frame_bytes\x18\n \x01(\r\x12\"\n\x1alast_acknowledged_sequence\x18\x0b \x01(\x04\"b\n\x0fSampleRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\x30\n\x06reason\x18\x02 \x01(\x0e\x32 .gridtwin.device.v1.RejectReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"j\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x18\n\x10\x61\x63\x63\x65pted_samples\x18\x02 \x01(\r\x12\x37\n\nrejections\x18\x03 \x03(\x0b\x32#.gridtwin.device.v1.SampleRejection\"c\n\rBatchRejected\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x06reason\x18\x02 \x01(\x0e\x32 .gridtwin.device.v1.RejectReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"C\n\x08\x43hargeTo\x12\"\n\x1atarget_state_of_charge_pct\x18\x01 \x01(\x01\x12\x13\n\x0bmax_power_w\x18\x02 \x01(\x01\"?\n\tDischarge\x12\x0f\n\x07power_w\x18\x01 \x01(\x01\x12!\n\x19\x66loor_state_of_charge_pct\x18\x02 \x01(\x01\"\x06\n\x04Hold\"\xd1\x01\n\x08PlanStep\x12\x15\n\rstart_unix_ms\x18\x01 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x02 \x01(\x03\x12\x31\n\tcharge_to\x18\x03 \x01(\x0b\x32\x1c.gridtwin.device.v1.ChargeToH\x00\x12\x32\n\tdischarge\x18\x04 \x01(\x0b\x32\x1d.gridtwin.device.v1.DischargeH\x00\x12(\n\x04hold\x18\x05 \x01(\x0b\x32\x18.gridtwin.device.v1.HoldH\x00\x42\x08\n\x06\x61\x63tion\"K\n\x0b\x43ontrolPlan\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12+\n\x05steps\x18\x02 \x03(\x0b\x32\x1c.gridtwin.device.v1.PlanStep\":\n\x07SetMode\x12/\n\x04mode\x18\x01 \x01(\x0e\x32!.gridtwin.device.v1.OperationMode\".\n\x10SetBackupReserve\x12\x1a\n\x12\x62\x61\x63kup_reserve_pct\x18\x01 \x01(\x01\"\x89\x01\n\x13\x43hangeConfiguration\x12\x43\n\x06\x63onfig\x18\x01 \x03(\x0b\x32\x33.gridtwin.device.v1.ChangeConfiguration.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\x0eUpdateFirmware\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x8c\x03\n\x07\x43ommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65xpires_unix_ms\x18\x02 \x01(\x03\x12\x37\n\x0c\x63ontrol_plan\x18\x03 \x01(\x0b\x32\x1f.gridtwin.device.v1.ControlPlanH\x00\x12/\n\x08set_mode\x18\x04 \x01(\x0b\x32\x1b.gridtwin.device.v1.SetModeH\x00\x12\x42\n\x12set_backup_reserve\x18\x05 \x01(\x0b\x32$.gridtwin.device.v1.SetBackupReserveH\x00\x12G\n\x14\x63hange_configuration\x18\x06 \x01(\x0b\x32\'.gridtwin.device.v1.ChangeConfigurationH\x00\x12=\n\x0fupdate_firmware\x18\x07 \x01(\x0b\x32\".gridtwin.device.v1.UpdateFirmwareH\x00\x12\x16\n\x0eissued_unix_ms\x18\x08 \x01(\x03\x42\x06\n\x04kind\"\xe0\x01\n\nCloudFrame\x12\x35\n\x0bhello_reply\x18\x01 \x01(\x0b\x32\x1e.gridtwin.device.v1.HelloReplyH\x00\x12&\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x17.gridtwin.device.v1.AckH\x00\x12;\n\x0e\x62\x61tch_rejected\x18\x03 \x01(\x0b\x32!.gridtwin.device.v1.BatchRejectedH\x00\x12.\n\x07\x63ommand\x18\x04 \x01(\x0b\x32\x1b.gridtwin.device.v1.CommandH\x00\x42\x06\n\x04\x62ody*}\n\nGridStatus\x12\x1b\n\x17GRID_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15GRID_STATUS_CONNECTED\x10\x01\x12\x18\n\x14GRID_STATUS_ISLANDED\x10\x02\x12\x1d\n\x19GRID_STATUS_TRANSITIONING\x10\x03*\x8e\x01\n\rOperationMode\x12\x1e\n\x1aOPERATION_MODE_UNSPECIFIED\x10\x00\x12#\n\x1fOPERATION_MODE_SELF_CONSUMPTION\x10\x01\x12\x19\n\x15OPERATION_MODE_BACKUP\x10\x02\x12\x1d\n\x19OPERATION_MODE_AUTONOMOUS\x10\x03*\xa9\x01\n\x0e\x43ommandOutcome\x12\x1f\n\x1b\x43OMMAND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43OMMAND_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19\x43OMMAND_OUTCOME_COMPLETED\x10\x02\x12\x1c\n\x18\x43OMMAND_OUTCOME_REJECTED\x10\x03\x12\x1b\n\x17\x43OMMAND_OUTCOME_EXPIRED\x10\x04*\x88\x03\n\x0cRejectReason\x12\x1d\n\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18REJECT_REASON_NOT_FINITE\x10\x01\x12%\n!REJECT_REASON_TIMESTAMP_IN_FUTURE\x10\x02\x12#\n\x1fREJECT_REASON_TIMESTAMP_TOO_OLD\x10\x03\x12\x1e\n\x1aREJECT_REASON_OUT_OF_RANGE\x10\x04\x12)\n%REJECT_REASON_SEQUENCE_NOT_INCREASING\x10\x05\x12!\n\x1dREJECT_REASON_BATCH_TOO_LARGE\x10\x06\x12\x1d\n\x19REJECT_REASON_EMPTY_BATCH\x10\x07\x12\x1e\n\x1aREJECT_REASON_RATE_LIMITED\x10\x08\x12%\n!REJECT_REASON_DUPLICATE_TIMESTAMP\x10\t\x12\x1b\n\x17REJECT_REASON_NO_SIGNAL\x10\nb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,14 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATEREPORT_CONFIGENTRY']._serialized_options = b'8\001'
   _globals['_CHANGECONFIGURATION_CONFIGENTRY']._loaded_options = None
   _globals['_CHANGECONFIGURATION_CONFIGENTRY']._serialized_options = b'8\001'
-  _globals['_GRIDSTATUS']._serialized_start=3180
-  _globals['_GRIDSTATUS']._serialized_end=3305
-  _globals['_OPERATIONMODE']._serialized_start=3308
-  _globals['_OPERATIONMODE']._serialized_end=3450
-  _globals['_COMMANDOUTCOME']._serialized_start=3453
-  _globals['_COMMANDOUTCOME']._serialized_end=3622
-  _globals['_REJECTREASON']._serialized_start=3625
-  _globals['_REJECTREASON']._serialized_end=4017
+  _globals['_GRIDSTATUS']._serialized_start=3361
+  _globals['_GRIDSTATUS']._serialized_end=3486
+  _globals['_OPERATIONMODE']._serialized_start=3489
+  _globals['_OPERATIONMODE']._serialized_end=3631
+  _globals['_COMMANDOUTCOME']._serialized_start=3634
+  _globals['_COMMANDOUTCOME']._serialized_end=3803
+  _globals['_REJECTREASON']._serialized_start=3806
+  _globals['_REJECTREASON']._serialized_end=4198
   _globals['_SAMPLE']._serialized_start=56
   _globals['_SAMPLE']._serialized_end=486
   _globals['_SAMPLE_EXTRAENTRY']._serialized_start=346
@@ -62,35 +62,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEVICEFRAME']._serialized_start=1115
   _globals['_DEVICEFRAME']._serialized_end=1349
   _globals['_HELLOREPLY']._serialized_start=1352
-  _globals['_HELLOREPLY']._serialized_end=1500
-  _globals['_SAMPLEREJECTION']._serialized_start=1502
-  _globals['_SAMPLEREJECTION']._serialized_end=1600
-  _globals['_ACK']._serialized_start=1602
-  _globals['_ACK']._serialized_end=1708
-  _globals['_BATCHREJECTED']._serialized_start=1710
-  _globals['_BATCHREJECTED']._serialized_end=1809
-  _globals['_CHARGETO']._serialized_start=1811
-  _globals['_CHARGETO']._serialized_end=1878
-  _globals['_DISCHARGE']._serialized_start=1880
-  _globals['_DISCHARGE']._serialized_end=1943
-  _globals['_HOLD']._serialized_start=1945
-  _globals['_HOLD']._serialized_end=1951
-  _globals['_PLANSTEP']._serialized_start=1954
-  _globals['_PLANSTEP']._serialized_end=2163
-  _globals['_CONTROLPLAN']._serialized_start=2165
-  _globals['_CONTROLPLAN']._serialized_end=2240
-  _globals['_SETMODE']._serialized_start=2242
-  _globals['_SETMODE']._serialized_end=2300
-  _globals['_SETBACKUPRESERVE']._serialized_start=2302
-  _globals['_SETBACKUPRESERVE']._serialized_end=2348
-  _globals['_CHANGECONFIGURATION']._serialized_start=2351
-  _globals['_CHANGECONFIGURATION']._serialized_end=2488
+  _globals['_HELLOREPLY']._serialized_end=1681
+  _globals['_SAMPLEREJECTION']._serialized_start=1683
+  _globals['_SAMPLEREJECTION']._serialized_end=1781
+  _globals['_ACK']._serialized_start=1783
+  _globals['_ACK']._serialized_end=1889
+  _globals['_BATCHREJECTED']._serialized_start=1891
+  _globals['_BATCHREJECTED']._serialized_end=1990
+  _globals['_CHARGETO']._serialized_start=1992
+  _globals['_CHARGETO']._serialized_end=2059
+  _globals['_DISCHARGE']._serialized_start=2061
+  _globals['_DISCHARGE']._serialized_end=2124
+  _globals['_HOLD']._serialized_start=2126
+  _globals['_HOLD']._serialized_end=2132
+  _globals['_PLANSTEP']._serialized_start=2135
+  _globals['_PLANSTEP']._serialized_end=2344
+  _globals['_CONTROLPLAN']._serialized_start=2346
+  _globals['_CONTROLPLAN']._serialized_end=2421
+  _globals['_SETMODE']._serialized_start=2423
+  _globals['_SETMODE']._serialized_end=2481
+  _globals['_SETBACKUPRESERVE']._serialized_start=2483
+  _globals['_SETBACKUPRESERVE']._serialized_end=2529
+  _globals['_CHANGECONFIGURATION']._serialized_start=2532
+  _globals['_CHANGECONFIGURATION']._serialized_end=2669
   _globals['_CHANGECONFIGURATION_CONFIGENTRY']._serialized_start=1067
   _globals['_CHANGECONFIGURATION_CONFIGENTRY']._serialized_end=1112
-  _globals['_UPDATEFIRMWARE']._serialized_start=2490
-  _globals['_UPDATEFIRMWARE']._serialized_end=2552
-  _globals['_COMMAND']._serialized_start=2555
-  _globals['_COMMAND']._serialized_end=2951
-  _globals['_CLOUDFRAME']._serialized_start=2954
-  _globals['_CLOUDFRAME']._serialized_end=3178
+  _globals['_UPDATEFIRMWARE']._serialized_start=2671
+  _globals['_UPDATEFIRMWARE']._serialized_end=2733
+  _globals['_COMMAND']._serialized_start=2736
+  _globals['_COMMAND']._serialized_end=3132
+  _globals['_CLOUDFRAME']._serialized_start=3135
+  _globals['_CLOUDFRAME']._serialized_end=3359
 # @@protoc_insertion_point(module_scope)

@@ -164,18 +164,30 @@ class DeviceFrame(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryBatch, _Mapping]] = ..., command_ack: _Optional[_Union[CommandAck, _Mapping]] = ..., state_report: _Optional[_Union[StateReport, _Mapping]] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("session_id", "installation_id", "server_time_unix_ms", "max_samples_per_batch", "max_in_flight_batches")
+    __slots__ = ("session_id", "installation_id", "server_time_unix_ms", "max_samples_per_batch", "max_in_flight_batches", "max_clock_skew_s", "max_sample_age_s", "rate_limit_batches_per_s", "rate_limit_burst_batches", "max_frame_bytes", "last_acknowledged_sequence")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_TIME_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_SAMPLES_PER_BATCH_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLOCK_SKEW_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_SAMPLE_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_BATCHES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_BURST_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAME_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACKNOWLEDGED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     installation_id: str
     server_time_unix_ms: int
     max_samples_per_batch: int
     max_in_flight_batches: int
-    def __init__(self, session_id: _Optional[str] = ..., installation_id: _Optional[str] = ..., server_time_unix_ms: _Optional[int] = ..., max_samples_per_batch: _Optional[int] = ..., max_in_flight_batches: _Optional[int] = ...) -> None: ...
+    max_clock_skew_s: int
+    max_sample_age_s: int
+    rate_limit_batches_per_s: float
+    rate_limit_burst_batches: int
+    max_frame_bytes: int
+    last_acknowledged_sequence: int
+    def __init__(self, session_id: _Optional[str] = ..., installation_id: _Optional[str] = ..., server_time_unix_ms: _Optional[int] = ..., max_samples_per_batch: _Optional[int] = ..., max_in_flight_batches: _Optional[int] = ..., max_clock_skew_s: _Optional[int] = ..., max_sample_age_s: _Optional[int] = ..., rate_limit_batches_per_s: _Optional[float] = ..., rate_limit_burst_batches: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., last_acknowledged_sequence: _Optional[int] = ...) -> None: ...
 
 class SampleRejection(_message.Message):
     __slots__ = ("index", "reason", "detail")

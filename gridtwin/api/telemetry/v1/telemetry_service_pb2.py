@@ -25,31 +25,33 @@ _sym_db = _symbol_database.Default()
 from gridtwin.api.device.v1 import device_pb2 as gridtwin_dot_device_dot_v1_dot_device__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-gridtwin/telemetry/v1/telemetry_service.proto\x12\x15gridtwin.telemetry.v1\x1a\x1fgridtwin/device/v1/device.proto\"1\n\x16GetLatestSampleRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\"X\n\x17GetLatestSampleResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12*\n\x06sample\x18\x02 \x01(\x0b\x32\x1a.gridtwin.device.v1.Sample\"\xa3\x01\n\x11QueryRangeRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x03 \x01(\x03\x12\x12\n\nmax_points\x18\x04 \x01(\r\x12\x35\n\nresolution\x18\x05 \x01(\x0e\x32!.gridtwin.telemetry.v1.Resolution\"\xcf\x03\n\x0c\x45nergyTotals\x12\x1e\n\x11\x62\x61ttery_charge_wh\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12!\n\x14\x62\x61ttery_discharge_wh\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\x08solar_wh\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x07load_wh\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x1b\n\x0egrid_import_wh\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x1b\n\x0egrid_export_wh\x18\x06 \x01(\x01H\x05\x88\x01\x01\x12\x11\n\tcovered_s\x18\x07 \x01(\x01\x12\x1c\n\x0fsolar_direct_wh\x18\x08 \x01(\x01H\x06\x88\x01\x01\x12\x16\n\x0esite_covered_s\x18\t \x01(\x01\x12\x19\n\x11\x62\x61ttery_covered_s\x18\n \x01(\x01\x12\x17\n\x0fsolar_covered_s\x18\x0b \x01(\x01\x12\x16\n\x0eload_covered_s\x18\x0c \x01(\x01\x42\x14\n\x12_battery_charge_whB\x17\n\x15_battery_discharge_whB\x0b\n\t_solar_whB\n\n\x08_load_whB\x11\n\x0f_grid_import_whB\x11\n\x0f_grid_export_whB\x12\n\x10_solar_direct_wh\"\xe5\x02\n\x0bSeriesPoint\x12\x19\n\x11timestamp_unix_ms\x18\x01 \x01(\x03\x12\x19\n\x0csite_power_w\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0f\x62\x61ttery_power_w\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rsolar_power_w\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0cload_power_w\x18\x05 \x01(\x01H\x03\x88\x01\x01\x12 \n\x13state_of_charge_pct\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x14\n\x0csample_count\x18\x07 \x01(\r\x12\x33\n\x06\x65nergy\x18\x08 \x01(\x0b\x32#.gridtwin.telemetry.v1.EnergyTotalsB\x0f\n\r_site_power_wB\x12\n\x10_battery_power_wB\x10\n\x0e_solar_power_wB\x0f\n\r_load_power_wB\x16\n\x14_state_of_charge_pct\"\x7f\n\x12QueryRangeResponse\x12\x35\n\nresolution\x18\x01 \x01(\x0e\x32!.gridtwin.telemetry.v1.Resolution\x12\x32\n\x06points\x18\x02 \x03(\x0b\x32\".gridtwin.telemetry.v1.SeriesPoint\"3\n\x18StreamLiveSamplesRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\"K\n\nLiveSample\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12*\n\x06sample\x18\x02 \x01(\x0b\x32\x1a.gridtwin.device.v1.Sample*\xa1\x01\n\nResolution\x12\x13\n\x0fRESOLUTION_AUTO\x10\x00\x12\x12\n\x0eRESOLUTION_RAW\x10\x01\x12\x19\n\x15RESOLUTION_ONE_MINUTE\x10\x02\x12\x1e\n\x1aRESOLUTION_FIFTEEN_MINUTES\x10\x03\x12\x17\n\x13RESOLUTION_ONE_HOUR\x10\x04\x12\x16\n\x12RESOLUTION_ONE_DAY\x10\x05\x32\xd2\x02\n\x10TelemetryService\x12p\n\x0fGetLatestSample\x12-.gridtwin.telemetry.v1.GetLatestSampleRequest\x1a..gridtwin.telemetry.v1.GetLatestSampleResponse\x12\x61\n\nQueryRange\x12(.gridtwin.telemetry.v1.QueryRangeRequest\x1a).gridtwin.telemetry.v1.QueryRangeResponse\x12i\n\x11StreamLiveSamples\x12/.gridtwin.telemetry.v1.StreamLiveSamplesRequest\x1a!.gridtwin.telemetry.v1.LiveSample0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-gridtwin/telemetry/v1/telemetry_service.proto\x12\x15gridtwin.telemetry.v1\x1a\x1fgridtwin/device/v1/device.proto\"1\n\x16GetLatestSampleRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\"X\n\x17GetLatestSampleResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12*\n\x06sample\x18\x02 \x01(\x0b\x32\x1a.gridtwin.device.v1.Sample\"\xf5\x01\n\x11QueryRangeRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x03 \x01(\x03\x12\x12\n\nmax_points\x18\x04 \x01(\r\x12\x35\n\nresolution\x18\x05 \x01(\x0e\x32!.gridtwin.telemetry.v1.Resolution\x12\x12\n\npage_token\x18\x06 \x01(\t\x12<\n\x0e\x64\x61y_boundaries\x18\x07 \x01(\x0e\x32$.gridtwin.telemetry.v1.DayBoundaries\"\xcf\x03\n\x0c\x45nergyTotals\x12\x1e\n\x11\x62\x61ttery_charge_wh\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12!\n\x14\x62\x61ttery_discharge_wh\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\x08solar_wh\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x07load_wh\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x1b\n\x0egrid_import_wh\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x1b\n\x0egrid_export_wh\x18\x06 \x01(\x01H\x05\x88\x01\x01\x12\x11\n\tcovered_s\x18\x07 \x01(\x01\x12\x1c\n\x0fsolar_direct_wh\x18\x08 \x01(\x01H\x06\x88\x01\x01\x12\x16\n\x0esite_covered_s\x18\t \x01(\x01\x12\x19\n\x11\x62\x61ttery_covered_s\x18\n \x01(\x01\x12\x17\n\x0fsolar_covered_s\x18\x0b \x01(\x01\x12\x16\n\x0eload_covered_s\x18\x0c \x01(\x01\x42\x14\n\x12_battery_charge_whB\x17\n\x15_battery_discharge_whB\x0b\n\t_solar_whB\n\n\x08_load_whB\x11\n\x0f_grid_import_whB\x11\n\x0f_grid_export_whB\x12\n\x10_solar_direct_wh\"\xe5\x02\n\x0bSeriesPoint\x12\x19\n\x11timestamp_unix_ms\x18\x01 \x01(\x03\x12\x19\n\x0csite_power_w\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0f\x62\x61ttery_power_w\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rsolar_power_w\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0cload_power_w\x18\x05 \x01(\x01H\x03\x88\x01\x01\x12 \n\x13state_of_charge_pct\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x14\n\x0csample_count\x18\x07 \x01(\r\x12\x33\n\x06\x65nergy\x18\x08 \x01(\x0b\x32#.gridtwin.telemetry.v1.EnergyTotalsB\x0f\n\r_site_power_wB\x12\n\x10_battery_power_wB\x10\n\x0e_solar_power_wB\x0f\n\r_load_power_wB\x16\n\x14_state_of_charge_pct\"\xab\x01\n\x12QueryRangeResponse\x12\x35\n\nresolution\x18\x01 \x01(\x0e\x32!.gridtwin.telemetry.v1.Resolution\x12\x32\n\x06points\x18\x02 \x03(\x0b\x32\".gridtwin.telemetry.v1.SeriesPoint\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\"3\n\x18StreamLiveSamplesRequest\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\"K\n\nLiveSample\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12*\n\x06sample\x18\x02 \x01(\x0b\x32\x1a.gridtwin.device.v1.Sample*\xa1\x01\n\nResolution\x12\x13\n\x0fRESOLUTION_AUTO\x10\x00\x12\x12\n\x0eRESOLUTION_RAW\x10\x01\x12\x19\n\x15RESOLUTION_ONE_MINUTE\x10\x02\x12\x1e\n\x1aRESOLUTION_FIFTEEN_MINUTES\x10\x03\x12\x17\n\x13RESOLUTION_ONE_HOUR\x10\x04\x12\x16\n\x12RESOLUTION_ONE_DAY\x10\x05*a\n\rDayBoundaries\x12\x1e\n\x1a\x44\x41Y_BOUNDARIES_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x41Y_BOUNDARIES_LOCAL\x10\x01\x12\x16\n\x12\x44\x41Y_BOUNDARIES_UTC\x10\x02\x32\xd2\x02\n\x10TelemetryService\x12p\n\x0fGetLatestSample\x12-.gridtwin.telemetry.v1.GetLatestSampleRequest\x1a..gridtwin.telemetry.v1.GetLatestSampleResponse\x12\x61\n\nQueryRange\x12(.gridtwin.telemetry.v1.QueryRangeRequest\x1a).gridtwin.telemetry.v1.QueryRangeResponse\x12i\n\x11StreamLiveSamples\x12/.gridtwin.telemetry.v1.StreamLiveSamplesRequest\x1a!.gridtwin.telemetry.v1.LiveSample0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridtwin.telemetry.v1.telemetry_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOLUTION']._serialized_start=1498
-  _globals['_RESOLUTION']._serialized_end=1659
+  _globals['_RESOLUTION']._serialized_start=1625
+  _globals['_RESOLUTION']._serialized_end=1786
+  _globals['_DAYBOUNDARIES']._serialized_start=1788
+  _globals['_DAYBOUNDARIES']._serialized_end=1885
   _globals['_GETLATESTSAMPLEREQUEST']._serialized_start=105
   _globals['_GETLATESTSAMPLEREQUEST']._serialized_end=154
   _globals['_GETLATESTSAMPLERESPONSE']._serialized_start=156
   _globals['_GETLATESTSAMPLERESPONSE']._serialized_end=244
   _globals['_QUERYRANGEREQUEST']._serialized_start=247
-  _globals['_QUERYRANGEREQUEST']._serialized_end=410
-  _globals['_ENERGYTOTALS']._serialized_start=413
-  _globals['_ENERGYTOTALS']._serialized_end=876
-  _globals['_SERIESPOINT']._serialized_start=879
-  _globals['_SERIESPOINT']._serialized_end=1236
-  _globals['_QUERYRANGERESPONSE']._serialized_start=1238
-  _globals['_QUERYRANGERESPONSE']._serialized_end=1365
-  _globals['_STREAMLIVESAMPLESREQUEST']._serialized_start=1367
-  _globals['_STREAMLIVESAMPLESREQUEST']._serialized_end=1418
-  _globals['_LIVESAMPLE']._serialized_start=1420
-  _globals['_LIVESAMPLE']._serialized_end=1495
-  _globals['_TELEMETRYSERVICE']._serialized_start=1662
-  _globals['_TELEMETRYSERVICE']._serialized_end=2000
+  _globals['_QUERYRANGEREQUEST']._serialized_end=492
+  _globals['_ENERGYTOTALS']._serialized_start=495
+  _globals['_ENERGYTOTALS']._serialized_end=958
+  _globals['_SERIESPOINT']._serialized_start=961
+  _globals['_SERIESPOINT']._serialized_end=1318
+  _globals['_QUERYRANGERESPONSE']._serialized_start=1321
+  _globals['_QUERYRANGERESPONSE']._serialized_end=1492
+  _globals['_STREAMLIVESAMPLESREQUEST']._serialized_start=1494
+  _globals['_STREAMLIVESAMPLESREQUEST']._serialized_end=1545
+  _globals['_LIVESAMPLE']._serialized_start=1547
+  _globals['_LIVESAMPLE']._serialized_end=1622
+  _globals['_TELEMETRYSERVICE']._serialized_start=1888
+  _globals['_TELEMETRYSERVICE']._serialized_end=2226
 # @@protoc_insertion_point(module_scope)

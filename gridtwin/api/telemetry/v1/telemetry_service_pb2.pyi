@@ -16,12 +16,21 @@ class Resolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESOLUTION_FIFTEEN_MINUTES: _ClassVar[Resolution]
     RESOLUTION_ONE_HOUR: _ClassVar[Resolution]
     RESOLUTION_ONE_DAY: _ClassVar[Resolution]
+
+class DayBoundaries(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DAY_BOUNDARIES_UNSPECIFIED: _ClassVar[DayBoundaries]
+    DAY_BOUNDARIES_LOCAL: _ClassVar[DayBoundaries]
+    DAY_BOUNDARIES_UTC: _ClassVar[DayBoundaries]
 RESOLUTION_AUTO: Resolution
 RESOLUTION_RAW: Resolution
 RESOLUTION_ONE_MINUTE: Resolution
 RESOLUTION_FIFTEEN_MINUTES: Resolution
 RESOLUTION_ONE_HOUR: Resolution
 RESOLUTION_ONE_DAY: Resolution
+DAY_BOUNDARIES_UNSPECIFIED: DayBoundaries
+DAY_BOUNDARIES_LOCAL: DayBoundaries
+DAY_BOUNDARIES_UTC: DayBoundaries
 
 class GetLatestSampleRequest(_message.Message):
     __slots__ = ("installation_id",)
@@ -38,18 +47,22 @@ class GetLatestSampleResponse(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., sample: _Optional[_Union[_device_pb2.Sample, _Mapping]] = ...) -> None: ...
 
 class QueryRangeRequest(_message.Message):
-    __slots__ = ("installation_id", "start_unix_ms", "end_unix_ms", "max_points", "resolution")
+    __slots__ = ("installation_id", "start_unix_ms", "end_unix_ms", "max_points", "resolution", "page_token", "day_boundaries")
     INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
     START_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     END_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DAY_BOUNDARIES_FIELD_NUMBER: _ClassVar[int]
     installation_id: str
     start_unix_ms: int
     end_unix_ms: int
     max_points: int
     resolution: Resolution
-    def __init__(self, installation_id: _Optional[str] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., max_points: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
+    page_token: str
+    day_boundaries: DayBoundaries
+    def __init__(self, installation_id: _Optional[str] = ..., start_unix_ms: _Optional[int] = ..., end_unix_ms: _Optional[int] = ..., max_points: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., page_token: _Optional[str] = ..., day_boundaries: _Optional[_Union[DayBoundaries, str]] = ...) -> None: ...
 
 class EnergyTotals(_message.Message):
     __slots__ = ("battery_charge_wh", "battery_discharge_wh", "solar_wh", "load_wh", "grid_import_wh", "grid_export_wh", "covered_s", "solar_direct_wh", "site_covered_s", "battery_covered_s", "solar_covered_s", "load_covered_s")
@@ -100,12 +113,16 @@ class SeriesPoint(_message.Message):
     def __init__(self, timestamp_unix_ms: _Optional[int] = ..., site_power_w: _Optional[float] = ..., battery_power_w: _Optional[float] = ..., solar_power_w: _Optional[float] = ..., load_power_w: _Optional[float] = ..., state_of_charge_pct: _Optional[float] = ..., sample_count: _Optional[int] = ..., energy: _Optional[_Union[EnergyTotals, _Mapping]] = ...) -> None: ...
 
 class QueryRangeResponse(_message.Message):
-    __slots__ = ("resolution", "points")
+    __slots__ = ("resolution", "points", "next_page_token", "time_zone")
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     resolution: Resolution
     points: _containers.RepeatedCompositeFieldContainer[SeriesPoint]
-    def __init__(self, resolution: _Optional[_Union[Resolution, str]] = ..., points: _Optional[_Iterable[_Union[SeriesPoint, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    time_zone: str
+    def __init__(self, resolution: _Optional[_Union[Resolution, str]] = ..., points: _Optional[_Iterable[_Union[SeriesPoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class StreamLiveSamplesRequest(_message.Message):
     __slots__ = ("installation_id",)

@@ -62,7 +62,8 @@ class TelemetryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def QueryRange(self, request, context):
-        """Raw samples or a rollup, whichever fits `max_points` for the range (or the one asked for).
+        """Raw samples or a rollup, whichever fits `max_points` for the range (or the one asked for),
+        at most `max_points` per page; `next_page_token` is set when the range holds more.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
