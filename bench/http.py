@@ -325,7 +325,7 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
                 console.print(f"HTTP API pid {process.pid} on :{settings.http.port}; {len(ids)} installations")
                 pairs = await reads(settings, token, ids, args.reads)
                 result = await sse(settings, token, pool, process.pid, args.clients, args.updates,
-                                   args.update_interval_s)
+                                   args.update_interval_s) if args.clients else None
         finally:
             await pool.close()
 
@@ -337,6 +337,8 @@ async def main(settings: Settings, args: argparse.Namespace) -> None:
         table.add_row(g.name, f"{g.p(0.5):.2f}", f"{g.p(0.99):.2f}", h.name, f"{h.p(0.5):.2f}", f"{h.p(0.99):.2f}",
                       f"[{'green' if ratio <= 1.5 else 'red'}]{ratio:.2f}")
     console.print(table)
+    if result is None:
+        return
 
     per_client = (result.rss_after - result.rss_before) / result.clients
     lat = Timing("sse", result.latencies_s or [0.0])

@@ -272,6 +272,7 @@ class AnalyticsApi(GrpcApi):
                  tls: TlsSettings | None = None) -> None:
         self._settings = settings
         self.repository = AssetRepository(engine)
+        self._own_authenticator = authenticator is None
         # The process's authenticator, else one on this pool.
         self.authenticator = authenticator or Authenticator(pool, cache_s=settings.auth_cache_s,
                                                             max_entries=settings.auth_cache_entries)
@@ -284,3 +285,8 @@ class AnalyticsApi(GrpcApi):
             options=[("grpc.max_send_message_length", 64 * 2**20)],  # series of many points
             tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])],
         )
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await super().stop(grace_s)
+        if self._own_authenticator:
+            await self.authenticator.close()   # flushes the audit log's last entries

@@ -189,6 +189,7 @@ class ControlApi(GrpcApi):
                  authenticator: Authenticator | None = None, tls: TlsSettings | None = None) -> None:
         """`authenticator`: the process's (on its asyncpg pool); without one, one on the engine's
         database with a small pool of its own (tools, tests)."""
+        self._own_authenticator = authenticator is None
         if authenticator is None:
             assert engine is not None, "an authenticator or an engine"
             authenticator = Authenticator(asyncpg_dsn(engine), cache_s=settings.auth_cache_s)
@@ -197,3 +198,8 @@ class ControlApi(GrpcApi):
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_ControlServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await super().stop(grace_s)
+        if self._own_authenticator:
+            await self.authenticator.close()   # its own pool, and the audit log's last entries

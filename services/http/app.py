@@ -490,8 +490,10 @@ def create_app(ctx: Context) -> FastAPI:
     # Literal paths before parameterized ones: /installations/near before /installations/{id}.
     for route in sorted(ROUTES, key=lambda r: r.path.count("{")):
         handler = events_handler(route, ctx) if route.kind is Kind.EVENTS else unary_handler(route, ctx)
-        app.add_api_route(API_PREFIX + route.path, handler, methods=[route.method], include_in_schema=False,
-                          name=route.operation_id)
+        # plain Starlette routes: the handlers read the request themselves, so FastAPI's
+        # dependency solving per request would only cost time
+        app.router.add_route(API_PREFIX + route.path, handler, methods=[route.method], name=route.operation_id,
+                             include_in_schema=False)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, StarletteHTTPException) else 400

@@ -38,8 +38,10 @@ class Upstream:
             # Services at one address share a channel (assets and access).
             existing = next((self._channels[s] for s, a in addresses.items() if a == address and s in self._channels),
                             None)
+            # Keepalive pings at the servers' default floor (5 min): more often, a server answers a
+            # quiet stream's pings with GOAWAY (too_many_pings) and every SSE client on it drops.
             self._channels[service] = existing or aio_channel(address, settings.tls, options=[
-                ("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 64 * 2**20)])
+                ("grpc.keepalive_time_ms", 300_000), ("grpc.max_receive_message_length", 64 * 2**20)])
         self._unary: dict[str, Any] = {}
         self._stream: dict[str, Any] = {}
 

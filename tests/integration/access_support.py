@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import grpc
 
-from services.access.authentication import Authenticator
+from services.access.authentication import Authenticator, CredentialStore
 from services.access.model import Scope
 from services.assets.database import asyncpg_dsn
 
@@ -24,10 +24,15 @@ _INSERT = ("INSERT INTO api_principals (principal_id, name, token_sha256, scopes
            "ON CONFLICT DO NOTHING")
 
 
+_STORES: dict[str, CredentialStore] = {}
+
+
 def authenticator(engine: Any) -> Authenticator:
-    """The access context's authenticator on the test database (a small asyncpg pool of its own);
-    no cache, so revocations act at once."""
-    return Authenticator(asyncpg_dsn(engine), cache_s=0.0)
+    """The access context's authenticator on the test database (one small asyncpg pool per
+    database for the whole session: the tests run on one event loop); no cache, so revocations act
+    at once."""
+    dsn = asyncpg_dsn(engine)
+    return Authenticator(_STORES.setdefault(dsn, CredentialStore(dsn)), cache_s=0.0)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

@@ -180,6 +180,7 @@ class VppApi(GrpcApi):
     def __init__(self, settings: VppSettings, vpp: VppDispatcher, contribution: ContributionTracker,
                  pool: asyncpg.Pool, engine: AsyncEngine | None = None, authenticator: Authenticator | None = None, *,
                  tls: TlsSettings | None = None) -> None:
+        self._own_authenticator = authenticator is None
         # The process's authenticator, else one on this pool.
         self.authenticator = authenticator or Authenticator(pool, cache_s=settings.auth_cache_s)
         servicer = VppServicer(vpp, contribution, pool,
@@ -187,3 +188,8 @@ class VppApi(GrpcApi):
         self._server = GrpcServer(settings.host, settings.port, [SERVICE_NAME],
                                   lambda server: pb_grpc.add_VppServiceServicer_to_server(servicer, server),
                                   tls=tls, interceptors=[AccessGuard(self.authenticator, [SERVICE])])
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await super().stop(grace_s)
+        if self._own_authenticator:
+            await self.authenticator.close()   # flushes the audit log's last entries

@@ -207,3 +207,34 @@ async def test_homeowner_scope_sees_only_its_group(http_world: HttpWorld) -> Non
         assert (await client.get("/api/v1/installations/mxo-home")).status_code == 200
         alerts = await client.get("/api/v1/alerts")
         assert alerts.status_code == 200 and "mx-home" not in json.dumps(alerts.json())
+
+
+async def test_cors_when_configured(http_world: HttpWorld) -> None:
+    from services.http.server import HttpApi
+    from tests.integration.http.http_support import http_settings
+
+    origin = "https://console.example"
+    settings = http_settings(http_world.settings, cors_origins=[origin])
+    async with HttpApi(settings, None) as api, http_world.client() as client:
+        base = f"http://127.0.0.1:{api.port}"
+        preflight = await client.options(f"{base}/api/v1/installations/mx-home", headers={
+            "origin": origin, "access-control-request-method": "PATCH",
+            "access-control-request-headers": "x-csrf-token, content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        other = await client.get(f"{base}/api/v1/openapi.json", headers={"origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+async def test_limits_and_methods_are_problems_too(http_world: HttpWorld) -> None:
+    token = await http_world.token(Scope.ADMIN)
+    async with http_world.client(headers=auth(token)) as client:
+        huge = await client.post("/api/v1/customers", content=b'{"name": "' + b"x" * 2_000_000 + b'"}',
+                                 headers={"content-type": "application/json"})
+        assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+        form = await client.post("/api/v1/customers", content=b"name=Ana",
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+        assert form.status_code == 415
+        wrong = await client.delete("/api/v1/customers")
+        assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/problem+json"
