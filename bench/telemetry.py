@@ -154,11 +154,15 @@ class Platform:
         twin shards and the database connections exist by then)."""
         s = self.settings
         database = s.postgres.url.rsplit("/", 1)[1].split("?")[0]
-        try:
-            shards = cpu.ray_actor_pids(s.twins.ray_address, s.twins.namespace)
-        except Exception as exc:   # the table then says 0 processes for the twins
-            console.print(f"[yellow]twin shard pids not found: {exc}[/]")
-            shards = []
+        shards: list[int] = []
+        for _ in range(5):   # the coordinator and every shard (they may still be starting)
+            try:
+                shards = cpu.ray_actor_pids(s.twins.ray_address, s.twins.namespace)
+            except Exception as exc:   # the table then says 0 processes for the twins
+                console.print(f"[yellow]twin shard pids not found: {exc}[/]")
+            if len(shards) > s.twins.shards:
+                break
+            time.sleep(2)
         return [
             cpu.Stage("gateway", tuple(self._pid("gateway"))),
             cpu.Stage("broker", tuple(self._pid("broker"))),

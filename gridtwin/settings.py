@@ -121,6 +121,56 @@ class AssetsSettings(BaseModel):
     auth_cache_entries: int = 10_000
 
 
+class OidcSettings(BaseModel):
+    """Optional login against an external OpenID Connect identity provider (services/http/oidc.py
+    runs the authorization-code flow with PKCE; services/access/identity.py checks the ID token).
+    Off by default: local accounts (passwords) are the embedded default and stay on beside it.
+
+    An identity is (issuer, subject). Its first login links it to the local user whose username
+    equals `username_claim`, when that user has no identity of this issuer yet; later logins go by
+    the link alone, so renaming at the provider changes nothing. `new_identities` says what an
+    identity with no such user gets: "refuse" (the default: only people an admin created get in,
+    so the provider cannot grant more than a local account holds), or "viewer": an operator
+    account with the viewer role over `viewer_paths`, created on first login (read only, and no
+    further than the paths an admin configured). Choose a `username_claim` the provider's admins
+    control (`preferred_username` is editable by users at some providers; `email` with verified
+    addresses, or a custom claim, is then the safer choice).
+    """
+
+    enabled: bool = False
+    issuer: str = ""                   # e.g. https://login.example.com/realms/gridtwin (discovery below it)
+    client_id: str = ""
+    client_secret: str = ""            # "" = a public client (PKCE alone)
+    scopes: list[str] = ["openid", "profile", "email"]
+    # Where the provider sends the browser back, as registered there ("" = this API's own
+    # /api/v1/auth/oidc/callback as the request reached it).
+    redirect_url: str = ""
+    username_claim: str = "preferred_username"
+    new_identities: str = Field(default="refuse", pattern="^(refuse|viewer)$")
+    viewer_paths: list[str] = []       # "viewer": the group paths a new account reads ("" = all)
+    # Signs the short-lived cookie holding state, nonce and PKCE verifier between login and
+    # callback ("" = derived from client_secret, which every replica holds).
+    cookie_secret: str = ""
+    flow_timeout_s: float = 600.0      # login → callback must happen within this
+    clock_skew_s: float = 60.0         # leeway for the ID token's exp, iat and nbf
+    jwks_cache_s: float = 3_600.0      # the provider's keys are fetched again after this (or for an unknown kid)
+    http_timeout_s: float = 10.0       # discovery, keys and the token endpoint
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if not self.enabled:
+            return self
+        if not self.issuer or not self.client_id:
+            raise ValueError("oidc: enabled needs issuer and client_id")
+        if "openid" not in self.scopes:
+            raise ValueError("oidc: scopes must include openid")
+        if not self.cookie_secret and not self.client_secret:
+            raise ValueError("oidc: a public client (no client_secret) needs cookie_secret")
+        if self.new_identities == "viewer" and not self.viewer_paths:
+            raise ValueError('oidc: new_identities "viewer" needs viewer_paths')
+        return self
+
+
 class AccessSettings(BaseModel):
     """People's sessions, one-time codes and login throttling (services/access), served by the
     assets process."""
@@ -133,6 +183,7 @@ class AccessSettings(BaseModel):
     reset_ttl_s: float = 3_600.0               # a password reset code
     invitation_ttl_s: float = 7 * 86_400.0     # an invitation code
     client_token_ttl_s: int = 3_600            # an OAuth 2.0 client access token
+    oidc: OidcSettings = OidcSettings()        # GRIDTWIN_ACCESS__OIDC__ENABLED=true, …__ISSUER=…
 
 
 class AnalyticsSettings(BaseModel):

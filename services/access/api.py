@@ -100,6 +100,11 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
     async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         return session_to_pb(await self.access.login(request.username, request.password, source_of(context)))
 
+    @_observed()
+    async def LoginWithIdentity(self, request: pb.LoginWithIdentityRequest,
+                                context: grpc.aio.ServicerContext) -> pb.Session:
+        return session_to_pb(await self.access.login_with_identity(request.id_token, request.nonce))
+
     @_rpc
     async def Logout(self, request: pb.LogoutRequest, principal: Principal) -> pb.LogoutReply:
         await self.access.logout(principal)

@@ -102,8 +102,9 @@ ACCESS: dict[str, Rule] = {
              ListEnrollmentHistory=Rule(_R, _G),
              CreateToken=Rule(_A, _G), RevokeToken=Rule(_A, _G)),
     **_rules("gridtwin.access.v1.AccessService",
-             # the request's password, code or client secret is the credential
-             Login=Rule(_R, _GL, anonymous=True), AcceptInvitation=Rule(_R, _GL, anonymous=True),
+             # the request's password, ID token, code or client secret is the credential
+             Login=Rule(_R, _GL, anonymous=True), LoginWithIdentity=Rule(_R, _GL, anonymous=True),
+             AcceptInvitation=Rule(_R, _GL, anonymous=True),
              ResetPassword=Rule(_R, _GL, anonymous=True), IssueClientToken=Rule(_R, _GL, anonymous=True),
              # oneself: every authenticated caller
              Logout=Rule(_R, _S, **_BOTH), WhoAmI=Rule(_R, _S, devices=True, **_BOTH),

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import math
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +34,7 @@ from gridtwin.errors import (
     Unauthenticated,
 )
 from gridtwin.settings import AccessSettings
-from services.access import codes, passwords, rules, throttle
+from services.access import codes, identity, passwords, rules, throttle
 from services.access.authentication import Authenticator
 from services.access.guard import check_installation
 from services.access.model import (
@@ -54,6 +56,8 @@ from services.assets.validation import parse_id
 
 LOGINS = Counter("gridtwin_access_logins_total", "Password logins, by outcome (ok, failed, locked, disabled)",
                  ["outcome"])
+IDENTITY_LOGINS = Counter("gridtwin_access_identity_logins_total",
+                          "OIDC logins, by outcome (ok, rejected, unlinked, provisioned, disabled)", ["outcome"])
 LOCKOUTS = Counter("gridtwin_access_lockouts_total", "Usernames or sources locked after repeated login failures",
                    ["key"])
 
@@ -169,6 +173,7 @@ class Access:
         self.store = store
         self.authenticator = authenticator
         self.settings = settings
+        self._provider_keys: identity.ProviderKeys | None = None   # made at the first OIDC login
         self.policy = throttle.ThrottlePolicy(settings.login_max_failures, settings.login_failure_window_s,
                                               settings.login_lockout_s)
 
@@ -211,6 +216,55 @@ class Access:
         if passwords.needs_rehash(user.password_hash):
             await self.store.rehash(user.user_id, await asyncio.to_thread(passwords.hash_password, password))
         return await self._open_session(user)
+
+    async def login_with_identity(self, id_token: str, nonce: str) -> Session:
+        """A session for the local user linked to the ID token's (issuer, subject): the token is
+        checked first (services/access/identity.py), and an identity seen for the first time is
+        linked or provisioned as `AccessSettings.oidc` says (its docstring has the policy)."""
+        oidc = self.settings.oidc
+        if not oidc.enabled:
+            raise FailedPrecondition("login with an identity provider is not configured")
+        if not id_token:
+            raise InvalidArgument("id_token", "required")
+        if not nonce:
+            raise InvalidArgument("nonce", "required")
+        if self._provider_keys is None:
+            self._provider_keys = identity.ProviderKeys(
+                oidc.issuer, functools.partial(identity.http_fetch_json, timeout_s=oidc.http_timeout_s),
+                cache_s=oidc.jwks_cache_s, clock=time.monotonic)
+        outcome = await identity.verify(id_token, self._provider_keys, issuer=oidc.issuer, client_id=oidc.client_id,
+                                        nonce=nonce, now_s=unixtime.now_ms() / 1_000, leeway_s=oidc.clock_skew_s)
+        if isinstance(outcome, identity.Rejected):
+            IDENTITY_LOGINS.labels("rejected").inc()
+            raise Unauthenticated(outcome.reason)
+        user = await self.store.identity_user(outcome.issuer, outcome.subject) or await self._first_login(outcome)
+        if user.disabled:
+            IDENTITY_LOGINS.labels("disabled").inc()
+            raise FailedPrecondition("this account is disabled")
+        IDENTITY_LOGINS.labels("ok").inc()
+        return await self._open_session(user)
+
+    async def _first_login(self, found: identity.Identity) -> User:
+        oidc = self.settings.oidc
+        name = found.claim(oidc.username_claim).lower()
+        user = await self.store.user_by_name(name) if USERNAME.fullmatch(name) else None
+        if user is None and oidc.new_identities == "viewer" and USERNAME.fullmatch(name):
+            email = found.claim("email")
+            new = User(codes.new_id("usr"), name, Kind.OPERATOR, Role.VIEWER, parse_paths(oidc.viewer_paths), (),
+                       email if EMAIL.fullmatch(email) else "", False, 0)
+            try:
+                await self.store.provision_identity(found.issuer, found.subject, new, f"oidc:{found.issuer}"[:200])
+                IDENTITY_LOGINS.labels("provisioned").inc()
+            except AlreadyExists:   # the name was taken, or this identity linked, meanwhile: as below
+                user = await self.store.user_by_name(name)
+        elif user is not None:
+            await self.store.link_identity(found.issuer, found.subject, user.user_id)
+        linked = await self.store.identity_user(found.issuer, found.subject)
+        if linked is None:
+            IDENTITY_LOGINS.labels("unlinked").inc()
+            raise PermissionDenied("no local account is linked to this identity" if user is None else
+                                   f"the local account {name!r} is linked to another identity of this provider")
+        return linked
 
     async def _open_session(self, user: User) -> Session:
         token, session_id = codes.new_secret(codes.SESSION_TOKEN), codes.new_id("ses")

@@ -196,6 +196,37 @@ class AccessStore:
         async with self._transaction() as con:
             await con.execute("UPDATE access_users SET password_hash = $2 WHERE user_id = $1", user_id, password_hash)
 
+    # ---------------------------------------------------------- identities at OIDC providers (0015)
+
+    async def identity_user(self, issuer: str, subject: str) -> User | None:
+        """The local user linked to (issuer, subject); the link's last login is now."""
+        async with self._transaction() as con:
+            row = await con.fetchrow(f"""
+                WITH seen AS (UPDATE access_identities SET last_login_at = now()
+                               WHERE issuer = $1 AND subject = $2 RETURNING user_id)
+                SELECT {_USER_COLUMNS} FROM access_users WHERE user_id = (SELECT user_id FROM seen)
+            """, issuer, subject)
+        return None if row is None else _user(row)
+
+    async def link_identity(self, issuer: str, subject: str, user_id: str) -> None:
+        """Links (issuer, subject) to the user unless either is linked already (then nothing
+        changes: read back with identity_user)."""
+        async with self._transaction() as con:
+            await con.execute("INSERT INTO access_identities (issuer, subject, user_id) VALUES ($1, $2, $3) "
+                              "ON CONFLICT DO NOTHING", issuer, subject, user_id)
+
+    async def provision_identity(self, issuer: str, subject: str, user: User, created_by: str) -> None:
+        """Creates the user, with no password (`!` verifies against none), linked to (issuer,
+        subject), in one transaction; AlreadyExists when the username or the identity is taken
+        meanwhile (nothing is created then)."""
+        async with self._transaction() as con:
+            await self.insert_user(con, user, "!", created_by)
+            try:
+                await con.execute("INSERT INTO access_identities (issuer, subject, user_id) VALUES ($1, $2, $3)",
+                                  issuer, subject, user.user_id)
+            except asyncpg.UniqueViolationError:   # the same identity's other first login won
+                raise AlreadyExists("this identity is linked already") from None
+
     # ---------------------------------------------------------- sessions
 
     async def create_session(self, session_id: str, token_sha256: bytes, user_id: str, expires_unix_ms: int,

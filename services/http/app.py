@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
-from gridtwin.settings import ROOT, HttpSettings
+from gridtwin.settings import ROOT, HttpSettings, OidcSettings
 from services.http import problems, sse
 from services.http.idempotency import IdempotencyStore
 from services.http.limits import RateLimiter, csrf_ok, csrf_token, etag, matches, principal_key
@@ -74,6 +74,7 @@ class Context:
     idempotency: IdempotencyStore | None
     cookie_secure: bool
     tls: bool
+    oidc: OidcSettings | None = None   # login with an identity provider (services/http/oidc.py)
 
 
 @dataclass(frozen=True)
@@ -487,6 +488,8 @@ def create_app(ctx: Context) -> FastAPI:
     else:
         log.warning("no %s (scripts/bootstrap.sh unpacks it): /docs will not render", DOCS_DIR)
     session_routes(app, ctx)
+    from services.http import oidc  # here: it imports this module
+    app.include_router(oidc.router(ctx))
     # Literal paths before parameterized ones: /installations/near before /installations/{id}.
     for route in sorted(ROUTES, key=lambda r: r.path.count("{")):
         handler = events_handler(route, ctx) if route.kind is Kind.EVENTS else unary_handler(route, ctx)

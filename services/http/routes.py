@@ -208,4 +208,5 @@ SESSION_RPCS = {
     "POST /auth/logout": ACCESS_SERVICE + "Logout",
     "POST /invitations/accept": ACCESS_SERVICE + "AcceptInvitation",
     "POST /oauth/token": ACCESS_SERVICE + "IssueClientToken",
+    "GET /auth/oidc/callback": ACCESS_SERVICE + "LoginWithIdentity",   # services/http/oidc.py
 }

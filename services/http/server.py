@@ -33,7 +33,8 @@ class HttpApi:
         self.hub = sse.Hub(queue_events=hs.sse_queue_events, replay_events=hs.sse_replay_events)
         store = IdempotencyStore(pool, hs.idempotency_ttl_s) if pool is not None else None
         self.context = Context(hs, self.upstream, self.hub, RateLimiter(hs.rate_limit_per_s, hs.rate_limit_burst),
-                               store, cookie_secure(hs, settings.tls.enabled), settings.tls.enabled)
+                               store, cookie_secure(hs, settings.tls.enabled), settings.tls.enabled,
+                               settings.access.oidc)
         self.app = create_app(self.context)
         tls = settings.tls
         config = uvicorn.Config(

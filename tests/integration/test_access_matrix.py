@@ -334,6 +334,10 @@ NOW_MS = int(time.time() * 1_000)
 SAMPLES: dict[str, Sample] = {f"/{service}/{method}": sample for service, samples in {
     ACCESS_SVC: {
         "Login": fixed(ac.LoginRequest(username="mx-login", password=PASSWORD)),
+        # OIDC is off in the matrix's settings: everyone gets the same refusal (tests/integration/
+        # test_http_oidc.py logs in through a provider)
+        "LoginWithIdentity": fixed(ac.LoginWithIdentityRequest(id_token="not.an.id-token", nonce="n"),
+                                   Code.FAILED_PRECONDITION),
         "Logout": fixed(ac.LogoutRequest(), Code.FAILED_PRECONDITION),   # the callers hold tokens, not sessions
         "WhoAmI": fixed(ac.WhoAmIRequest()),
         "CreateUser": Sample(lambda _, __: _async(_operator())),

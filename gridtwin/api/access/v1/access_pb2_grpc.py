@@ -39,6 +39,11 @@ class AccessServiceStub:
                 request_serializer=gridtwin_dot_access_dot_v1_dot_access__pb2.LoginRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_access_dot_v1_dot_access__pb2.Session.FromString,
                 _registered_method=True)
+        self.LoginWithIdentity = channel.unary_unary(
+                '/gridtwin.access.v1.AccessService/LoginWithIdentity',
+                request_serializer=gridtwin_dot_access_dot_v1_dot_access__pb2.LoginWithIdentityRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_access_dot_v1_dot_access__pb2.Session.FromString,
+                _registered_method=True)
         self.Logout = channel.unary_unary(
                 '/gridtwin.access.v1.AccessService/Logout',
                 request_serializer=gridtwin_dot_access_dot_v1_dot_access__pb2.LogoutRequest.SerializeToString,
@@ -121,6 +126,19 @@ class AccessServiceServicer:
 
     def Login(self, request, context):
         """anyone; throttled
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoginWithIdentity(self, request, context):
+        """OpenID Connect: the ID token an external identity provider issued (the HTTP API's
+        /api/v1/auth/oidc/callback fetched it) is the credential. Checked against the provider's
+        keys, issuer, audience, expiry and the login's nonce; the local user linked to (issuer,
+        subject) gets a session as from Login. FAILED_PRECONDITION when OIDC is off or the account is
+        disabled; UNAUTHENTICATED for a token that fails a check; PERMISSION_DENIED for an identity
+        linked to no local user (and none may be created for it).
+        anyone with an ID token
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,6 +260,11 @@ def add_AccessServiceServicer_to_server(servicer, server):
                     request_deserializer=gridtwin_dot_access_dot_v1_dot_access__pb2.LoginRequest.FromString,
                     response_serializer=gridtwin_dot_access_dot_v1_dot_access__pb2.Session.SerializeToString,
             ),
+            'LoginWithIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoginWithIdentity,
+                    request_deserializer=gridtwin_dot_access_dot_v1_dot_access__pb2.LoginWithIdentityRequest.FromString,
+                    response_serializer=gridtwin_dot_access_dot_v1_dot_access__pb2.Session.SerializeToString,
+            ),
             'Logout': grpc.unary_unary_rpc_method_handler(
                     servicer.Logout,
                     request_deserializer=gridtwin_dot_access_dot_v1_dot_access__pb2.LogoutRequest.FromString,
@@ -344,6 +367,33 @@ class AccessService:
             target,
             '/gridtwin.access.v1.AccessService/Login',
             gridtwin_dot_access_dot_v1_dot_access__pb2.LoginRequest.SerializeToString,
+            gridtwin_dot_access_dot_v1_dot_access__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoginWithIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.access.v1.AccessService/LoginWithIdentity',
+            gridtwin_dot_access_dot_v1_dot_access__pb2.LoginWithIdentityRequest.SerializeToString,
             gridtwin_dot_access_dot_v1_dot_access__pb2.Session.FromString,
             options,
             channel_credentials,

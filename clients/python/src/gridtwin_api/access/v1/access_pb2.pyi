@@ -73,6 +73,14 @@ class LoginRequest(_message.Message):
     password: str
     def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
+class LoginWithIdentityRequest(_message.Message):
+    __slots__ = ("id_token", "nonce")
+    ID_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    id_token: str
+    nonce: str
+    def __init__(self, id_token: _Optional[str] = ..., nonce: _Optional[str] = ...) -> None: ...
+
 class Session(_message.Message):
     __slots__ = ("token", "expires_unix_ms", "principal", "idle_timeout_s")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
