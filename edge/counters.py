@@ -24,6 +24,7 @@ class Counters:
         self.samples_acked = 0
         self.samples_refused: Tally[str] = Tally()
         self.batches_refused: Tally[str] = Tally()
+        self.samples_not_stored: Tally[str] = Tally()   # acknowledged, then named in a SampleNotice
         self.connections = 0
         self.disconnections = 0
         self.garbled_frames = 0
@@ -72,6 +73,14 @@ class Counters:
     def batch_refused(self, reason: str) -> None:
         self.batches_refused[reason] += 1
 
+    def not_stored(self, reason: str, detail: str, timestamps_ms: tuple[int, ...]) -> None:
+        """Acknowledged samples the cloud's store did not take (rare: each notice is logged)."""
+        log.warning("the cloud did not store %d acknowledged samples: %s (%s), timestamps %s%s", len(timestamps_ms),
+                    reason, detail, ", ".join(map(str, timestamps_ms[:5])), ", …" if len(timestamps_ms) > 5 else "")
+        self.samples_not_stored[reason] += len(timestamps_ms)
+        if self._prometheus:
+            self._prometheus.not_stored.labels(reason).inc(len(timestamps_ms))
+
     def connected(self, skew_ms: int) -> None:
         self.connections += 1
         self.clock_skew_ms = skew_ms
@@ -97,7 +106,8 @@ class Counters:
         errors = ", ".join(f"{s}/{k} {n}" for (s, k), n in sorted(self.errors.items())) or "none"
         skew = "unknown" if self.clock_skew_ms is None else f"{self.clock_skew_ms / 1_000:+.2f} s"
         return (f"reads: {reads}; errors: {errors}; samples {self.samples}, acknowledged {self.samples_acked}, "
-                f"refused {sum(self.samples_refused.values())}; connections {self.connections}; clock skew {skew}")
+                f"refused {sum(self.samples_refused.values())}, not stored {sum(self.samples_not_stored.values())}; "
+                f"connections {self.connections}; clock skew {skew}")
 
 
 class _Prometheus:
@@ -112,6 +122,9 @@ class _Prometheus:
         self.samples: Any = prom.Counter("gridtwin_edge_samples_total", "Samples made", registry=registry)
         self.acked: Any = prom.Counter("gridtwin_edge_samples_acknowledged_total", "Samples the gateway took",
                                        registry=registry)
+        self.not_stored: Any = prom.Counter("gridtwin_edge_samples_not_stored_total",
+                                            "Acknowledged samples the cloud later said it did not store",
+                                            ["reason"], registry=registry)
         self.buffered: Any = prom.Gauge("gridtwin_edge_buffered_samples", "Samples in the disk buffer",
                                         registry=registry)
         self.skew: Any = prom.Gauge("gridtwin_edge_clock_skew_seconds", "Gateway time minus agent time at hello",

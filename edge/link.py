@@ -81,6 +81,16 @@ class BatchRefused:
 
 
 @dataclass(frozen=True)
+class SamplesNotStored:
+    """Acknowledged samples the cloud's store did not take (SampleNotice), e.g. a re-send whose
+    values differ from the stored ones. Nothing to resend: the store keeps what it has."""
+
+    timestamps_ms: tuple[int, ...]
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class CommandArrived:
     command: Command
 
@@ -90,7 +100,7 @@ class Garbled:
     detail: str
 
 
-Event = Welcomed | Acked | BatchRefused | CommandArrived | Garbled
+Event = Welcomed | Acked | BatchRefused | SamplesNotStored | CommandArrived | Garbled
 
 
 @dataclass
@@ -130,6 +140,9 @@ class Session:
             self.in_flight.discard(rejected.sequence)
             return BatchRefused(rejected.sequence, _reason(rejected.reason), rejected.detail,
                                 rejected.reason in _REQUEUE, rejected.reason == pb.REJECT_REASON_RATE_LIMITED)
+        if kind == "sample_notice":
+            notice = frame.sample_notice
+            return SamplesNotStored(tuple(notice.timestamps_unix_ms), _reason(notice.reason), notice.detail)
         if kind == "command":
             return CommandArrived(command_from_pb(frame.command))
         return Garbled(f"unexpected {kind or 'empty'} frame")

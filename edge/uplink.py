@@ -195,6 +195,8 @@ class Uplink:
                     self._counters.acked(event.accepted, event.refused)
                 elif isinstance(event, link.BatchRefused):
                     self._refused(event)
+                elif isinstance(event, link.SamplesNotStored):
+                    self._counters.not_stored(event.reason, event.detail, event.timestamps_ms)
                 elif isinstance(event, link.CommandArrived):
                     if commands.full():
                         log.warning("commands arrive faster than devices take them: %s dropped (the cloud resends)",

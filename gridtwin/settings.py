@@ -102,6 +102,8 @@ class IngestSettings(BaseModel):
     fetch_max_wait_ms: int | None = None
     max_pending_batches: int = 2       # written-but-not-committed batches before pausing fetches
     max_gap_s: float = 300.0            # energy is never integrated across a longer gap
+    # Sample notices to devices waiting to be published; beyond it new ones are dropped, counted.
+    max_pending_notices: int = 1_000
 
 
 class ApiSettings(BaseModel):

@@ -10,6 +10,9 @@ Commands: a Command frame goes to the device's `CommandHandler` (simulator/contr
 at most once per command id); the device answers with its CommandAck and a StateReport (active
 plan, mode, reserve, firmware). Frames the fleet posts later (a plan's COMPLETED ack) wait in an
 outbox until the device is connected. After every hello the device reports its state.
+
+SampleNotices (acknowledged samples the store did not take) are logged and recorded in the
+ledger (`Ledger.not_stored`).
 """
 
 from __future__ import annotations
@@ -242,6 +245,8 @@ class SimulatedDevice:
                 self._on_rejected(frame.batch_rejected)
                 in_flight.discard(frame.batch_rejected.sequence)
                 self._window_free.set()
+            elif kind == "sample_notice":
+                self._on_notice(frame.sample_notice)
             elif kind == "command":
                 self._ledger.commands_received[self.device_id].append(frame.command.command_id)
                 if self._commands is None:
@@ -265,6 +270,15 @@ class SimulatedDevice:
         self._ledger.acknowledged[self.device_id] += len(batch.samples) - len(refused)
         now_ms = unixtime.now_ms()
         self._ledger.ack_latency_ms.append(now_ms - batch.samples[-1].timestamp_unix_ms)
+
+    def _on_notice(self, notice: pb.SampleNotice) -> None:
+        """Acknowledged samples the store did not take: logged and counted in the ledger; not
+        sent again (the store keeps what it has)."""
+        reason = pb.RejectReason.Name(notice.reason)
+        self._ledger.not_stored[self.device_id].extend((ts, reason) for ts in notice.timestamps_unix_ms)
+        log.warning("device %s: %d samples not stored (%s: %s), first at %d", self.device_id,
+                    len(notice.timestamps_unix_ms), reason, notice.detail, notice.timestamps_unix_ms[0]
+                    if notice.timestamps_unix_ms else 0)
 
     def _on_rejected(self, rejected: pb.BatchRejected) -> None:
         batch = self._unacked.pop(rejected.sequence, None)

@@ -22,6 +22,9 @@ class Ledger:
     generated: dict[str, array[int]] = field(default_factory=lambda: defaultdict(_int64s))
     acknowledged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     refused: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    # Acknowledged samples a SampleNotice later named as not stored: (timestamp ms, reason). Also
+    # counted as acknowledged: the store holds the first values sent for their timestamps.
+    not_stored: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     dropped_by_device: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # When the ack for a batch arrived, keyed by device: (newest sample ts, ack time) — latency
     ack_latency_ms: array[int] = field(default_factory=_int64s)

@@ -92,13 +92,15 @@ async def ingest(settings: Settings) -> AsyncIterator[object]:
     from actors.runtime.cluster import start_runtime
     from services.telemetry.device_state import StateReportConsumer
     from services.telemetry.ingest import IngestConsumer
+    from services.telemetry.notices import SampleNotices
     from services.telemetry.store import TelemetryStore
 
     serve_metrics(settings.ingest.metrics_port)
     twins = await start_runtime(settings)   # joins the Ray cluster; committed batches go to the twins
     async with _postgres(settings) as pool:
         store = TelemetryStore(pool, settings.ingest.max_gap_s)
-        async with IngestConsumer(settings.ingest, settings.kafka, store, twins.router) as consumer, \
+        async with SampleNotices(settings.kafka, max_pending_notices=settings.ingest.max_pending_notices) as notices, \
+                IngestConsumer(settings.ingest, settings.kafka, store, twins.router, notices=notices) as consumer, \
                 StateReportConsumer(settings.kafka, f"{settings.ingest.group_id}-state", twins.router):
             yield consumer
 

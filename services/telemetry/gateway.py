@@ -10,7 +10,9 @@ registry and reads the partition of the `commands` topic its id hashes to, keepi
 GatewayCommandBatches addressed to it and sending each command to its device's socket (see
 services/control/routing.py for why commands are routed this way). It starts reading at the end
 of the partition: what was produced before it started belonged to sessions it does not hold, and
-the control service sends a reconnected device's pending commands again.
+the control service sends a reconnected device's pending commands again. The same batches carry
+ingest's SampleNotices (services/telemetry/notices.py) for the devices this gateway received the
+samples from: sent if the device is still here, else counted and dropped.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ CONNECTIONS = Gauge("gridtwin_gateway_connections", "Open device sessions")
 REJECTS = Counter("gridtwin_gateway_rejects_total", "Refused batches, samples and sessions", ["reason"])
 CLOSES = Counter("gridtwin_gateway_closes_total", "Sessions closed by the gateway", ["code"])
 COMMANDS = Counter("gridtwin_gateway_commands_total", "Commands from the control plane", ["result"])
+SAMPLE_NOTICES = Counter("gridtwin_gateway_sample_notices_total",
+                         "Samples named in notices from ingest, by delivery (sent, not_connected, session_not_open)",
+                         ["result"])
 # Updated for every frame: lock-free numbers collected at scrape time (services/telemetry/hotmetrics.py).
 FRAMES = FastCounter("gridtwin_gateway_frames_total", "Frames received from devices")
 BYTES = FastCounter("gridtwin_gateway_bytes_received_total", "Payload bytes received from devices")
@@ -229,6 +234,18 @@ class Gateway:
             if decisions and isinstance(decisions[0], SendFrame):
                 COMMANDS.labels("sent").inc()
                 sends.append(connection.execute(decisions))
+        for notice in batch.notices:
+            samples = len(notice.notice.timestamps_unix_ms)
+            connection = self._connections.get(notice.device_id)
+            if connection is None:
+                SAMPLE_NOTICES.labels("not_connected").inc(samples)   # best effort: never kept
+                continue
+            decisions = connection.session.deliver_notice(notice.notice)
+            if decisions and isinstance(decisions[0], SendFrame):
+                SAMPLE_NOTICES.labels("sent").inc(samples)
+                sends.append(connection.execute(decisions))
+            else:
+                SAMPLE_NOTICES.labels("session_not_open").inc(samples)
         # Concurrently: one device's full socket buffer must not hold up the others' commands.
         await asyncio.gather(*sends, return_exceptions=True)
 

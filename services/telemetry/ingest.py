@@ -30,6 +30,7 @@ from gridtwin.api.telemetry.v1.records_pb2 import TelemetryRecord
 from gridtwin.settings import IngestSettings, KafkaSettings
 from services.telemetry import hotmetrics
 from services.telemetry.hotmetrics import FastHistogram
+from services.telemetry.notices import MAX_TIMESTAMPS_PER_NOTICE, NoticeSink, conflicting_resends
 from services.telemetry.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ class _Batch:
 class IngestConsumer:
     """`async with IngestConsumer(...)` runs it until the block ends."""
 
-    def __init__(self, settings: IngestSettings, kafka: KafkaSettings, store: TelemetryStore, twins: TwinSink) -> None:
+    def __init__(self, settings: IngestSettings, kafka: KafkaSettings, store: TelemetryStore, twins: TwinSink, *,
+                 notices: NoticeSink | None = None) -> None:
+        """`notices`: where the samples the store did not take are told to their devices
+        (services/telemetry/notices.py); None: they are only logged and counted."""
         self._settings = settings
+        self._notices = notices
         self._kafka = kafka
         self._store = store
         self._twins = twins
@@ -228,6 +233,9 @@ class IngestConsumer:
             CONFLICTING.inc(result.conflicts)
             log.warning("%d re-sent samples differ from the stored ones, which stay (first: %s)", result.conflicts,
                         ", ".join(f"{device}@{ts_us // 1_000}" for device, ts_us in result.conflicting[:5]))
+            if self._notices is not None:
+                self._notices.publish(conflicting_resends(result.conflicting, batch.records,
+                                                          max_timestamps=MAX_TIMESTAMPS_PER_NOTICE))
 
     def _on_retry(self, exc: BaseException, delay_s: float) -> None:
         WRITE_RETRIES.inc()

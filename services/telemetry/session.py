@@ -17,7 +17,9 @@ States: AWAITING_HELLO → AUTHENTICATING → OPEN → CLOSED. Guarantees:
 - after a Close decision the session answers nothing but further Closes are not repeated;
 - a command from the control plane reaches the device only on an open session and only before
   its expiry (`deliver_command`); CommandAck and StateReport frames go to the control plane as
-  `ForwardDeviceEvent`s (topic device-events), with the device's id.
+  `ForwardDeviceEvent`s (topic device-events), with the device's id;
+- a SampleNotice from ingest (samples acknowledged but not stored) reaches the device only on an
+  open session (`deliver_notice`), never queued.
 """
 
 from __future__ import annotations
@@ -247,6 +249,13 @@ class DeviceSession:
         if command.expires_unix_ms and now_ms >= command.expires_unix_ms:
             return [Rejected("command_expired")]
         return [SendFrame(pb.CloudFrame(command=command).SerializeToString())]
+
+    def deliver_notice(self, notice: pb.SampleNotice) -> list[Decision]:
+        """Samples of this device that the store did not take (from ingest): sent only on an
+        open session; a closed one drops it (best effort, device.proto SampleNotice)."""
+        if self.state is not SessionState.OPEN:
+            return [Rejected("notice_session_not_open")]
+        return [SendFrame(pb.CloudFrame(sample_notice=notice).SerializeToString())]
 
     def hello_timed_out(self) -> list[Decision]:
         if self.state is SessionState.AWAITING_HELLO:

@@ -58,7 +58,7 @@ class WriteResult:
     stored: int
     # Of the duplicates: samples whose (device, timestamp) was stored with other values. The stored
     # values stay (first write wins); these are counted and logged, never merged.
-    conflicting: tuple[tuple[str, int], ...] = ()   # (device id, timestamp µs), at most CONFLICTS_LISTED
+    conflicting: tuple[tuple[str, int], ...] = ()   # (device id, timestamp µs), all, in that order
     conflicts: int = 0
 
     @property
@@ -127,9 +127,9 @@ _CONFLICTS = (
     "SELECT s.device_id, s.ts FROM telemetry_staging s JOIN telemetry_samples t "
     "ON t.device_id = s.device_id AND t.ts = s.ts "
     f"WHERE ({', '.join('s.' + f for f in POWER_FIELDS)}, s.grid_status) "
-    f"IS DISTINCT FROM ({', '.join('t.' + f for f in POWER_FIELDS)}, t.grid_status)"
+    f"IS DISTINCT FROM ({', '.join('t.' + f for f in POWER_FIELDS)}, t.grid_status) "
+    "ORDER BY s.device_id, s.ts"
 )
-CONFLICTS_LISTED = 20
 
 # Stored samples around each device's new range: the last before it (within max_gap: one further
 # away contributes no energy), all inside it, and the first after it (unbounded, so that the
@@ -184,7 +184,7 @@ class TelemetryStore:
             if len(new) < len(rows):   # replays: only then is a conflict possible, and looked for
                 conflicts = await con.fetch(_CONFLICTS)
         self._remember([*context, *new])
-        listed = tuple((r["device_id"], r["ts"]) for r in conflicts[:CONFLICTS_LISTED])
+        listed = tuple((r["device_id"], r["ts"]) for r in conflicts)   # at most the batch's samples
         return WriteResult(len(rows), len(new), listed, len(conflicts))
 
     async def _ensure_partitions(self, days: set[int]) -> None:

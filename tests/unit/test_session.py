@@ -301,3 +301,14 @@ def test_sequence_numbers_are_checked_across_sessions():
     assert cloud(sent).batch_rejected.reason == pb.REJECT_REASON_SEQUENCE_NOT_INCREASING
     [produce] = session.receive(batch(8, NOW - 400), NOW)            # received before, never acknowledged
     assert isinstance(produce, ProduceBatch) and produce.sequence == 8
+
+
+def test_a_sample_notice_reaches_an_open_session_only():
+    notice = pb.SampleNotice(timestamps_unix_ms=[NOW - 1_000], reason=pb.REJECT_REASON_CONFLICTING_RESEND,
+                             detail="conflicting re-send: the stored values differ")
+    assert DeviceSession(CONFIG, "s-0").deliver_notice(notice) == [Rejected("notice_session_not_open")]
+    session = open_session()
+    [sent] = session.deliver_notice(notice)
+    assert isinstance(sent, SendFrame) and cloud(sent).sample_notice == notice
+    session.replaced()
+    assert session.deliver_notice(notice) == [Rejected("notice_session_not_open")]

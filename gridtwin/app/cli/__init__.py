@@ -78,6 +78,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "analytics": ("analytics", "serve"),
     "control": ("control", "serve"),
     "vpp": ("vpp", "serve"),
+    "http": ("http", "serve"),
 }
 DEMO_PREFIX = "demo"
 
@@ -306,6 +307,8 @@ def _print_status(settings: Settings) -> None:
         "broker": settings.kafka.bootstrap_servers,
         "twins": f"gRPC {settings.twins.host}:{settings.twins.port}  metrics :{settings.twins.metrics_port}  "
                  f"Ray {settings.twins.ray_address}",
+        "http": f"{'https' if settings.tls.enabled else 'http'}://{settings.http.host}:{settings.http.port}/api/v1  "
+                f"docs /docs  metrics :{settings.http.metrics_port}",
     }
     for name in ("broker", *SERVICES, "simulator"):
         pid = processes.running_pid(settings.var_dir, name)

@@ -48,7 +48,7 @@ def http_settings(base: Settings, **http: Any) -> Settings:
 
 @pytest.fixture(scope="package")
 async def http_world(ray_cluster: Settings, pool: asyncpg.Pool) -> AsyncIterator[HttpWorld]:
-    settings = matrix._matrix_settings(ray_cluster)
+    settings = matrix._matrix_settings(ray_cluster)   # its own consumer groups, ports, namespace
     await pool.execute(
         "TRUNCATE installations, customers, devices, hierarchy_groups, programs, group_memberships, "
         "enrollment_audit, api_principals, twin_alerts, vpp_events, vpp_program_terms, control_commands, "

@@ -257,12 +257,22 @@ class CancelFanOutRequest(_message.Message):
     def __init__(self, fanout_id: _Optional[str] = ...) -> None: ...
 
 class GatewayCommandBatch(_message.Message):
-    __slots__ = ("gateway_id", "commands")
+    __slots__ = ("gateway_id", "commands", "notices")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     commands: _containers.RepeatedCompositeFieldContainer[DeviceCommand]
-    def __init__(self, gateway_id: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[DeviceCommand, _Mapping]]] = ...) -> None: ...
+    notices: _containers.RepeatedCompositeFieldContainer[DeviceSampleNotice]
+    def __init__(self, gateway_id: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[DeviceCommand, _Mapping]]] = ..., notices: _Optional[_Iterable[_Union[DeviceSampleNotice, _Mapping]]] = ...) -> None: ...
+
+class DeviceSampleNotice(_message.Message):
+    __slots__ = ("device_id", "notice")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    notice: _device_pb2.SampleNotice
+    def __init__(self, device_id: _Optional[str] = ..., notice: _Optional[_Union[_device_pb2.SampleNotice, _Mapping]] = ...) -> None: ...
 
 class DeviceCommand(_message.Message):
     __slots__ = ("device_id", "session_id", "command")

@@ -42,6 +42,7 @@ class RejectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECT_REASON_RATE_LIMITED: _ClassVar[RejectReason]
     REJECT_REASON_DUPLICATE_TIMESTAMP: _ClassVar[RejectReason]
     REJECT_REASON_NO_SIGNAL: _ClassVar[RejectReason]
+    REJECT_REASON_CONFLICTING_RESEND: _ClassVar[RejectReason]
 GRID_STATUS_UNSPECIFIED: GridStatus
 GRID_STATUS_CONNECTED: GridStatus
 GRID_STATUS_ISLANDED: GridStatus
@@ -66,6 +67,7 @@ REJECT_REASON_EMPTY_BATCH: RejectReason
 REJECT_REASON_RATE_LIMITED: RejectReason
 REJECT_REASON_DUPLICATE_TIMESTAMP: RejectReason
 REJECT_REASON_NO_SIGNAL: RejectReason
+REJECT_REASON_CONFLICTING_RESEND: RejectReason
 
 class Sample(_message.Message):
     __slots__ = ("timestamp_unix_ms", "site_power_w", "battery_power_w", "solar_power_w", "load_power_w", "state_of_charge_pct", "grid_status", "extra")
@@ -219,6 +221,16 @@ class BatchRejected(_message.Message):
     detail: str
     def __init__(self, sequence: _Optional[int] = ..., reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
+class SampleNotice(_message.Message):
+    __slots__ = ("timestamps_unix_ms", "reason", "detail")
+    TIMESTAMPS_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    timestamps_unix_ms: _containers.RepeatedScalarFieldContainer[int]
+    reason: RejectReason
+    detail: str
+    def __init__(self, timestamps_unix_ms: _Optional[_Iterable[int]] = ..., reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
 class ChargeTo(_message.Message):
     __slots__ = ("target_state_of_charge_pct", "max_power_w")
     TARGET_STATE_OF_CHARGE_PCT_FIELD_NUMBER: _ClassVar[int]
@@ -317,13 +329,15 @@ class Command(_message.Message):
     def __init__(self, command_id: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., control_plan: _Optional[_Union[ControlPlan, _Mapping]] = ..., set_mode: _Optional[_Union[SetMode, _Mapping]] = ..., set_backup_reserve: _Optional[_Union[SetBackupReserve, _Mapping]] = ..., change_configuration: _Optional[_Union[ChangeConfiguration, _Mapping]] = ..., update_firmware: _Optional[_Union[UpdateFirmware, _Mapping]] = ..., issued_unix_ms: _Optional[int] = ...) -> None: ...
 
 class CloudFrame(_message.Message):
-    __slots__ = ("hello_reply", "ack", "batch_rejected", "command")
+    __slots__ = ("hello_reply", "ack", "batch_rejected", "command", "sample_notice")
     HELLO_REPLY_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     BATCH_REJECTED_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_NOTICE_FIELD_NUMBER: _ClassVar[int]
     hello_reply: HelloReply
     ack: Ack
     batch_rejected: BatchRejected
     command: Command
-    def __init__(self, hello_reply: _Optional[_Union[HelloReply, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., batch_rejected: _Optional[_Union[BatchRejected, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    sample_notice: SampleNotice
+    def __init__(self, hello_reply: _Optional[_Union[HelloReply, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., batch_rejected: _Optional[_Union[BatchRejected, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., sample_notice: _Optional[_Union[SampleNotice, _Mapping]] = ...) -> None: ...
