@@ -11,11 +11,12 @@ context's AccessService (services/access/api.py) behind the same guard.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import grpc
@@ -24,7 +25,7 @@ import sqlalchemy.exc
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridtwin import unixtime
+from gridtwin import paging, unixtime
 from gridtwin.api.assets.v1 import assets_pb2 as pb
 from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
@@ -47,24 +48,28 @@ from services.assets.model import (
     GroupPath,
     InstallationId,
     InstallationSettings,
+    Page,
 )
 from services.assets.paths import parse_path
 from services.assets.repository import AssetRepository
 from services.assets.validation import (
     parse_box,
     parse_customer,
+    parse_distance_key,
     parse_id,
     parse_installation,
     parse_page_size,
     parse_page_token,
     parse_point,
     parse_polygon,
+    parse_query_page_token,
     parse_radius_m,
     parse_settings,
     parse_text,
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AssetService"]
 SERVICE_NAME = SERVICE.full_name
@@ -116,6 +121,16 @@ def _denied(result: rules.Denied | None) -> None:
 
 def _path(text: str, field: str) -> GroupPath:
     return parse_path(text, field)
+
+
+def _query(method: str, *filters: str) -> str:
+    """The canonical text of a list request's filters, which its page tokens are bound to."""
+    return json.dumps([method, *filters])
+
+
+def _next_page_token(page: Page[T], query: str, key: Callable[[T], tuple[str, ...]]) -> str:
+    """An opaque token naming the page's last row (its sort key and id); "" on the last page."""
+    return paging.query_page_token(query, *key(page.items[-1])) if page.next_page_token else ""
 
 
 class AssetServicer(pb_grpc.AssetServiceServicer):
@@ -206,11 +221,20 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
             raise InvalidArgument("center", "required")
         center = parse_point(request.center.longitude_deg, request.center.latitude_deg, "center")
         radius_m = parse_radius_m(request.radius_m)
-        limit = parse_page_size(request.limit, field="limit")
-        found = await self.repository.search_near(center, radius_m, rules.visibility(principal), limit)
-        return pb.SearchInstallationsNearResponse(installations=[
-            pb.InstallationDistance(installation=convert.installation_to_pb(f.installation), distance_m=f.distance_m)
-            for f in found])
+        if request.page_size:
+            page_size = parse_page_size(request.page_size)
+        else:   # `limit` is the older name of page_size
+            page_size = parse_page_size(request.limit, field="limit")
+        query = _query("SearchInstallationsNear", repr(center.longitude_deg), repr(center.latitude_deg),
+                       repr(radius_m))
+        key = parse_query_page_token(request.page_token, query, 2)
+        after = (parse_distance_key(key[0]), key[1]) if key is not None else None
+        page = await self.repository.search_near(center, radius_m, rules.visibility(principal), page_size, after)
+        return pb.SearchInstallationsNearResponse(
+            installations=[pb.InstallationDistance(installation=convert.installation_to_pb(f.installation),
+                                                   distance_m=f.distance_m) for f in page.items],
+            next_page_token=_next_page_token(page, query, lambda f: (repr(f.distance_m),
+                                                                      f.installation.installation_id)))
 
     # ---------------------------------------------------------- devices
 
@@ -242,8 +266,12 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
     @_rpc
     async def ListDevices(self, request: pb.ListDevicesRequest, principal: Principal) -> pb.ListDevicesResponse:
         installation_id = parse_id(request.installation_id, "installation_id")
-        found = await self.repository.list_devices(installation_id, rules.visibility(principal))
-        return pb.ListDevicesResponse(devices=[convert.device_to_pb(d) for d in found])
+        query = _query("ListDevices", installation_id)
+        key = parse_query_page_token(request.page_token, query, 1)
+        page = await self.repository.list_devices(installation_id, rules.visibility(principal),
+                                                  parse_page_size(request.page_size), key[0] if key else "")
+        return pb.ListDevicesResponse(devices=[convert.device_to_pb(d) for d in page.items],
+                                      next_page_token=_next_page_token(page, query, lambda d: (d.device_id,)))
 
     @_rpc
     async def RevokeDevice(self, request: pb.RevokeDeviceRequest, principal: Principal) -> pb.Device:
@@ -318,9 +346,14 @@ class AssetServicer(pb_grpc.AssetServiceServicer):
         if request.relation not in (pb.RELATION_DESCENDANTS, pb.RELATION_ANCESTORS):
             raise InvalidArgument("relation", f"unknown value {request.relation}")
         path = self._group_path(request.path, principal)
-        groups = await self.repository.list_groups(path, ancestors=request.relation == pb.RELATION_ANCESTORS,
-                                                   vis=rules.visibility(principal))
-        return pb.ListGroupsResponse(groups=[convert.group_to_pb(g) for g in groups])
+        query = _query("ListGroups", path, str(request.relation))
+        key = parse_query_page_token(request.page_token, query, 1)
+        page = await self.repository.list_groups(path, ancestors=request.relation == pb.RELATION_ANCESTORS,
+                                                 vis=rules.visibility(principal),
+                                                 page_size=parse_page_size(request.page_size),
+                                                 after=key[0] if key else "")
+        return pb.ListGroupsResponse(groups=[convert.group_to_pb(g) for g in page.items],
+                                     next_page_token=_next_page_token(page, query, lambda g: (g.path,)))
 
     @_rpc
     async def AddToGroup(self, request: pb.AddToGroupRequest, principal: Principal) -> pb.Membership:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -297,18 +298,23 @@ class AssetRepository:
                                                        page_size, after))).all()
         return _page([_installation(r) for r in rows], page_size, lambda i: i.installation_id)
 
-    async def search_near(self, center: GeoPoint, radius_m: float, vis: Visibility,
-                          limit: int) -> list[InstallationDistance]:
-        """Within `radius_m` on the spheroid (geography), nearest first, ties by id."""
+    async def search_near(self, center: GeoPoint, radius_m: float, vis: Visibility, page_size: int,
+                          after: tuple[float, str] | None = None) -> Page[InstallationDistance]:
+        """Within `radius_m` on the spheroid (geography), nearest first, ties by id; keyset pages
+        after (distance_m, installation_id). Distances are recomputed alike on every page, so the
+        float comparison is exact."""
         here = cast(_point(center.longitude_deg, center.latitude_deg), Geography)
         there = cast(Inst.c.location, Geography)
-        distance = func.ST_Distance(there, here).label("distance_m")
-        query = (select(*_INSTALLATION_COLUMNS, distance)
-                 .where(func.ST_DWithin(there, here, radius_m), visible(vis, Inst.c.installation_id))
-                 .order_by(distance, Inst.c.installation_id).limit(limit))
+        distance = func.ST_Distance(there, here)
+        query = (select(*_INSTALLATION_COLUMNS, distance.label("distance_m"))
+                 .where(func.ST_DWithin(there, here, radius_m), visible(vis, Inst.c.installation_id)))
+        if after is not None:
+            query = query.where(tuple_(distance, Inst.c.installation_id) > tuple_(after[0], after[1]))
+        query = query.order_by(distance, Inst.c.installation_id).limit(page_size + 1)
         async with self.engine.connect() as con:
             rows = (await con.execute(query)).all()
-        return [InstallationDistance(_installation(r), r.distance_m) for r in rows]
+        return _page([InstallationDistance(_installation(r), r.distance_m) for r in rows], page_size,
+                     lambda f: f.installation.installation_id)
 
     # ------------------------------------------------------------ devices
 
@@ -377,12 +383,16 @@ class AssetRepository:
         async with self.engine.connect() as con:
             return _device(await self._device_row(con, device_id, vis))
 
-    async def list_devices(self, installation_id: str, vis: Visibility) -> list[Device]:
+    async def list_devices(self, installation_id: str, vis: Visibility, page_size: int,
+                           after: str = "") -> Page[Device]:
+        """The installation's devices by id (keyset pages after `after`)."""
+        query = select(*_DEVICE_COLUMNS).where(Dev.c.installation_id == installation_id)
+        if after:
+            query = query.where(Dev.c.device_id > after)
         async with self.engine.connect() as con:
             await self._check_installation(con, installation_id, vis)
-            rows = (await con.execute(select(*_DEVICE_COLUMNS).where(Dev.c.installation_id == installation_id)
-                                      .order_by(Dev.c.device_id))).all()
-        return [_device(r) for r in rows]
+            rows = (await con.execute(query.order_by(Dev.c.device_id).limit(page_size + 1))).all()
+        return _page([_device(r) for r in rows], page_size, lambda d: d.device_id)
 
     async def revoke_device(self, device_id: str, vis: Visibility) -> Device:
         """Idempotent: revoking a revoked device keeps its first revocation time."""
@@ -448,18 +458,22 @@ class AssetRepository:
         except IntegrityError as exc:
             raise AlreadyExists(f"group {path!r} already exists") from exc
 
-    async def list_groups(self, path: GroupPath, *, ancestors: bool, vis: Visibility) -> list[Group]:
-        """The group and its descendants (`<@`), or its ancestors and itself (`@>`), by path.
-        Groups outside the caller's paths are left out (ancestors of them are not: their labels
-        are part of the caller's own paths)."""
+    async def list_groups(self, path: GroupPath, *, ancestors: bool, vis: Visibility, page_size: int,
+                          after: str = "") -> Page[Group]:
+        """The group and its descendants (`<@`), or its ancestors and itself (`@>`), by path
+        (keyset pages after the path `after`; paths are unique). Groups outside the caller's
+        paths are left out (ancestors of them are not: their labels are part of the caller's own
+        paths)."""
         relation = Grp.c.path.ancestor_of(path) if ancestors else Grp.c.path.descendant_of(path)
         query = select(Grp.c.path, Grp.c.display_name, _program_of(Grp.c.path).label("program")).where(relation)
         if not ancestors and not vis.everything:
             query = query.where(Grp.c.path.descendant_of(list(vis.paths)))
+        if after:
+            query = query.where(Grp.c.path > after)
         async with self.engine.connect() as con:
             await self._check_group(con, path)
-            rows = (await con.execute(query.order_by(Grp.c.path))).all()
-        return [_group(r) for r in rows]
+            rows = (await con.execute(query.order_by(Grp.c.path).limit(page_size + 1))).all()
+        return _page([_group(r) for r in rows], page_size, lambda g: g.path)
 
     async def add_to_group(self, installation_id: str, path: GroupPath, vis: Visibility) -> None:
         async with self.engine.begin() as con:

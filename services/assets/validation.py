@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from gridtwin import paging
 from services.assets.errors import InvalidArgument
 from services.assets.model import (
     CustomerId,
@@ -127,6 +128,27 @@ def parse_page_size(value: int, default: int = DEFAULT_PAGE_SIZE, field: str = "
 def parse_page_token(token: str) -> str:
     """Page tokens are the last id of the previous page ("" = from the start)."""
     return parse_id(token, "page_token") if token else ""
+
+
+def parse_query_page_token(token: str, query: str, parts: int) -> tuple[str, ...] | None:
+    """The key a `gridtwin.paging.query_page_token` of `query` names (None for "", the start)."""
+    if not token:
+        return None
+    try:
+        return paging.parse_query_page_token(token, query, parts)
+    except ValueError as exc:
+        raise InvalidArgument("page_token", str(exc)) from None
+
+
+def parse_distance_key(text: str) -> float:
+    """The distance (meters) in a SearchInstallationsNear page token."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidArgument("page_token", "malformed page_token") from None
+    if not (math.isfinite(value) and value >= 0.0):
+        raise InvalidArgument("page_token", "malformed page_token")
+    return value
 
 
 @functools.cache

@@ -59,6 +59,37 @@ async def test_devices_see_only_themselves(assets):
         assert code == grpc.StatusCode.PERMISSION_DENIED, (method, request)
 
 
+async def test_devices_of_an_installation_page_by_id(assets):
+    await assets.group("utility.pge")
+    await assets.installation("site-1", -121.5, 38.5, "utility.pge")
+    await assets.installation("site-2", -121.6, 38.6, "utility.pge")
+    for i in range(11):
+        await assets.device("site-1", f"dev-{(i * 7) % 11:02d}")
+    await assets.device("site-2", "dev-elsewhere")
+    request, walked, pages = pb.ListDevicesRequest(installation_id="site-1", page_size=4), [], 0
+    while True:
+        answer = await assets.call("ListDevices", request)
+        assert len(answer.devices) <= 4
+        walked.extend(d.device_id for d in answer.devices)
+        pages += 1
+        if not answer.next_page_token:
+            break
+        request.page_token = answer.next_page_token
+    assert walked == [f"dev-{i:02d}" for i in range(11)] and pages == 3   # all, once, by id
+    whole = await assets.call("ListDevices", pb.ListDevicesRequest(installation_id="site-1"))
+    assert [d.device_id for d in whole.devices] == walked and whole.next_page_token == ""
+
+    token = (await assets.call("ListDevices", pb.ListDevicesRequest(installation_id="site-1", page_size=4))
+             ).next_page_token
+    tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+    for request in (pb.ListDevicesRequest(installation_id="site-2", page_token=token),     # another query
+                    pb.ListDevicesRequest(installation_id="site-1", page_token=tampered),
+                    pb.ListDevicesRequest(installation_id="site-1", page_token="dev-03"),
+                    pb.ListDevicesRequest(installation_id="site-1", page_size=10_001)):
+        code, detail = await assets.outcome("ListDevices", request)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, detail)
+
+
 async def test_register_devices_creates_minimal_installations_and_rotates(assets):
     regs = [DeviceRegistration(f"sim-dev-{i}", f"sim-site-{i}", f"secret-{i}") for i in range(3)]
     assert await register_devices(assets.pool, regs) == 3

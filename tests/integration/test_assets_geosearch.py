@@ -126,6 +126,37 @@ async def test_near_matches_haversine(geo, center, radius_m):
     assert [f.distance_m for f in answer.installations] == distances[:3]
 
 
+async def test_near_pages_nearest_first_without_gaps_or_repeats(geo):
+    assets = geo[0]
+    center = pb.GeoPoint(longitude_deg=-118.2, latitude_deg=34.0)
+    whole = await assets.call("SearchInstallationsNear", pb.SearchInstallationsNearRequest(
+        center=center, radius_m=120_000.0, page_size=10_000))
+    assert len(whole.installations) > 20 and whole.next_page_token == ""
+    request = pb.SearchInstallationsNearRequest(center=center, radius_m=120_000.0, page_size=7)
+    pages, walked = 0, []
+    while True:
+        answer = await assets.call("SearchInstallationsNear", request)
+        assert len(answer.installations) <= 7
+        walked.extend((f.installation.installation_id, f.distance_m) for f in answer.installations)
+        pages += 1
+        if not answer.next_page_token:
+            break
+        request.page_token = answer.next_page_token
+    assert walked == [(f.installation.installation_id, f.distance_m) for f in whole.installations]
+    assert pages == -(-len(walked) // 7)
+    # `limit` still caps a page, now with a token for the rest
+    answer = await assets.call("SearchInstallationsNear", pb.SearchInstallationsNearRequest(
+        center=center, radius_m=120_000.0, limit=3))
+    assert len(answer.installations) == 3 and answer.next_page_token
+    token = answer.next_page_token
+    other = pb.SearchInstallationsNearRequest(center=center, radius_m=100_000.0, page_token=token)
+    tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+    for request in (other, pb.SearchInstallationsNearRequest(center=center, radius_m=120_000.0, page_token=tampered),
+                    pb.SearchInstallationsNearRequest(center=center, radius_m=120_000.0, page_token="geo-00001")):
+        code, detail = await assets.outcome("SearchInstallationsNear", request)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in detail, (code, detail)
+
+
 async def test_searches_filter_by_the_token_groups(geo):
     assets, ids, lon, lat = geo
     north = await assets.token(Scope.READ, paths=("utility.north",))

@@ -84,6 +84,33 @@ async def test_descendants_and_ancestors_of_a_group(assets):
     assert (code, detail) == (grpc.StatusCode.NOT_FOUND, "group 'utility.nowhere' does not exist")
 
 
+async def test_groups_page_by_path(assets):
+    for leaf in LEAVES:
+        await assets.group(leaf)
+    for relation in (pb.RELATION_DESCENDANTS, pb.RELATION_ANCESTORS):
+        path = "utility" if relation == pb.RELATION_DESCENDANTS else "utility.sce.la_basin.long_beach.downtown"
+        whole = await assets.call("ListGroups", pb.ListGroupsRequest(path=path, relation=relation))
+        assert whole.next_page_token == "" and len(whole.groups) >= 5
+        request, walked = pb.ListGroupsRequest(path=path, relation=relation, page_size=2), []
+        while True:
+            answer = await assets.call("ListGroups", request)
+            assert len(answer.groups) <= 2
+            walked.extend(g.path for g in answer.groups)
+            if not answer.next_page_token:
+                break
+            request.page_token = answer.next_page_token
+        assert walked == [g.path for g in whole.groups]   # nothing missed or repeated, in path order
+
+    token = (await assets.call("ListGroups", pb.ListGroupsRequest(path="utility", page_size=2))).next_page_token
+    tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+    for request in (pb.ListGroupsRequest(path="region", page_token=token),           # another path
+                    pb.ListGroupsRequest(path="utility", relation=pb.RELATION_ANCESTORS, page_token=token),
+                    pb.ListGroupsRequest(path="utility", page_token=tampered),
+                    pb.ListGroupsRequest(path="utility", page_token="utility.pge")):
+        code, detail = await assets.outcome("ListGroups", request)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in detail, (code, detail)
+
+
 async def test_membership_changes(assets):
     await assets.group("utility.pge.north_ca")
     await assets.group("fleet.pilot")

@@ -254,9 +254,9 @@ def up(devices: Annotated[int, typer.Option(help="Simulated devices to start")] 
     processes.spawn(settings.var_dir, "simulator", [*exe, "simulate", "--devices", str(devices)])
     _print_status(settings)
     _print_demo_accounts(accounts)
-    console.print("Use the APIs from this shell: gridtwin login --token \"$(gridtwin assets token create "
-                  "--name me --scope admin --path '' | tail -1)\", then e.g. gridtwin installations show "
-                  f"{DEMO_PREFIX}-site-00000", highlight=False, soft_wrap=True)
+    console.print("Use the APIs from this shell: gridtwin login --username operator (the password above), then "
+                  f"e.g. gridtwin installations show {DEMO_PREFIX}-site-00000. The HTTP API and its docs: "
+                  f"http://{settings.http.host}:{settings.http.port}/docs", highlight=False, soft_wrap=True)
 
 
 def _print_demo_accounts(accounts: list[DemoAccount]) -> None:

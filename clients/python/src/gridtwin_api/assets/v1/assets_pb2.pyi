@@ -247,14 +247,18 @@ class SearchInstallationsResponse(_message.Message):
     def __init__(self, installations: _Optional[_Iterable[_Union[Installation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SearchInstallationsNearRequest(_message.Message):
-    __slots__ = ("center", "radius_m", "limit")
+    __slots__ = ("center", "radius_m", "limit", "page_size", "page_token")
     CENTER_FIELD_NUMBER: _ClassVar[int]
     RADIUS_M_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     center: GeoPoint
     radius_m: float
     limit: int
-    def __init__(self, center: _Optional[_Union[GeoPoint, _Mapping]] = ..., radius_m: _Optional[float] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, center: _Optional[_Union[GeoPoint, _Mapping]] = ..., radius_m: _Optional[float] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class InstallationDistance(_message.Message):
     __slots__ = ("installation", "distance_m")
@@ -265,10 +269,12 @@ class InstallationDistance(_message.Message):
     def __init__(self, installation: _Optional[_Union[Installation, _Mapping]] = ..., distance_m: _Optional[float] = ...) -> None: ...
 
 class SearchInstallationsNearResponse(_message.Message):
-    __slots__ = ("installations",)
+    __slots__ = ("installations", "next_page_token")
     INSTALLATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     installations: _containers.RepeatedCompositeFieldContainer[InstallationDistance]
-    def __init__(self, installations: _Optional[_Iterable[_Union[InstallationDistance, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, installations: _Optional[_Iterable[_Union[InstallationDistance, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RegisterDeviceRequest(_message.Message):
     __slots__ = ("installation_id", "serial", "kind", "firmware", "device_id")
@@ -299,16 +305,22 @@ class GetDeviceRequest(_message.Message):
     def __init__(self, device_id: _Optional[str] = ...) -> None: ...
 
 class ListDevicesRequest(_message.Message):
-    __slots__ = ("installation_id",)
+    __slots__ = ("installation_id", "page_size", "page_token")
     INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     installation_id: str
-    def __init__(self, installation_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, installation_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListDevicesResponse(_message.Message):
-    __slots__ = ("devices",)
+    __slots__ = ("devices", "next_page_token")
     DEVICES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     devices: _containers.RepeatedCompositeFieldContainer[Device]
-    def __init__(self, devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RevokeDeviceRequest(_message.Message):
     __slots__ = ("device_id",)
@@ -383,18 +395,24 @@ class CreateGroupRequest(_message.Message):
     def __init__(self, path: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class ListGroupsRequest(_message.Message):
-    __slots__ = ("path", "relation")
+    __slots__ = ("path", "relation", "page_size", "page_token")
     PATH_FIELD_NUMBER: _ClassVar[int]
     RELATION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     path: str
     relation: Relation
-    def __init__(self, path: _Optional[str] = ..., relation: _Optional[_Union[Relation, str]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, path: _Optional[str] = ..., relation: _Optional[_Union[Relation, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListGroupsResponse(_message.Message):
-    __slots__ = ("groups",)
+    __slots__ = ("groups", "next_page_token")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[Group]
-    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AddToGroupRequest(_message.Message):
     __slots__ = ("installation_id", "path")
