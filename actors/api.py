@@ -18,6 +18,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +34,7 @@ from actors.runtime.store import alert_from_row
 from actors.twin import export
 from actors.twin import stormwatch as sw
 from actors.twin.model import Alert
+from gridtwin import paging
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
@@ -221,16 +223,33 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
     async def ListNotifications(self, request: pb.ListNotificationsRequest,
                                 context: grpc.aio.ServicerContext) -> pb.ListNotificationsResponse:
         installation = _installation(request.installation_id)
+        if request.page_size > MAX_NOTIFICATIONS:
+            raise _invalid(f"page_size above {MAX_NOTIFICATIONS}")
         if request.limit > MAX_NOTIFICATIONS:
             raise _invalid(f"limit above {MAX_NOTIFICATIONS}")
+        page_size = request.page_size or request.limit or 50
+        query = json.dumps(["ListNotifications", installation])
+        after: tuple[int, str] | None = None
+        if request.page_token:
+            try:
+                at_us, notification_id = paging.parse_query_page_token(request.page_token, query, 2)
+                after = (int(at_us), notification_id)
+            except ValueError as error:
+                raise _invalid(f"page_token: {error}") from None
+            if not 0 <= after[0] <= _MAX_MS * 1_000:
+                raise _invalid("page_token: malformed page_token")
         await refuse_unless_visible(self._pool, installation)
+        keyset = "AND (at, notification_id) < ($3, $4) " if after is not None else ""
         rows = await self._pool.fetch(
             "SELECT notification_id, kind, alert_id, title, body, at FROM customer_notifications "
-            "WHERE installation_id = $1 ORDER BY at DESC, notification_id DESC LIMIT $2",
-            installation, request.limit or 50)
+            f"WHERE installation_id = $1 {keyset}ORDER BY at DESC, notification_id DESC LIMIT $2",
+            installation, page_size + 1, *(after or ()))
+        last = rows[page_size - 1] if len(rows) > page_size else None
+        token = paging.query_page_token(query, str(last["at"]), last["notification_id"]) if last else ""
         return pb.ListNotificationsResponse(notifications=[
             pb.Notification(notification_id=r["notification_id"], kind=r["kind"], alert_id=r["alert_id"],
-                            title=r["title"], body=r["body"], at_unix_ms=r["at"] // 1_000) for r in rows])
+                            title=r["title"], body=r["body"], at_unix_ms=r["at"] // 1_000) for r in rows[:page_size]],
+            next_page_token=token)
 
 
 class TwinApi(GrpcApi):

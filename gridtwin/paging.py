@@ -1,4 +1,5 @@
-"""Page tokens of keyset pagination, shared by the services that page by (time, id).
+"""Page tokens of keyset pagination, shared by the services that page by (time, id), and
+query-bound tokens (`query_page_token`) for lists with any sort key.
 
 A token names the last row of a page, (microseconds, id), opaque to clients. Parsing refuses
 anything that is not one, including keys Postgres would refuse (a bigint out of range, a NUL in

@@ -115,3 +115,40 @@ async def test_twin_stream_alerts_and_export(client: tuple[Twins, pb_grpc.TwinSe
                                                                     end_unix_ms=5)):
             pass
     assert bad_range.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_notifications_page_newest_first(client: tuple[Twins, pb_grpc.TwinServiceStub]) -> None:
+    t, stub = client
+    await t.pool.execute("DELETE FROM customer_notifications WHERE installation_id IN ('site-n', 'site-m')")
+    # 23 notifications, three to a second (ties broken by id, descending), and one of another home
+    await t.pool.executemany(
+        "INSERT INTO customer_notifications (notification_id, installation_id, kind, title, body, at) "
+        "VALUES ($1, $2, 'stormwatch_activated', 't', 'b', to_timestamp($3))",
+        [(f"n-{i:02d}", "site-n", 1_700_000_000 + i // 3) for i in range(23)] + [("m-00", "site-m", 1_700_000_000)])
+    expected = sorted((f"n-{i:02d}" for i in range(23)), key=lambda n: (int(n[2:]) // 3, n), reverse=True)
+
+    request = pb.ListNotificationsRequest(installation_id="site-n", page_size=5)
+    walked, pages = [], 0
+    while True:
+        answer = await stub.ListNotifications(request)
+        assert len(answer.notifications) <= 5
+        walked.extend(n.notification_id for n in answer.notifications)
+        pages += 1
+        if not answer.next_page_token:
+            break
+        request.page_token = answer.next_page_token
+    assert walked == expected and pages == 5        # nothing missed or repeated, newest first
+    whole = await stub.ListNotifications(pb.ListNotificationsRequest(installation_id="site-n"))
+    assert [n.notification_id for n in whole.notifications] == expected and whole.next_page_token == ""
+    older = await stub.ListNotifications(pb.ListNotificationsRequest(installation_id="site-n", limit=4))
+    assert len(older.notifications) == 4 and older.next_page_token   # `limit` still sizes a page
+
+    token = older.next_page_token
+    tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+    for bad in (pb.ListNotificationsRequest(installation_id="site-m", page_token=token),     # another home
+                pb.ListNotificationsRequest(installation_id="site-n", page_token=tampered),
+                pb.ListNotificationsRequest(installation_id="site-n", page_token="n-04"),
+                pb.ListNotificationsRequest(installation_id="site-n", page_size=501)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListNotifications(bad)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad, refused.value.details())

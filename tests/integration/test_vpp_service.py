@@ -294,3 +294,78 @@ async def test_openadr_events_and_refusals(twins: Twins, isolated: Settings, ass
             await bad_stream.read()
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert await pool.fetchval("SELECT count(*) FROM vpp_events") == 1       # nothing refused was stored
+
+
+async def _walk(call: Any, request: Any, metadata: Any, items: str) -> tuple[list[Any], int]:
+    """Every item of a paged list, following next_page_token; and how many pages it took."""
+    walked: list[Any] = []
+    pages = 0
+    while True:
+        answer = await call(request, metadata=metadata)
+        assert len(getattr(answer, items)) <= (request.page_size or 1_000)
+        walked.extend(getattr(answer, items))
+        pages += 1
+        if not answer.next_page_token:
+            return walked, pages
+        request.page_token = answer.next_page_token
+
+
+async def test_events_and_participants_page(twins: Twins, isolated: Settings, assets: Any) -> None:
+    pool = assets.pool
+    await _program(pool, [])
+    await pool.execute("INSERT INTO hierarchy_groups (path) VALUES ('util.south')")
+    # 30 events, starts in whole ms as the service writes them, several sharing a start (ties by id);
+    # every third one over already; north and south groups alternate.
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    rows = [(f"ev-{i:02d}", "util.north" if i % 2 else "util.south",
+             _ms(now + ((i // 3) * 60 - (7_200 if i % 3 == 0 else 0)) * S)) for i in range(30)]
+    await pool.executemany(
+        "INSERT INTO vpp_events (event_id, program, target_group, source, start_at, end_at, precharge_s, "
+        "target_power_w, rate_per_kwh, state) VALUES ($1, 'util.vpp', $2::text::ltree, 'grpc', control_ts($3), "
+        "control_ts($3) + interval '30 minutes', 0, 1000, 2, 'scheduled')", rows)
+    await pool.executemany("INSERT INTO vpp_participants (event_id, installation_id, power_w, status) "
+                           "VALUES ('ev-01', $1, 10, 'accepted')", [(f"site-{i:03d}",) for i in range(25)])
+    reader = bearer(await assets.token(Scope.READ))
+    south = bearer(await assets.token(Scope.READ, paths=("util.south",)))
+    newest_first = sorted(rows, key=lambda r: (-r[2], r[0]))
+
+    async with services.vpp(_vpp_settings(twins)) as api, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{api.port}") as channel:
+        stub = pb_grpc.VppServiceStub(channel)
+        for include_ended in (True, False):
+            expected = [r[0] for r in newest_first if include_ended or (r[2] > _ms(now - 1_800 * S))]
+            walked, pages = await _walk(stub.ListEvents, pb.ListEventsRequest(include_ended=include_ended,
+                                                                              page_size=4), reader, "events")
+            assert [e.event_id for e in walked] == expected          # nothing missed or repeated, in order
+            assert pages == -(-len(expected) // 4)
+            # a token limited to util.south: pages may come out short, the walk still finds them all
+            walked, _ = await _walk(stub.ListEvents, pb.ListEventsRequest(include_ended=include_ended,
+                                                                          page_size=4), south, "events")
+            assert [e.event_id for e in walked] == [e for e in expected if int(e[3:]) % 2 == 0]
+
+        walked, pages = await _walk(stub.ListParticipants, pb.ListParticipantsRequest(event_id="ev-01", page_size=10),
+                                    reader, "participants")
+        assert [p.installation_id for p in walked] == [f"site-{i:03d}" for i in range(25)] and pages == 3
+        whole = await stub.ListParticipants(pb.ListParticipantsRequest(event_id="ev-01"), metadata=reader)
+        assert len(whole.participants) == 25 and whole.next_page_token == ""
+
+        events_token = (await stub.ListEvents(pb.ListEventsRequest(include_ended=True, page_size=4),
+                                              metadata=reader)).next_page_token
+        people_token = (await stub.ListParticipants(pb.ListParticipantsRequest(event_id="ev-01", page_size=10),
+                                                    metadata=reader)).next_page_token
+
+        def tampered(token: str) -> str:
+            return token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+
+        refusals = [
+            (stub.ListEvents, pb.ListEventsRequest(include_ended=False, page_token=events_token)),   # another query
+            (stub.ListEvents, pb.ListEventsRequest(include_ended=True, page_token=tampered(events_token))),
+            (stub.ListEvents, pb.ListEventsRequest(include_ended=True, page_token=people_token)),
+            (stub.ListEvents, pb.ListEventsRequest(page_size=1_001)),
+            (stub.ListParticipants, pb.ListParticipantsRequest(event_id="ev-03", page_token=people_token)),
+            (stub.ListParticipants, pb.ListParticipantsRequest(event_id="ev-01", page_token=tampered(people_token))),
+            (stub.ListParticipants, pb.ListParticipantsRequest(event_id="ev-01", page_token="site-004")),
+        ]
+        for call, request in refusals:
+            code, detail = await _refused(call, request, reader)
+            assert code == grpc.StatusCode.INVALID_ARGUMENT, (request, code, detail)

@@ -291,10 +291,11 @@ def installations_search(
             columns: tuple[str, ...] = INSTALLATION_COLUMNS
         else:
             lon, lat = _floats(near, 2, "--near", "two numbers LON,LAT")
-            reply = api.call(stub.SearchInstallationsNear, pb.SearchInstallationsNearRequest(
-                center=pb.GeoPoint(longitude_deg=lon, latitude_deg=lat), radius_m=radius_km * 1_000, limit=limit))
+            near_request = pb.SearchInstallationsNearRequest(
+                center=pb.GeoPoint(longitude_deg=lon, latitude_deg=lat), radius_m=radius_km * 1_000,
+                page_size=min(limit, 1_000))
             rows = [{**installation_record(d.installation), "distance_km": round(d.distance_m / 1_000, 3)}
-                    for d in reply.installations]
+                    for d in api.pages(stub.SearchInstallationsNear, near_request, "installations", limit=limit)]
             columns = ("installation_id", "distance_km", *INSTALLATION_COLUMNS[1:])
     output.emit(rows, columns, fmt, right=("distance_km", "battery_kwh"), empty="no installations there")
 
@@ -309,7 +310,8 @@ def installations_show(installation_id: Annotated[str, typer.Argument()], fmt: O
         stub = pb_grpc.AssetServiceStub(api.channel)
         record = installation_record(api.call(stub.GetInstallation,
                                               pb.GetInstallationRequest(installation_id=installation_id)))
-        devices = api.call(stub.ListDevices, pb.ListDevicesRequest(installation_id=installation_id)).devices
+        devices = list(api.pages(stub.ListDevices, pb.ListDevicesRequest(installation_id=installation_id),
+                                 "devices"))
         groups = api.call(stub.ListInstallationGroups,
                           pb.ListInstallationGroupsRequest(installation_id=installation_id)).groups
     record["devices"] = [d.device_id for d in devices]
@@ -323,12 +325,12 @@ def devices_list(installation_id: Annotated[str, typer.Argument()], fmt: OutputO
     from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 
     with client.api("assets") as api:
-        reply = api.call(pb_grpc.AssetServiceStub(api.channel).ListDevices,
-                         pb.ListDevicesRequest(installation_id=installation_id))
+        devices = list(api.pages(pb_grpc.AssetServiceStub(api.channel).ListDevices,
+                                 pb.ListDevicesRequest(installation_id=installation_id), "devices"))
     rows = [{"device_id": d.device_id, "serial": d.serial,
              "kind": pb.DeviceKind.Name(d.kind).removeprefix("DEVICE_KIND_").lower(), "firmware": d.firmware,
              "installation_id": d.installation_id, "revoked": d.revoked, "created": output.when(d.created_unix_ms)}
-            for d in reply.devices]
+            for d in devices]
     output.emit(rows, ("device_id", "serial", "kind", "firmware", "installation_id", "revoked", "created"), fmt,
                 empty=f"installation {installation_id} has no devices")
 
@@ -344,7 +346,7 @@ def groups_list(
     from gridtwin.api.assets.v1 import assets_pb2_grpc as pb_grpc
 
     with client.api("assets") as api:
-        reply = api.call(pb_grpc.AssetServiceStub(api.channel).ListGroups, pb.ListGroupsRequest(
-            path=path, relation=pb.RELATION_ANCESTORS if ancestors else pb.RELATION_DESCENDANTS))
-    output.emit([{"path": g.path, "display_name": g.display_name, "program": g.program} for g in reply.groups],
+        groups = list(api.pages(pb_grpc.AssetServiceStub(api.channel).ListGroups, pb.ListGroupsRequest(
+            path=path, relation=pb.RELATION_ANCESTORS if ancestors else pb.RELATION_DESCENDANTS), "groups"))
+    output.emit([{"path": g.path, "display_name": g.display_name, "program": g.program} for g in groups],
                 ("path", "display_name", "program"), fmt, empty=f"no groups at {path}")

@@ -77,9 +77,9 @@ def events(
     from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 
     with client.api("vpp") as api:
-        reply = api.call(pb_grpc.VppServiceStub(api.channel).ListEvents,
-                         pb.ListEventsRequest(include_ended=ended, page_size=limit))
-    output.emit([_event_record(e) for e in reply.events], EVENT_COLUMNS, fmt, right=("target_kw", "participants"),
+        found = list(api.pages(pb_grpc.VppServiceStub(api.channel).ListEvents,
+                               pb.ListEventsRequest(include_ended=ended, page_size=limit), "events", limit=limit))
+    output.emit([_event_record(e) for e in found], EVENT_COLUMNS, fmt, right=("target_kw", "participants"),
                 empty="no grid events" + ("" if ended else " scheduled or active (--ended for past ones)"))
 
 
@@ -118,10 +118,10 @@ def participants(event_id: EventId, fmt: OutputOption = Format.table) -> None:
     from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 
     with client.api("vpp") as api:
-        reply = api.call(pb_grpc.VppServiceStub(api.channel).ListParticipants,
-                         pb.ListParticipantsRequest(event_id=event_id))
+        found = list(api.pages(pb_grpc.VppServiceStub(api.channel).ListParticipants,
+                               pb.ListParticipantsRequest(event_id=event_id), "participants"))
     rows = [{"installation_id": p.installation_id, "power_kw": p.power_w / 1_000, "status": _status(p.status),
-             "reason": p.reason, "command_id": p.command_id} for p in reply.participants]
+             "reason": p.reason, "command_id": p.command_id} for p in found]
     output.emit(rows, ("installation_id", "power_kw", "status", "reason", "command_id"), fmt, right=("power_kw",),
                 empty=f"event {event_id} has no participants")
 

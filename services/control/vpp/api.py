@@ -11,15 +11,19 @@ UNAUTHENTICATED → PERMISSION_DENIED (scope) → INVALID_ARGUMENT → NOT_FOUND
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import grpc
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridtwin import paging
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
 from gridtwin.settings import TlsSettings, VppSettings
+from gridtwin.unixtime import to_ms
 from services.access import rules
 from services.access.authentication import Authenticator
 from services.access.guard import AccessGuard, caller, check_installation
@@ -46,6 +50,33 @@ observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnec
 def _event_id(value: str) -> str:
     if not 0 < len(value) <= 128:
         raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "event_id must be 1-128 characters")
+    return value
+
+
+def _page_size(value: int, *, default: int) -> int:
+    if value > MAX_PAGE:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
+    return value or default
+
+
+def _page_key(token: str, query: str, parts: int) -> tuple[str, ...] | None:
+    """The keyset a page token of `query` names (None: the first page); INVALID_ARGUMENT otherwise."""
+    if not token:
+        return None
+    try:
+        key = paging.parse_query_page_token(token, query, parts)
+    except ValueError as exc:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_token: {exc}") from None
+    return key
+
+
+def _int_key(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "page_token: malformed page_token") from None
+    if not 0 < value < 2**62:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "page_token: malformed page_token")
     return value
 
 
@@ -107,20 +138,31 @@ class VppServicer(pb_grpc.VppServiceServicer):
     async def ListEvents(self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
                          ) -> pb.ListEventsResponse:
         principal = caller()
-        if request.page_size > MAX_PAGE:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
-        events = await self.vpp.list_events(include_ended=request.include_ended, limit=request.page_size or 100)
-        visible = [e for e in events
+        page_size = _page_size(request.page_size, default=100)
+        query = json.dumps(["ListEvents", request.include_ended])
+        key = _page_key(request.page_token, query, 2)
+        after = (_int_key(key[0]), key[1]) if key is not None else None
+        events = await self.vpp.list_events(include_ended=request.include_ended, limit=page_size + 1, after=after)
+        # The token names the last event read, visible or not: pages may come out short, never lose one.
+        read, more = events[:page_size], len(events) > page_size
+        visible = [e for e in read
                    if rules.check_path(principal, GroupPath(e.spec.target_group or e.spec.program)) is None]
-        return pb.ListEventsResponse(events=[event_to_pb(e) for e in visible])
+        token = paging.query_page_token(query, str(to_ms(read[-1].spec.start)), read[-1].event_id) if more else ""
+        return pb.ListEventsResponse(events=[event_to_pb(e) for e in visible], next_page_token=token)
 
     @observed("ListParticipants")
     async def ListParticipants(self, request: pb.ListParticipantsRequest, context: grpc.aio.ServicerContext
                                ) -> pb.ListParticipantsResponse:
         principal = caller()
-        await self._event(principal, request.event_id)
-        rows = await self.vpp.participants(request.event_id)
-        return pb.ListParticipantsResponse(participants=[participant_to_pb(r) for r in rows])
+        page_size = _page_size(request.page_size, default=MAX_PAGE)
+        event = await self._event(principal, request.event_id)
+        query = json.dumps(["ListParticipants", event.event_id])
+        key = _page_key(request.page_token, query, 1)
+        rows = await self.vpp.participants(event.event_id, limit=page_size + 1, after=key[0] if key else "")
+        token = paging.query_page_token(query, rows[page_size - 1]["installation_id"]) if len(rows) > page_size \
+            else ""
+        return pb.ListParticipantsResponse(participants=[participant_to_pb(r) for r in rows[:page_size]],
+                                           next_page_token=token)
 
     @observed("OptOut")
     async def OptOut(self, request: pb.OptOutRequest, context: grpc.aio.ServicerContext) -> pb.Participant:

@@ -119,20 +119,29 @@ class VppDispatcher:
         return _event(row)
 
     async def list_events(self, *, include_ended: bool = False, limit: int = 100, offset: int = 0,
-                          program: str | None = None, source: Source | None = None) -> list[GridEvent]:
-        """Newest window first; only scheduled and active events unless `include_ended`."""
+                          program: str | None = None, source: Source | None = None,
+                          after: tuple[int, str] | None = None) -> list[GridEvent]:
+        """Newest window first, ties by event id; only scheduled and active events unless
+        `include_ended`. `after` (start in unix ms, event id) is a keyset: the events after that
+        one in this order (starts are stored in whole ms, so the comparison is exact)."""
         where = ["($3::text IS NULL OR program = $3::text::ltree)", "($4::text IS NULL OR source = $4)"]
         if not include_ended:
             where.append("state IN ('scheduled', 'active') AND end_at > now()")
+        if after is not None:
+            where.append("(start_at < control_ts($5) OR (start_at = control_ts($5) AND event_id > $6))")
         rows = await self._pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM vpp_events e WHERE {' AND '.join(where)} "
                                       "ORDER BY start_at DESC, event_id LIMIT $1 OFFSET $2", limit, offset,
-                                      program, source.value if source else None)
+                                      program, source.value if source else None,
+                                      *(after if after is not None else ()))
         return [_event(r) for r in rows]
 
-    async def participants(self, event_id: str) -> list[asyncpg.Record]:
+    async def participants(self, event_id: str, *, limit: int | None = None,
+                           after: str = "") -> list[asyncpg.Record]:
+        """The event's participants by installation id: all, or `limit` after the id `after`."""
         return await self._pool.fetch(  # type: ignore[no-any-return]
             "SELECT installation_id, power_w, status, reason, coalesce(command_id, '') AS command_id "
-            "FROM vpp_participants WHERE event_id = $1 ORDER BY installation_id", event_id)
+            "FROM vpp_participants WHERE event_id = $1 AND installation_id > $2 ORDER BY installation_id "
+            "LIMIT $3", event_id, after, limit)
 
     async def progress(self, event_id: str) -> FanOutProgress | None:
         event = await self.get(event_id)

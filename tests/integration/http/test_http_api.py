@@ -176,7 +176,23 @@ async def test_cursor_paging_with_next_links(http_world: HttpWorld) -> None:
             if url:
                 assert page.headers["link"] == f'<{url}>; rel="next"'
             assert len(seen) <= 2
-    assert sorted(seen) == ["mx-paged-0", "mx-paged-1"]
+        assert sorted(seen) == ["mx-paged-0", "mx-paged-1"]
+        # a list that gained paging with issue 15: groups below a path, one to a page
+        for sub in ("mx.paged.a", "mx.paged.b"):
+            assert (await client.post("/api/v1/groups", json={"path": sub})).status_code in (201, 409)
+        paths: list[str] = []
+        url = "/api/v1/groups?path=mx.paged&pageSize=1"
+        while url:
+            page = await client.get(url)
+            assert page.status_code == 200, page.text
+            paths += [g["path"] for g in page.json()["groups"]]
+            url = page.json()["next"]
+            assert len(paths) <= 3
+        assert paths == ["mx.paged", "mx.paged.a", "mx.paged.b"]
+        first = (await client.get("/api/v1/groups?path=mx.paged&pageSize=1")).json()["next"]
+        token = first.split("pageToken=")[1]
+        foreign = await client.get(f"/api/v1/groups?path=mx&pageSize=1&pageToken={token}")
+        assert foreign.status_code == 400, foreign.text
 
 
 async def test_cookie_writes_need_the_csrf_token(http_world: HttpWorld) -> None:

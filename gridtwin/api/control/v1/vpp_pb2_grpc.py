@@ -118,14 +118,18 @@ class VppServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """Newest first; scheduled and active ones unless `include_ended`.
+        """Newest first (by start, then event id); scheduled and active ones unless `include_ended`.
+        Paged: pass next_page_token back as page_token with the same include_ended. Events outside the
+        caller's groups are left out, so a page may hold fewer than page_size (even none) and still
+        have a next page: stop when next_page_token is "".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListParticipants(self, request, context):
-        """What each installation was asked and decided (accepted, declined for StormWatch, opted out).
+        """What each installation was asked and decided (accepted, declined for StormWatch, opted out),
+        by installation id; paged like ListEvents (same event_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

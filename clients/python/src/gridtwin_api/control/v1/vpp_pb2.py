@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from gridtwin_api.control.v1 import control_pb2 as gridtwin_dot_control_dot_v1_dot_control__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgridtwin/control/v1/vpp.proto\x12\x13gridtwin.control.v1\x1a!gridtwin/control/v1/control.proto\"\xf3\x01\n\rGridEventSpec\x12\x0f\n\x07program\x18\x01 \x01(\t\x12\x14\n\x0ctarget_group\x18\x02 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x03 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x04 \x01(\x03\x12\x16\n\x0etarget_power_w\x18\x05 \x01(\x01\x12\x18\n\x0bprecharge_s\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0crate_per_kwh\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\t \x01(\tB\x0e\n\x0c_precharge_sB\x0f\n\r_rate_per_kwh\"\x8b\x02\n\tGridEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x30\n\x04spec\x18\x02 \x01(\x0b\x32\".gridtwin.control.v1.GridEventSpec\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.gridtwin.control.v1.EventState\x12\x10\n\x08revision\x18\x04 \x01(\x05\x12\x14\n\x0crate_per_kwh\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x11\n\tfanout_id\x18\x07 \x01(\t\x12\x14\n\x0cparticipants\x18\x08 \x01(\x05\x12\x17\n\x0f\x63reated_unix_ms\x18\t \x01(\x03\x12\x0e\n\x06source\x18\n \x01(\t\"F\n\x12\x43reateEventRequest\x12\x30\n\x04spec\x18\x01 \x01(\x0b\x32\".gridtwin.control.v1.GridEventSpec\"X\n\x12UpdateEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x30\n\x04spec\x18\x02 \x01(\x0b\x32\".gridtwin.control.v1.GridEventSpec\"&\n\x12\x43\x61ncelEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"#\n\x0fGetEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"=\n\x11ListEventsRequest\x12\x15\n\rinclude_ended\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\r\"D\n\x12ListEventsResponse\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.gridtwin.control.v1.GridEvent\"\x93\x01\n\x0bParticipant\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x0f\n\x07power_w\x18\x02 \x01(\x01\x12\x36\n\x06status\x18\x03 \x01(\x0e\x32&.gridtwin.control.v1.ParticipantStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncommand_id\x18\x05 \x01(\t\"+\n\x17ListParticipantsRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"R\n\x18ListParticipantsResponse\x12\x36\n\x0cparticipants\x18\x01 \x03(\x0b\x32 .gridtwin.control.v1.Participant\":\n\rOptOutRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\"+\n\x17GetEventProgressRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"W\n\x19StreamContributionRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\x12\x13\n\x0binterval_ms\x18\x03 \x01(\r\"\x8a\x01\n\x18InstallationContribution\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62\x61ttery_power_w\x18\x02 \x01(\x01\x12\x13\n\x0b\x64ischarge_w\x18\x03 \x01(\x01\x12\x16\n\x0esample_unix_ms\x18\x04 \x01(\x03\x12\x0f\n\x07\x63ounted\x18\x05 \x01(\x08\"\xca\x01\n\x0c\x43ontribution\x12\x12\n\nat_unix_ms\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x13\n\x0b\x64ischarge_w\x18\x03 \x01(\x01\x12\x1f\n\x17installations_reporting\x18\x04 \x01(\r\x12\x1d\n\x15newest_sample_unix_ms\x18\x05 \x01(\x03\x12\x43\n\x0cinstallation\x18\x06 \x01(\x0b\x32-.gridtwin.control.v1.InstallationContribution\")\n\x15GetEventReportRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"\xc9\x01\n\x12InstallationEnergy\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x36\n\x06status\x18\x02 \x01(\x0e\x32&.gridtwin.control.v1.ParticipantStatus\x12\x15\n\rdischarged_wh\x18\x03 \x01(\x01\x12\x12\n\ncharged_wh\x18\x04 \x01(\x01\x12\x0f\n\x07samples\x18\x05 \x01(\r\x12\x10\n\x08\x63overage\x18\x06 \x01(\x01\x12\x14\n\x0c\x63ompensation\x18\x07 \x01(\t\"\xf2\x01\n\x0b\x45ventReport\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x03 \x01(\x03\x12\x14\n\x0crate_per_kwh\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x10\n\x08\x63omplete\x18\x06 \x01(\x08\x12\x15\n\rdischarged_wh\x18\x07 \x01(\x01\x12\x14\n\x0c\x63ompensation\x18\x08 \x01(\t\x12>\n\rinstallations\x18\t \x03(\x0b\x32\'.gridtwin.control.v1.InstallationEnergy*\x92\x01\n\nEventState\x12\x1b\n\x17\x45VENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_STATE_SCHEDULED\x10\x01\x12\x16\n\x12\x45VENT_STATE_ACTIVE\x10\x02\x12\x19\n\x15\x45VENT_STATE_COMPLETED\x10\x03\x12\x19\n\x15\x45VENT_STATE_CANCELLED\x10\x04*\xe0\x01\n\x11ParticipantStatus\x12\"\n\x1ePARTICIPANT_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dPARTICIPANT_STATUS_DISPATCHED\x10\x01\x12\x1f\n\x1bPARTICIPANT_STATUS_ACCEPTED\x10\x02\x12\x1f\n\x1bPARTICIPANT_STATUS_DECLINED\x10\x03\x12 \n\x1cPARTICIPANT_STATUS_OPTED_OUT\x10\x04\x12 \n\x1cPARTICIPANT_STATUS_CANCELLED\x10\x05\x32\xb8\x07\n\nVppService\x12V\n\x0b\x43reateEvent\x12\'.gridtwin.control.v1.CreateEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12V\n\x0bUpdateEvent\x12\'.gridtwin.control.v1.UpdateEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12V\n\x0b\x43\x61ncelEvent\x12\'.gridtwin.control.v1.CancelEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12P\n\x08GetEvent\x12$.gridtwin.control.v1.GetEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12]\n\nListEvents\x12&.gridtwin.control.v1.ListEventsRequest\x1a\'.gridtwin.control.v1.ListEventsResponse\x12o\n\x10ListParticipants\x12,.gridtwin.control.v1.ListParticipantsRequest\x1a-.gridtwin.control.v1.ListParticipantsResponse\x12N\n\x06OptOut\x12\".gridtwin.control.v1.OptOutRequest\x1a .gridtwin.control.v1.Participant\x12\x65\n\x10GetEventProgress\x12,.gridtwin.control.v1.GetEventProgressRequest\x1a#.gridtwin.control.v1.FanOutProgress\x12i\n\x12StreamContribution\x12..gridtwin.control.v1.StreamContributionRequest\x1a!.gridtwin.control.v1.Contribution0\x01\x12^\n\x0eGetEventReport\x12*.gridtwin.control.v1.GetEventReportRequest\x1a .gridtwin.control.v1.EventReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgridtwin/control/v1/vpp.proto\x12\x13gridtwin.control.v1\x1a!gridtwin/control/v1/control.proto\"\xf3\x01\n\rGridEventSpec\x12\x0f\n\x07program\x18\x01 \x01(\t\x12\x14\n\x0ctarget_group\x18\x02 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x03 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x04 \x01(\x03\x12\x16\n\x0etarget_power_w\x18\x05 \x01(\x01\x12\x18\n\x0bprecharge_s\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0crate_per_kwh\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\t \x01(\tB\x0e\n\x0c_precharge_sB\x0f\n\r_rate_per_kwh\"\x8b\x02\n\tGridEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x30\n\x04spec\x18\x02 \x01(\x0b\x32\".gridtwin.control.v1.GridEventSpec\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.gridtwin.control.v1.EventState\x12\x10\n\x08revision\x18\x04 \x01(\x05\x12\x14\n\x0crate_per_kwh\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x11\n\tfanout_id\x18\x07 \x01(\t\x12\x14\n\x0cparticipants\x18\x08 \x01(\x05\x12\x17\n\x0f\x63reated_unix_ms\x18\t \x01(\x03\x12\x0e\n\x06source\x18\n \x01(\t\"F\n\x12\x43reateEventRequest\x12\x30\n\x04spec\x18\x01 \x01(\x0b\x32\".gridtwin.control.v1.GridEventSpec\"X\n\x12UpdateEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x30\n\x04spec\x18\x02 \x01(\x0b\x32\".gridtwin.control.v1.GridEventSpec\"&\n\x12\x43\x61ncelEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"#\n\x0fGetEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"Q\n\x11ListEventsRequest\x12\x15\n\rinclude_ended\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x12ListEventsResponse\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.gridtwin.control.v1.GridEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n\x0bParticipant\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x0f\n\x07power_w\x18\x02 \x01(\x01\x12\x36\n\x06status\x18\x03 \x01(\x0e\x32&.gridtwin.control.v1.ParticipantStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncommand_id\x18\x05 \x01(\t\"R\n\x17ListParticipantsRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x18ListParticipantsResponse\x12\x36\n\x0cparticipants\x18\x01 \x03(\x0b\x32 .gridtwin.control.v1.Participant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\rOptOutRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\"+\n\x17GetEventProgressRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"W\n\x19StreamContributionRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x17\n\x0finstallation_id\x18\x02 \x01(\t\x12\x13\n\x0binterval_ms\x18\x03 \x01(\r\"\x8a\x01\n\x18InstallationContribution\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62\x61ttery_power_w\x18\x02 \x01(\x01\x12\x13\n\x0b\x64ischarge_w\x18\x03 \x01(\x01\x12\x16\n\x0esample_unix_ms\x18\x04 \x01(\x03\x12\x0f\n\x07\x63ounted\x18\x05 \x01(\x08\"\xca\x01\n\x0c\x43ontribution\x12\x12\n\nat_unix_ms\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x13\n\x0b\x64ischarge_w\x18\x03 \x01(\x01\x12\x1f\n\x17installations_reporting\x18\x04 \x01(\r\x12\x1d\n\x15newest_sample_unix_ms\x18\x05 \x01(\x03\x12\x43\n\x0cinstallation\x18\x06 \x01(\x0b\x32-.gridtwin.control.v1.InstallationContribution\")\n\x15GetEventReportRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"\xc9\x01\n\x12InstallationEnergy\x12\x17\n\x0finstallation_id\x18\x01 \x01(\t\x12\x36\n\x06status\x18\x02 \x01(\x0e\x32&.gridtwin.control.v1.ParticipantStatus\x12\x15\n\rdischarged_wh\x18\x03 \x01(\x01\x12\x12\n\ncharged_wh\x18\x04 \x01(\x01\x12\x0f\n\x07samples\x18\x05 \x01(\r\x12\x10\n\x08\x63overage\x18\x06 \x01(\x01\x12\x14\n\x0c\x63ompensation\x18\x07 \x01(\t\"\xf2\x01\n\x0b\x45ventReport\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_ms\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ms\x18\x03 \x01(\x03\x12\x14\n\x0crate_per_kwh\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x10\n\x08\x63omplete\x18\x06 \x01(\x08\x12\x15\n\rdischarged_wh\x18\x07 \x01(\x01\x12\x14\n\x0c\x63ompensation\x18\x08 \x01(\t\x12>\n\rinstallations\x18\t \x03(\x0b\x32\'.gridtwin.control.v1.InstallationEnergy*\x92\x01\n\nEventState\x12\x1b\n\x17\x45VENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_STATE_SCHEDULED\x10\x01\x12\x16\n\x12\x45VENT_STATE_ACTIVE\x10\x02\x12\x19\n\x15\x45VENT_STATE_COMPLETED\x10\x03\x12\x19\n\x15\x45VENT_STATE_CANCELLED\x10\x04*\xe0\x01\n\x11ParticipantStatus\x12\"\n\x1ePARTICIPANT_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dPARTICIPANT_STATUS_DISPATCHED\x10\x01\x12\x1f\n\x1bPARTICIPANT_STATUS_ACCEPTED\x10\x02\x12\x1f\n\x1bPARTICIPANT_STATUS_DECLINED\x10\x03\x12 \n\x1cPARTICIPANT_STATUS_OPTED_OUT\x10\x04\x12 \n\x1cPARTICIPANT_STATUS_CANCELLED\x10\x05\x32\xb8\x07\n\nVppService\x12V\n\x0b\x43reateEvent\x12\'.gridtwin.control.v1.CreateEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12V\n\x0bUpdateEvent\x12\'.gridtwin.control.v1.UpdateEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12V\n\x0b\x43\x61ncelEvent\x12\'.gridtwin.control.v1.CancelEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12P\n\x08GetEvent\x12$.gridtwin.control.v1.GetEventRequest\x1a\x1e.gridtwin.control.v1.GridEvent\x12]\n\nListEvents\x12&.gridtwin.control.v1.ListEventsRequest\x1a\'.gridtwin.control.v1.ListEventsResponse\x12o\n\x10ListParticipants\x12,.gridtwin.control.v1.ListParticipantsRequest\x1a-.gridtwin.control.v1.ListParticipantsResponse\x12N\n\x06OptOut\x12\".gridtwin.control.v1.OptOutRequest\x1a .gridtwin.control.v1.Participant\x12\x65\n\x10GetEventProgress\x12,.gridtwin.control.v1.GetEventProgressRequest\x1a#.gridtwin.control.v1.FanOutProgress\x12i\n\x12StreamContribution\x12..gridtwin.control.v1.StreamContributionRequest\x1a!.gridtwin.control.v1.Contribution0\x01\x12^\n\x0eGetEventReport\x12*.gridtwin.control.v1.GetEventReportRequest\x1a .gridtwin.control.v1.EventReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridtwin.control.v1.vpp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTSTATE']._serialized_start=2289
-  _globals['_EVENTSTATE']._serialized_end=2435
-  _globals['_PARTICIPANTSTATUS']._serialized_start=2438
-  _globals['_PARTICIPANTSTATUS']._serialized_end=2662
+  _globals['_EVENTSTATE']._serialized_start=2398
+  _globals['_EVENTSTATE']._serialized_end=2544
+  _globals['_PARTICIPANTSTATUS']._serialized_start=2547
+  _globals['_PARTICIPANTSTATUS']._serialized_end=2771
   _globals['_GRIDEVENTSPEC']._serialized_start=90
   _globals['_GRIDEVENTSPEC']._serialized_end=333
   _globals['_GRIDEVENT']._serialized_start=336
@@ -49,31 +49,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETEVENTREQUEST']._serialized_start=807
   _globals['_GETEVENTREQUEST']._serialized_end=842
   _globals['_LISTEVENTSREQUEST']._serialized_start=844
-  _globals['_LISTEVENTSREQUEST']._serialized_end=905
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=907
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=975
-  _globals['_PARTICIPANT']._serialized_start=978
-  _globals['_PARTICIPANT']._serialized_end=1125
-  _globals['_LISTPARTICIPANTSREQUEST']._serialized_start=1127
-  _globals['_LISTPARTICIPANTSREQUEST']._serialized_end=1170
-  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_start=1172
-  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_end=1254
-  _globals['_OPTOUTREQUEST']._serialized_start=1256
-  _globals['_OPTOUTREQUEST']._serialized_end=1314
-  _globals['_GETEVENTPROGRESSREQUEST']._serialized_start=1316
-  _globals['_GETEVENTPROGRESSREQUEST']._serialized_end=1359
-  _globals['_STREAMCONTRIBUTIONREQUEST']._serialized_start=1361
-  _globals['_STREAMCONTRIBUTIONREQUEST']._serialized_end=1448
-  _globals['_INSTALLATIONCONTRIBUTION']._serialized_start=1451
-  _globals['_INSTALLATIONCONTRIBUTION']._serialized_end=1589
-  _globals['_CONTRIBUTION']._serialized_start=1592
-  _globals['_CONTRIBUTION']._serialized_end=1794
-  _globals['_GETEVENTREPORTREQUEST']._serialized_start=1796
-  _globals['_GETEVENTREPORTREQUEST']._serialized_end=1837
-  _globals['_INSTALLATIONENERGY']._serialized_start=1840
-  _globals['_INSTALLATIONENERGY']._serialized_end=2041
-  _globals['_EVENTREPORT']._serialized_start=2044
-  _globals['_EVENTREPORT']._serialized_end=2286
-  _globals['_VPPSERVICE']._serialized_start=2665
-  _globals['_VPPSERVICE']._serialized_end=3617
+  _globals['_LISTEVENTSREQUEST']._serialized_end=925
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=927
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1020
+  _globals['_PARTICIPANT']._serialized_start=1023
+  _globals['_PARTICIPANT']._serialized_end=1170
+  _globals['_LISTPARTICIPANTSREQUEST']._serialized_start=1172
+  _globals['_LISTPARTICIPANTSREQUEST']._serialized_end=1254
+  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_start=1256
+  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_end=1363
+  _globals['_OPTOUTREQUEST']._serialized_start=1365
+  _globals['_OPTOUTREQUEST']._serialized_end=1423
+  _globals['_GETEVENTPROGRESSREQUEST']._serialized_start=1425
+  _globals['_GETEVENTPROGRESSREQUEST']._serialized_end=1468
+  _globals['_STREAMCONTRIBUTIONREQUEST']._serialized_start=1470
+  _globals['_STREAMCONTRIBUTIONREQUEST']._serialized_end=1557
+  _globals['_INSTALLATIONCONTRIBUTION']._serialized_start=1560
+  _globals['_INSTALLATIONCONTRIBUTION']._serialized_end=1698
+  _globals['_CONTRIBUTION']._serialized_start=1701
+  _globals['_CONTRIBUTION']._serialized_end=1903
+  _globals['_GETEVENTREPORTREQUEST']._serialized_start=1905
+  _globals['_GETEVENTREPORTREQUEST']._serialized_end=1946
+  _globals['_INSTALLATIONENERGY']._serialized_start=1949
+  _globals['_INSTALLATIONENERGY']._serialized_end=2150
+  _globals['_EVENTREPORT']._serialized_start=2153
+  _globals['_EVENTREPORT']._serialized_end=2395
+  _globals['_VPPSERVICE']._serialized_start=2774
+  _globals['_VPPSERVICE']._serialized_end=3726
 # @@protoc_insertion_point(module_scope)

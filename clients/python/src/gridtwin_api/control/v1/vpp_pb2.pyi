@@ -109,18 +109,22 @@ class GetEventRequest(_message.Message):
     def __init__(self, event_id: _Optional[str] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
-    __slots__ = ("include_ended", "page_size")
+    __slots__ = ("include_ended", "page_size", "page_token")
     INCLUDE_ENDED_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     include_ended: bool
     page_size: int
-    def __init__(self, include_ended: _Optional[bool] = ..., page_size: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, include_ended: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListEventsResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "next_page_token")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[GridEvent]
-    def __init__(self, events: _Optional[_Iterable[_Union[GridEvent, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[GridEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Participant(_message.Message):
     __slots__ = ("installation_id", "power_w", "status", "reason", "command_id")
@@ -137,16 +141,22 @@ class Participant(_message.Message):
     def __init__(self, installation_id: _Optional[str] = ..., power_w: _Optional[float] = ..., status: _Optional[_Union[ParticipantStatus, str]] = ..., reason: _Optional[str] = ..., command_id: _Optional[str] = ...) -> None: ...
 
 class ListParticipantsRequest(_message.Message):
-    __slots__ = ("event_id",)
+    __slots__ = ("event_id", "page_size", "page_token")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     event_id: str
-    def __init__(self, event_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, event_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListParticipantsResponse(_message.Message):
-    __slots__ = ("participants",)
+    __slots__ = ("participants", "next_page_token")
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     participants: _containers.RepeatedCompositeFieldContainer[Participant]
-    def __init__(self, participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class OptOutRequest(_message.Message):
     __slots__ = ("event_id", "installation_id")

@@ -271,12 +271,16 @@ class OptOutOfStormRequest(_message.Message):
     def __init__(self, installation_id: _Optional[str] = ..., alert_id: _Optional[str] = ...) -> None: ...
 
 class ListNotificationsRequest(_message.Message):
-    __slots__ = ("installation_id", "limit")
+    __slots__ = ("installation_id", "limit", "page_size", "page_token")
     INSTALLATION_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     installation_id: str
     limit: int
-    def __init__(self, installation_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, installation_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class Notification(_message.Message):
     __slots__ = ("notification_id", "kind", "alert_id", "title", "body", "at_unix_ms")
@@ -295,7 +299,9 @@ class Notification(_message.Message):
     def __init__(self, notification_id: _Optional[str] = ..., kind: _Optional[str] = ..., alert_id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class ListNotificationsResponse(_message.Message):
-    __slots__ = ("notifications",)
+    __slots__ = ("notifications", "next_page_token")
     NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     notifications: _containers.RepeatedCompositeFieldContainer[Notification]
-    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

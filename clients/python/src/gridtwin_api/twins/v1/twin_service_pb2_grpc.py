@@ -107,7 +107,9 @@ class TwinServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListNotifications(self, request, context):
-        """The customer's notifications (StormWatch activated, updated, ended, …), newest first.
+        """The customer's notifications (StormWatch activated, updated, ended, …), newest first (ties by
+        id, descending); pages of at most `page_size` (default 50, max 500): pass next_page_token back
+        as page_token with the same installation_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
