@@ -184,6 +184,18 @@ def _session_paths(schemas: _Schemas) -> dict[str, Any]:
             "security": [], "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/AcceptInvitationRequest"}}}},
             "responses": {"200": created, "default": _PROBLEM}}},
+        f"{API_PREFIX}/auth/oidc/login": {"get": {
+            "operationId": "oidcLogin", "summary": "Log in at the identity provider (when OIDC is configured)",
+            "tags": ["access"], "security": [],
+            "responses": {"302": {"description": "to the provider's authorization endpoint"},
+                          "default": _PROBLEM}}},
+        f"{API_PREFIX}/auth/oidc/callback": {"get": {
+            "operationId": "oidcCallback", "summary": "Where the identity provider sends the browser back",
+            "tags": ["access"], "x-grpc-method": "/gridtwin.access.v1.AccessService/LoginWithIdentity",
+            "security": [], "parameters": [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in ("code", "state", "error")],
+            "responses": {"303": {"description": "the session cookie is set; on to /"}, "default": _PROBLEM}}},
         "/oauth/token": {"post": {
             "operationId": "issueClientToken", "summary": "OAuth 2.0 client credentials (RFC 6749 §4.4)",
             "tags": ["access"], "x-grpc-method": "/gridtwin.access.v1.AccessService/IssueClientToken",
