@@ -15,7 +15,7 @@ from gridtwin.api.access.v1 import access_pb2 as pb
 from gridtwin.api.access.v1 import access_pb2_grpc as pb_grpc
 from gridtwin.grpc_server import observing
 from services.access.authentication import STORAGE_DOWN
-from services.access.guard import caller
+from services.access.guard import for_caller
 from services.access.model import ApiPrincipal, Kind, Principal
 from services.access.service import Access, Session, parse_paths, parse_scopes
 from services.access.store import AuditRecord, TokenRecord, User
@@ -84,10 +84,8 @@ Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 
 def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-    async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await fn(self, request, caller())
-    run.__name__ = fn.__name__
-    return _observed()(run)
+    """The method (named after `fn`) run for the caller the access guard admitted, observed."""
+    return _observed()(for_caller(fn))
 
 
 class AccessServicer(pb_grpc.AccessServiceServicer):

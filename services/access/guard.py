@@ -53,6 +53,18 @@ def caller_or_none() -> Principal | None:
     return _CALLER.get(None)
 
 
+CallerHandler = Callable[[Any, Any, Principal], Awaitable[Any]]
+
+
+def for_caller(fn: CallerHandler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """A servicer method written as `(self, request, principal)`, run for the caller the guard
+    admitted; keeps `fn`'s name, which `observing` labels the call with."""
+    async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await fn(self, request, caller())
+    run.__name__ = fn.__name__
+    return run
+
+
 def unruled_methods(services: Iterable[ServiceDescriptor], rules: Mapping[str, Rule] = ACCESS) -> list[str]:
     """Full names of the services' methods that have no access rule."""
     return [f"/{s.full_name}/{m.name}" for s in services for m in s.methods

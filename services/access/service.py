@@ -168,6 +168,14 @@ def _api(principal: Principal) -> ApiPrincipal:
     return principal
 
 
+def _credential_name(name: str) -> str:
+    """A token's or client's name, as people will read it in lists and the audit log."""
+    name = name.strip()
+    if not name or len(name) > 200 or "\x00" in name:
+        raise InvalidArgument("name", "1–200 characters")
+    return name
+
+
 class Access:
     def __init__(self, store: AccessStore, authenticator: Authenticator, settings: AccessSettings) -> None:
         self.store = store
@@ -430,9 +438,7 @@ class Access:
         longer than the caller's own credential. A person's standalone token outlives the
         person's account, so it needs the admin scope."""
         issuer = _api(caller)
-        name = name.strip()
-        if not name or len(name) > 200 or "\x00" in name:
-            raise InvalidArgument("name", "1–200 characters")
+        name = _credential_name(name)
         if not scopes:
             raise InvalidArgument("scopes", "at least one of read, command, admin")
         if expires_unix_ms is not None and expires_unix_ms <= unixtime.now_ms():
@@ -498,9 +504,7 @@ class Access:
     async def create_client(self, caller: Principal, name: str, scopes: frozenset[Scope],
                             allowed_paths: tuple[GroupPath, ...]) -> IssuedClient:
         issuer = _api(caller)
-        name = name.strip()
-        if not name or len(name) > 200 or "\x00" in name:
-            raise InvalidArgument("name", "1–200 characters")
+        name = _credential_name(name)
         if not scopes:
             raise InvalidArgument("scopes", "at least one of read, command, admin")
         if not allowed_paths:

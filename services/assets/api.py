@@ -33,7 +33,7 @@ from gridtwin.settings import AccessSettings, AssetsSettings, TlsSettings
 from services.access import rules
 from services.access.authentication import Authenticator
 from services.access.credentials import hash_credential
-from services.access.guard import AccessGuard, caller
+from services.access.guard import AccessGuard, for_caller
 from services.access.model import DevicePrincipal, Principal
 from services.access.service import Access
 from services.assets import claims, convert
@@ -98,10 +98,7 @@ Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 def _rpc(fn: Handler) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     """The method (named after `fn`) run for the caller the access guard admitted, observed."""
-    async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await fn(self, request, caller())
-    run.__name__ = fn.__name__
-    return _observed()(run)
+    return _observed()(for_caller(fn))
 
 
 def _anonymous_rpc(fn: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any, grpc.aio.ServicerContext],
