@@ -162,6 +162,8 @@ api_principals = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    # The person a personal access token acts as (services/access: migration 0014_access).
+    Column("owner_user_id", Text),
 )
 
 # The tables a test session empties between tests (children before parents).
