@@ -304,7 +304,16 @@ detail_interval_s = 600
             await cable.cut()
             cut_at = time.monotonic()
             before = await stored()
-            await asyncio.sleep(3_600 / rate + 0.5)                # an hour of readings on the agent's clock
+            # An hour of readings on the agent's clock (24 s of real time; longer when a loaded
+            # machine keeps the agent from sampling every simulated second).
+            def offline_now() -> list[int]:
+                return sorted(t for t in buffered_timestamps(state_dir) if t > max(before))
+
+            async def an_hour_buffered() -> bool:
+                offline = offline_now()
+                return len(offline) >= 3_000 and offline[-1] - offline[0] >= 3_590_000
+            await asyncio.sleep(3_600 / rate)
+            await wait_for(an_hour_buffered, 120)
             agent.send_signal(signal.SIGKILL)                      # mid-stream, with no warning
             agent.wait(10)
             kept = buffered_timestamps(state_dir)                  # what the dead agent's disk holds
