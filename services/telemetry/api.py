@@ -47,7 +47,8 @@ from gridtwin.api.device.v1 import device_pb2
 from gridtwin.api.telemetry.v1 import records_pb2
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2 as pb
 from gridtwin.api.telemetry.v1 import telemetry_service_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
+from gridtwin.errors import InvalidArgument, NotFound, ResourceExhausted
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
 from gridtwin.settings import KafkaSettings, Settings
 from services.access.authentication import Authenticator
 from services.access.guard import AccessGuard, refuse_unless_visible
@@ -290,13 +291,12 @@ _observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConne
 
 def _installation(installation_id: str) -> str:
     if not _ID.fullmatch(installation_id):
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                       "installation_id must be 1-128 characters of [A-Za-z0-9_.:-]")
+        raise InvalidArgument("installation_id", "1-128 characters of [A-Za-z0-9_.:-]")
     return installation_id
 
 
-def _invalid(detail: str) -> Refused:
-    return Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
+def _invalid(detail: str) -> InvalidArgument:
+    return InvalidArgument("", detail)
 
 
 class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
@@ -312,7 +312,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
         await refuse_unless_visible(self._pool, installation)
         row = await self._pool.fetchrow(_LATEST, installation)
         if row is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, "no samples for this installation")
+            raise NotFound("no samples for this installation")
         sample = device_pb2.Sample(
             timestamp_unix_ms=row["ts"] // 1_000, grid_status=row["grid_status"],
             extra=json.loads(row["extra"]) if row["extra"] else None,
@@ -414,8 +414,7 @@ class TelemetryServicer(pb_grpc.TelemetryServiceServicer):
                 device_id, samples = await subscriber.queue.get()
                 for sample in samples:
                     if subscriber.overflowed:
-                        raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                       "live subscriber fell behind; reconnect")
+                        raise ResourceExhausted("live subscriber fell behind; reconnect")
                     await context.write(pb.LiveSample(device_id=device_id, sample=sample))
         finally:
             self._hub.unsubscribe(subscriber)

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridtwin import paging
 from gridtwin.api.control.v1 import vpp_pb2 as pb
 from gridtwin.api.control.v1 import vpp_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
+from gridtwin.errors import InvalidArgument, NotFound, PermissionDenied
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
 from gridtwin.settings import TlsSettings, VppSettings
 from gridtwin.unixtime import to_ms
 from services.access import rules
@@ -49,13 +50,13 @@ observed = observing(RPCS, LATENCY, unavailable=(OSError, asyncpg.PostgresConnec
 
 def _event_id(value: str) -> str:
     if not 0 < len(value) <= 128:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "event_id must be 1-128 characters")
+        raise InvalidArgument("event_id", "1-128 characters")
     return value
 
 
 def _page_size(value: int, *, default: int) -> int:
     if value > MAX_PAGE:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
+        raise InvalidArgument("page_size", f"at most {MAX_PAGE}")
     return value or default
 
 
@@ -66,7 +67,7 @@ def _page_key(token: str, query: str, parts: int) -> tuple[str, ...] | None:
     try:
         key = paging.parse_query_page_token(token, query, parts)
     except ValueError as exc:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_token: {exc}") from None
+        raise InvalidArgument("page_token", str(exc)) from None
     return key
 
 
@@ -74,9 +75,9 @@ def _int_key(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "page_token: malformed page_token") from None
+        raise InvalidArgument("page_token", "malformed page_token") from None
     if not 0 < value < 2**62:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "page_token: malformed page_token")
+        raise InvalidArgument("page_token", "malformed page_token")
     return value
 
 
@@ -95,7 +96,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
     def _check_path(principal: Principal, path: str) -> None:
         denied = rules.check_path(principal, GroupPath(path))
         if denied is not None:
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED, denied.reason)
+            raise PermissionDenied(denied.reason)
 
     def _check_event(self, principal: Principal, event: GridEvent) -> GridEvent:
         self._check_path(principal, event.spec.target_group or event.spec.program)
@@ -168,7 +169,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
     async def OptOut(self, request: pb.OptOutRequest, context: grpc.aio.ServicerContext) -> pb.Participant:
         principal = caller()
         if not 0 < len(request.installation_id) <= 128:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "installation_id must be 1-128 characters")
+            raise InvalidArgument("installation_id", "1-128 characters")
         await self._check_installation(principal, request.installation_id)
         if principal.kind in BOUND:   # a homeowner sees their own participation, not the event's group
             event = await self.vpp.get(_event_id(request.event_id))
@@ -185,7 +186,7 @@ class VppServicer(pb_grpc.VppServiceServicer):
         event = await self._event(principal, request.event_id)
         progress = await self.vpp.progress(event.event_id)
         if progress is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, f"event {event.event_id} has no commands")
+            raise NotFound(f"event {event.event_id} has no commands")
         return progress_to_pb(progress)
 
     @observed("GetEventReport")
@@ -203,10 +204,9 @@ class VppServicer(pb_grpc.VppServiceServicer):
                                  context: grpc.aio.ServicerContext) -> None:
         principal = caller()
         if not LTREE.fullmatch(request.path):
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "path must be a hierarchy path (labels of "
-                                                            "[A-Za-z0-9_] joined by '.')")
+            raise InvalidArgument("path", "a hierarchy path (labels of [A-Za-z0-9_] joined by '.')")
         if request.interval_ms and request.interval_ms < MIN_INTERVAL_MS:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"interval_ms is at least {MIN_INTERVAL_MS}")
+            raise InvalidArgument("interval_ms", f"at least {MIN_INTERVAL_MS}")
         self._check_path(principal, request.path)
         if request.installation_id:
             await self._check_installation(principal, request.installation_id)
