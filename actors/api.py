@@ -37,7 +37,8 @@ from actors.twin.model import Alert
 from gridtwin import paging
 from gridtwin.api.twins.v1 import twin_service_pb2 as pb
 from gridtwin.api.twins.v1 import twin_service_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
+from gridtwin.errors import InvalidArgument, NotFound
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
 from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings, TwinsSettings
 from services.access.authentication import Authenticator
@@ -65,8 +66,8 @@ _ALERT_COLUMNS = ("alert_id, installation_id, rule, severity, state, first_seen,
 
 
 
-def _invalid(detail: str) -> Refused:
-    return Refused(grpc.StatusCode.INVALID_ARGUMENT, detail)
+def _invalid(detail: str) -> InvalidArgument:
+    return InvalidArgument("", detail)
 
 
 Handler = Callable[..., Awaitable[Any]]
@@ -105,7 +106,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         await refuse_unless_visible(self._pool, installation)
         view = await self._router.view(installation)
         if view is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+            raise NotFound("no twin: the installation has not reported")
         return twin_to_pb(view)
 
     @_observed("StreamTwin", timed=False)
@@ -115,7 +116,7 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
         await refuse_unless_visible(self._pool, installation)
         view = await self._router.view(installation)
         if view is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+            raise NotFound("no twin: the installation has not reported")
         STREAMS.inc()
         try:
             while True:
@@ -212,11 +213,11 @@ class TwinServicer(pb_grpc.TwinServiceServicer):
             raise _invalid("alert_id must be 1-512 characters")
         await refuse_unless_visible(self._pool, installation)
         if await self._pool.fetchval("SELECT 1 FROM installations WHERE installation_id = $1", installation) is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, f"no installation {installation!r}")
+            raise NotFound(f"no installation {installation!r}")
         await self._router.tell([(installation, sw.OptOut(AlertId(request.alert_id)))])
         view = await self._router.view(installation)
         if view is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, "no twin: the installation has not reported")
+            raise NotFound("no twin: the installation has not reported")
         return twin_to_pb(view)
 
     @_observed("ListNotifications")

@@ -11,7 +11,6 @@ status codes to HTTP statuses that both the gRPC services and the HTTP API use.
      ├── FailedPrecondition       FAILED_PRECONDITION  400 (9457: 'about:blank' detail says why)
      ├── ResourceExhausted        RESOURCE_EXHAUSTED   429          yes, after retry_after_s
      ├── Unavailable              UNAVAILABLE          503          yes
-     └── Refused                  any code, chosen where it is raised (older servicers)
 
 `str(error)` is safe to show to the caller: it never carries a stack, a query or a secret.
 Storage adapters translate their library's exceptions at their boundary
@@ -131,13 +130,3 @@ class Unavailable(GridtwinError):
     """A dependency (storage, broker) is down or unreachable: the same call may succeed later."""
 
     grpc_status = grpc.StatusCode.UNAVAILABLE
-
-
-class Refused(GridtwinError):
-    """A refusal with a status chosen where it is raised (servicers written before the
-    subclasses above; new code raises those)."""
-
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-        self.grpc_status = code

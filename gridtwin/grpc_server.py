@@ -21,7 +21,6 @@ from prometheus_client import Counter, Histogram
 
 from gridtwin import reflection
 from gridtwin.errors import GridtwinError
-from gridtwin.errors import Refused as Refused  # re-exported: servicers import it from here
 from gridtwin.settings import TlsSettings
 from gridtwin.tls import grpc_server_credentials
 

@@ -24,7 +24,8 @@ from prometheus_client import Counter, Histogram
 
 from gridtwin.api.weather.v1 import weather_pb2 as pb
 from gridtwin.api.weather.v1 import weather_pb2_grpc as pb_grpc
-from gridtwin.grpc_server import GrpcApi, GrpcServer, Refused, observing
+from gridtwin.errors import InvalidArgument, NotFound
+from gridtwin.grpc_server import GrpcApi, GrpcServer, observing
 from gridtwin.paging import page_token, parse_page_token
 from gridtwin.settings import TlsSettings
 from services.access.authentication import Authenticator
@@ -69,13 +70,13 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
     async def ListActiveAlerts(self, request: pb.ListActiveAlertsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListActiveAlertsResponse:
         if request.page_size > MAX_ALERTS_PER_PAGE:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size must be at most {MAX_ALERTS_PER_PAGE}")
+            raise InvalidArgument("page_size", f"at most {MAX_ALERTS_PER_PAGE}")
         box = None
         if request.HasField("bbox"):
             b = request.bbox
             box = (b.min_longitude_deg, b.min_latitude_deg, b.max_longitude_deg, b.max_latitude_deg)
             if not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
-                raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "bbox needs finite min <= max")
+                raise InvalidArgument("bbox", "finite, min <= max")
         size = request.page_size or DEFAULT_ALERTS_PER_PAGE
         alerts = await self._store.active_page(_page_after(request.page_token), size + 1, box)
         page = _within(self._page_bytes, [alert_pb(a) for a in alerts[:size]])
@@ -86,7 +87,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
     async def StreamAlertChanges(self, request: pb.StreamAlertChangesRequest,
                                  context: grpc.aio.ServicerContext) -> None:
         if request.after_seq < 0:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "after_seq must be >= 0")
+            raise InvalidArgument("after_seq", ">= 0")
         seq = request.after_seq
         while True:
             logged = await self._store.changes_after(seq, self._changes_per_read)
@@ -101,9 +102,9 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
     async def ListAlertChanges(self, request: pb.ListAlertChangesRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListAlertChangesResponse:
         if request.after_seq < 0:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "after_seq must be >= 0")
+            raise InvalidArgument("after_seq", ">= 0")
         if request.limit > MAX_CHANGES_PER_PAGE:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"limit must be at most {MAX_CHANGES_PER_PAGE}")
+            raise InvalidArgument("limit", f"at most {MAX_CHANGES_PER_PAGE}")
         logged = await self._store.changes_after(request.after_seq, request.limit or self._changes_per_read)
         return pb.ListAlertChangesResponse(changes=_within(self._page_bytes, [change_pb(entry) for entry in logged]))
 
@@ -116,7 +117,7 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
                                         context: grpc.aio.ServicerContext) -> pb.ListAffectedInstallationsResponse:
         _check_alert_id(request.alert_id)
         if request.page_size > MAX_INSTALLATIONS_PER_PAGE:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"page_size must be at most {MAX_INSTALLATIONS_PER_PAGE}")
+            raise InvalidArgument("page_size", f"at most {MAX_INSTALLATIONS_PER_PAGE}")
         after = _installation_after(request.page_token, request.alert_id)
         stored = await self._stored(request.alert_id)
         page = await self._affected.page(stored.alert, after=after,
@@ -129,15 +130,15 @@ class WeatherServicer(pb_grpc.WeatherServiceServicer):
         _check_alert_id(alert_id)
         stored = await self._store.get(alert_id)
         if stored is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, f"no alert {alert_id!r}")
+            raise NotFound(f"no alert {alert_id!r}")
         return stored
 
 
 def _check_alert_id(alert_id: str) -> None:
     if not 0 < len(alert_id) <= 512:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must be 1-512 characters")
+        raise InvalidArgument("alert_id", "1-512 characters")
     if "\x00" in alert_id:   # no stored id has one (Postgres text cannot hold it)
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "alert_id must not contain NUL characters")
+        raise InvalidArgument("alert_id", "no NUL characters")
 
 
 def _alert_key(alert_id: str) -> int:
@@ -154,8 +155,7 @@ def _installation_after(token: str, alert_id: str) -> str:
     except ValueError:
         key, installation_id = -1, ""
     if key != _alert_key(alert_id) or not installation_id:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                      "page_token is not a next_page_token of this alert's installations")
+        raise InvalidArgument("page_token", "not a next_page_token of this alert's installations")
     return installation_id
 
 
@@ -180,8 +180,7 @@ def _page_after(token: str) -> tuple[int, str] | None:
     try:
         return parse_page_token(token)
     except ValueError:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                      "page_token is not a next_page_token of this method") from None
+        raise InvalidArgument("page_token", "not a next_page_token of this method") from None
 
 
 class WeatherApi(GrpcApi):

@@ -165,7 +165,6 @@ def test_one_status_table_for_grpc_and_http():
     assert errors.NotFound("x").http_status == 404
     assert errors.Unavailable("db").retriable and errors.Unavailable("db").http_status == 503
     assert errors.ResourceExhausted("locked", retry_after_s=60).http_status == 429
-    assert errors.Refused(grpc.StatusCode.ABORTED, "x").grpc_status is grpc.StatusCode.ABORTED
     assert errors.json_pointer("center.latitude_deg") == "/center/latitude_deg"
     assert errors.json_pointer("scopes[2]") == "/scopes/2"
     assert not errors.InvalidArgument("f", "bad").retriable
